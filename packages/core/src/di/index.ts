@@ -1,0 +1,2 @@
+/** @module @keystore/core/di */
+export {};
