@@ -1,0 +1,318 @@
+/**
+ * Merging policy layers (defaults ← app ← machine ceiling), checking requests against the result,
+ * and rendering it as JSON.
+ *
+ * @module
+ */
+import { algorithmInfo, type KeyAlgorithm, type KeyScope } from '../algorithms.js';
+import { type IsolationLevel, strongerIsolation } from '../isolation.js';
+import type { EffectivePolicy, KeyStorePolicy, PolicySource, ResolvedPolicy } from '../types.js';
+import { DEFAULT_POLICY } from './defaults.js';
+import { deepFreeze } from './util.js';
+import { invalidPolicyError, validatePolicy } from './validate.js';
+
+/**
+ * The JSON pointer of every field of an effective policy, in document order: the keys of
+ * {@link EffectivePolicy.sources}.
+ *
+ * @since 0.1.0
+ */
+export const POLICY_FIELDS = [
+  '/minimumIsolation',
+  '/providers/allow',
+  '/providers/deny',
+  '/providers/prefer',
+  '/legacyCryptoApi',
+  '/exportable/create',
+  '/exportable/export',
+  '/allowedAlgorithms',
+  '/minimumRsaBits',
+  '/allowedScopes',
+] as const;
+
+/**
+ * One of {@link POLICY_FIELDS}.
+ *
+ * @since 0.1.0
+ */
+export type PolicyField = (typeof POLICY_FIELDS)[number];
+
+type Merged<T> = { value: T; source: PolicySource };
+
+const sameList = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((item, index) => item === b[index]);
+
+const sameSet = (a: readonly string[] | null, b: readonly string[] | null) =>
+  a === null || b === null ? a === b : a.length === b.length && a.every((item) => b.includes(item));
+
+/** Keeps the items of `base` (in its order) that `limit` also holds; `null` means everything. */
+function intersect<T extends string>(base: readonly T[] | null, limit: readonly T[] | null): readonly T[] | null {
+  if (limit === null) return base;
+  if (base === null) return limit;
+  return base.filter((item) => limit.includes(item));
+}
+
+/** `base`, then the items of `extra` not already in it. */
+function union<T extends string>(base: readonly T[], extra: readonly T[]): readonly T[] {
+  return [...base, ...extra.filter((item) => !base.includes(item))];
+}
+
+/**
+ * Merges one field. `appValue`/`machineValue` are `undefined` when that layer does not set the field.
+ * The value is `combine(app-or-default, machine)`. The source is `app` when the value is what the app
+ * asked for; else `machine` when the value is what the machine asked for or the machine changed it;
+ * else `default`.
+ */
+function mergeField<T>(
+  appValue: T | undefined,
+  machineValue: T | undefined,
+  fallback: T,
+  combine: (base: T, machine: T) => T,
+  same: (a: T, b: T) => boolean,
+): Merged<T> {
+  const base = appValue === undefined ? fallback : appValue;
+  if (machineValue === undefined) return { value: base, source: appValue === undefined ? 'default' : 'app' };
+  const value = combine(base, machineValue);
+  if (appValue !== undefined && same(value, appValue)) return { value, source: 'app' };
+  if (same(value, machineValue) || !same(value, base)) return { value, source: 'machine' };
+  return { value, source: 'default' };
+}
+
+const same = <T>(a: T, b: T) => a === b;
+
+function checked(policy: KeyStorePolicy | null | undefined, origin: string): KeyStorePolicy {
+  if (policy === null || policy === undefined) return {};
+  const issues = validatePolicy(policy);
+  if (issues.length > 0) throw invalidPolicyError(issues, origin);
+  return policy;
+}
+
+/**
+ * Merges the built-in defaults, the app's policy and the machine policy into the effective policy.
+ * Pure: reads no files.
+ *
+ * The app's policy replaces the defaults field by field (it may loosen them: that is how a development
+ * policy lowers the isolation floor). The machine policy is a ceiling over the result: for every field
+ * the effective value is the stricter of the two:
+ *
+ * | field | effective value |
+ * |---|---|
+ * | `minimumIsolation` | the stronger level |
+ * | `providers.allow` | the intersection (unset means every provider) |
+ * | `providers.deny` | the union |
+ * | `providers.prefer` | the machine's order first, then the app's other entries (not a strictness question) |
+ * | `legacyCryptoApi` | `deny` if either says `deny` |
+ * | `exportable.create`, `exportable.export` | `false` if either says `false` |
+ * | `allowedAlgorithms`, `allowedScopes` | the intersection |
+ * | `minimumRsaBits` | the larger |
+ *
+ * `sources` credits each field to `app` when the effective value is what the app asked for (so when
+ * app and machine agree, `app`), else to `machine` when it is the machine's value or the machine
+ * changed it, else to `default`.
+ *
+ * @param app - The app's policy (validated again here), or nothing.
+ * @param machine - The machine policy (validated again here), or nothing.
+ * @param machinePolicyPath - The file the machine policy was read from, for the result.
+ * @throws {@link KeyStoreError} `ERR_KEYSTORE_INVALID_POLICY` when either policy is invalid.
+ * @example
+ * ```ts
+ * const effective = mergePolicies({ minimumIsolation: 'none' }, { minimumIsolation: 'hardware' });
+ * effective.minimumIsolation; // 'hardware'
+ * effective.sources['/minimumIsolation']; // 'machine'
+ * ```
+ * @since 0.1.0
+ */
+export function mergePolicies(
+  app: KeyStorePolicy | null | undefined,
+  machine: KeyStorePolicy | null | undefined,
+  machinePolicyPath: string | null = null,
+): EffectivePolicy {
+  const a = checked(app, 'app policy');
+  const m = checked(machine, 'machine policy');
+  const d = DEFAULT_POLICY;
+
+  const minimumIsolation = mergeField<IsolationLevel>(
+    a.minimumIsolation,
+    m.minimumIsolation,
+    d.minimumIsolation,
+    strongerIsolation,
+    same,
+  );
+  const allow = mergeField<readonly string[] | null>(
+    a.providers?.allow,
+    m.providers?.allow,
+    d.providers.allow,
+    intersect,
+    sameSet,
+  );
+  const deny = mergeField<readonly string[]>(a.providers?.deny, m.providers?.deny, d.providers.deny, union, sameSet);
+  const prefer = mergeField<readonly string[]>(
+    a.providers?.prefer,
+    m.providers?.prefer,
+    d.providers.prefer,
+    (base, machineOrder) => union(machineOrder, base),
+    sameList,
+  );
+  const legacyCryptoApi = mergeField<'allow' | 'deny'>(
+    a.legacyCryptoApi,
+    m.legacyCryptoApi,
+    d.legacyCryptoApi,
+    (x, y) => (x === 'deny' || y === 'deny' ? 'deny' : 'allow'),
+    same,
+  );
+  const both = (x: boolean, y: boolean) => x && y;
+  const create = mergeField(a.exportable?.create, m.exportable?.create, d.exportable.create, both, same);
+  const exportKeys = mergeField(a.exportable?.export, m.exportable?.export, d.exportable.export, both, same);
+  const allowedAlgorithms = mergeField<readonly KeyAlgorithm[]>(
+    a.allowedAlgorithms,
+    m.allowedAlgorithms,
+    d.allowedAlgorithms,
+    (x, y) => intersect(x, y) ?? [],
+    sameSet,
+  );
+  const minimumRsaBits = mergeField(a.minimumRsaBits, m.minimumRsaBits, d.minimumRsaBits, Math.max, same);
+  const allowedScopes = mergeField<readonly KeyScope[]>(
+    a.allowedScopes,
+    m.allowedScopes,
+    d.allowedScopes,
+    (x, y) => intersect(x, y) ?? [],
+    sameSet,
+  );
+
+  const sources: Record<PolicyField, PolicySource> = {
+    '/minimumIsolation': minimumIsolation.source,
+    '/providers/allow': allow.source,
+    '/providers/deny': deny.source,
+    '/providers/prefer': prefer.source,
+    '/legacyCryptoApi': legacyCryptoApi.source,
+    '/exportable/create': create.source,
+    '/exportable/export': exportKeys.source,
+    '/allowedAlgorithms': allowedAlgorithms.source,
+    '/minimumRsaBits': minimumRsaBits.source,
+    '/allowedScopes': allowedScopes.source,
+  };
+  const copy = <T>(list: readonly T[]) => [...list];
+  return deepFreeze({
+    minimumIsolation: minimumIsolation.value,
+    providers: {
+      allow: allow.value === null ? null : copy(allow.value),
+      deny: copy(deny.value),
+      prefer: copy(prefer.value),
+    },
+    legacyCryptoApi: legacyCryptoApi.value,
+    exportable: { create: create.value, export: exportKeys.value },
+    allowedAlgorithms: copy(allowedAlgorithms.value),
+    minimumRsaBits: minimumRsaBits.value,
+    allowedScopes: copy(allowedScopes.value),
+    sources,
+    machinePolicyPath,
+  });
+}
+
+/**
+ * What a request asks of the policy, for {@link requestViolations}. Omitted parts are not checked.
+ *
+ * @since 0.1.0
+ */
+export interface PolicyRequest {
+  /** The algorithm of a key to create. */
+  algorithm?: KeyAlgorithm;
+  /** The scope of the key. */
+  scope?: KeyScope;
+  /** Whether the key to create is exportable. */
+  exportable?: boolean;
+  /** Whether the private key is to be exported. */
+  exportPrivateKey?: boolean;
+}
+
+/**
+ * Checks a request against an effective policy and returns one sentence per rule it breaks, naming the
+ * policy field (with its JSON pointer) and what to do; an empty array when the policy allows it.
+ * Provider rules (allow, deny, legacy CryptoAPI, isolation floor) are the business of selection.
+ *
+ * @example
+ * ```ts
+ * const policy = mergePolicies({ minimumRsaBits: 3072 }, null);
+ * requestViolations(policy, { algorithm: 'RSA-2048' });
+ * // ["algorithm RSA-2048 is below the policy's minimumRsaBits 3072 (/minimumRsaBits); use RSA-3072 or larger"]
+ * ```
+ * @since 0.1.0
+ */
+export function requestViolations(policy: ResolvedPolicy, request: PolicyRequest): string[] {
+  const violations: string[] = [];
+  const { algorithm, scope } = request;
+  if (algorithm !== undefined) {
+    if (!policy.allowedAlgorithms.includes(algorithm)) {
+      const allowed = policy.allowedAlgorithms.length === 0 ? 'none' : policy.allowedAlgorithms.join(', ');
+      violations.push(
+        `algorithm ${algorithm} is not in the policy's allowedAlgorithms (/allowedAlgorithms); choose one of: ${allowed}`,
+      );
+    }
+    const info = algorithmInfo(algorithm);
+    if (info.family === 'rsa' && info.bits < policy.minimumRsaBits) {
+      violations.push(
+        `algorithm ${algorithm} is below the policy's minimumRsaBits ${policy.minimumRsaBits} (/minimumRsaBits); use a larger RSA key or an ECDSA/ECDH algorithm`,
+      );
+    }
+  }
+  if (scope !== undefined && !policy.allowedScopes.includes(scope)) {
+    const allowed = policy.allowedScopes.length === 0 ? 'none' : policy.allowedScopes.join(', ');
+    violations.push(`scope ${scope} is not in the policy's allowedScopes (/allowedScopes); use one of: ${allowed}`);
+  }
+  if (request.exportable === true && !policy.exportable.create) {
+    violations.push(
+      "exportable keys may not be created: the policy's exportable.create is false (/exportable/create); create a non-exportable key",
+    );
+  }
+  if (request.exportPrivateKey === true && !policy.exportable.export) {
+    violations.push(
+      "private keys may not be exported: the policy's exportable.export is false (/exportable/export); keep the key in its store",
+    );
+  }
+  return violations;
+}
+
+/**
+ * The JSON form of an effective policy, as `keystore policy effective --json` prints it.
+ *
+ * @since 0.1.0
+ */
+export interface EffectivePolicyJson {
+  /** The effective policy as a complete policy document (`providers.allow` omitted when every provider is allowed). */
+  policy: KeyStorePolicy;
+  /** The source of each field, keyed by JSON pointer. */
+  sources: Record<string, PolicySource>;
+  /** The machine policy file that was read, or `null`. */
+  machinePolicyPath: string | null;
+}
+
+/**
+ * Renders an effective policy as plain JSON data. The `policy` member is itself a valid policy
+ * document with every field filled in, except `providers.allow`, which is omitted when every provider
+ * is allowed (the document's meaning for an absent `allow`).
+ *
+ * @example
+ * ```ts
+ * console.log(JSON.stringify(policyToJson(await resolvePolicy({ app })), null, 2));
+ * ```
+ * @since 0.1.0
+ */
+export function policyToJson(policy: EffectivePolicy): EffectivePolicyJson {
+  const providers: NonNullable<KeyStorePolicy['providers']> = {};
+  if (policy.providers.allow !== null) providers.allow = [...policy.providers.allow];
+  providers.deny = [...policy.providers.deny];
+  providers.prefer = [...policy.providers.prefer];
+  return {
+    policy: {
+      minimumIsolation: policy.minimumIsolation,
+      providers,
+      legacyCryptoApi: policy.legacyCryptoApi,
+      exportable: { create: policy.exportable.create, export: policy.exportable.export },
+      allowedAlgorithms: [...policy.allowedAlgorithms],
+      minimumRsaBits: policy.minimumRsaBits,
+      allowedScopes: [...policy.allowedScopes],
+    },
+    sources: { ...policy.sources },
+    machinePolicyPath: policy.machinePolicyPath,
+  };
+}
