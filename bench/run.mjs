@@ -1,0 +1,14 @@
+// `npm run bench`: every benchmark of the repository, each reporting ratios against a baseline
+// measured in the same run. The TPM benchmark runs when its package and swtpm are present.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const { run: core } = await import('./core.mjs');
+await core();
+
+const tpm = fileURLToPath(new URL('./tpm.mjs', import.meta.url));
+if (existsSync(tpm)) {
+  console.log('');
+  const mod = await import('./tpm.mjs');
+  if (typeof mod.run === 'function') await mod.run();
+}
