@@ -1,2 +1,23 @@
-/** @module @keystore/core/testing */
-export {};
+/**
+ * `@keystore/core/testing`: an in-memory provider for an app's own tests and for demos (isolation
+ * `none`: keys live in JavaScript memory), and the provider conformance suite every provider
+ * package runs against itself. Loads no test runner: the suite takes the runner's functions.
+ *
+ * @example
+ * ```ts
+ * import { afterAll, beforeAll, describe, it } from 'vitest';
+ * import { createMemoryProvider, defineProviderConformanceSuite } from '@keystore/core/testing';
+ *
+ * defineProviderConformanceSuite({
+ *   name: 'memory',
+ *   createProvider: () => createMemoryProvider(),
+ *   test: { describe, it, beforeAll, afterAll },
+ * });
+ * ```
+ * @module @keystore/core/testing
+ */
+
+export type { ConformanceCapability, ConformanceOptions, ConformanceTestApi } from './conformance.js';
+export { defineProviderConformanceSuite } from './conformance.js';
+export type { MemoryProviderOptions } from './memory-provider.js';
+export { createMemoryProvider, MemoryKeyVault, MemoryProvider } from './memory-provider.js';
