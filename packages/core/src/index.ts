@@ -7,29 +7,6 @@
  * @module @keystore/core
  */
 
-// --- isolation (owner: foundation) ---
-export {
-  compareIsolation,
-  ISOLATION_LEVELS,
-  isAtLeast,
-  isIsolationLevel,
-  isolationRank,
-  strongerIsolation,
-  weakerIsolation,
-} from './isolation.js';
-export type { IsolationLevel } from './isolation.js';
-
-// --- algorithms (owner: foundation) ---
-export {
-  algorithmInfo,
-  digestLength,
-  HASH_ALGORITHMS,
-  isKeyAlgorithm,
-  KEY_ALGORITHMS,
-  KEY_OPERATIONS,
-  KEY_SCOPES,
-  OAEP_HASHES,
-} from './algorithms.js';
 export type {
   AlgorithmInfo,
   DsaEncoding,
@@ -40,12 +17,67 @@ export type {
   OaepHash,
   RsaPadding,
 } from './algorithms.js';
-
-// --- errors (owner: foundation) ---
-export { KEYSTORE_ERROR_CODES, KeyStoreError, throwIfAborted } from './errors.js';
+export {
+  algorithmInfo,
+  digestLength,
+  HASH_ALGORITHMS,
+  isKeyAlgorithm,
+  KEY_ALGORITHMS,
+  KEY_OPERATIONS,
+  KEY_SCOPES,
+  OAEP_HASHES,
+} from './algorithms.js';
+export type { AuditAction, AuditEvent, AuditKeyEvent, AuditOperation, AuditPolicyDecisionEvent } from './audit.js';
+export { AUDIT_CHANNEL_NAME, auditChannel } from './audit.js';
 export type { KeyStoreErrorCode, KeyStoreErrorOptions, PolicyIssue, ProviderRefusal } from './errors.js';
-
-// --- interfaces (owner: foundation) ---
+export { KEYSTORE_ERROR_CODES, KeyStoreError, throwIfAborted } from './errors.js';
+export {
+  algorithmOfPublicKey,
+  convertEcdsaSignature,
+  derToP1363,
+  exportPublicKey,
+  importPublicKey,
+  p1363ToDer,
+  publicKeyMatchesAlgorithm,
+} from './formats.js';
+export type { IsolationLevel } from './isolation.js';
+export {
+  compareIsolation,
+  ISOLATION_LEVELS,
+  isAtLeast,
+  isIsolationLevel,
+  isolationRank,
+  strongerIsolation,
+  weakerIsolation,
+} from './isolation.js';
+export type { CreateKeyStoreOptions } from './keystore.js';
+export { createKeyStore } from './keystore.js';
+export type {
+  EffectivePolicyJson,
+  LoadMachinePolicyOptions,
+  PolicyField,
+  PolicyRequest,
+  ResolvePolicyOptions,
+} from './policy/index.js';
+export {
+  DEFAULT_POLICY,
+  loadMachinePolicy,
+  loadPolicyFile,
+  MACHINE_POLICY_ENV,
+  machinePolicyPath,
+  mergePolicies,
+  POLICY_FIELDS,
+  POLICY_SCHEMA,
+  parsePolicy,
+  policyToJson,
+  requestViolations,
+  resolvePolicy,
+  validatePolicy,
+} from './policy/index.js';
+export type { KeyRefParts } from './ref.js';
+export { formatKeyRef, isKeyRef, isProviderId, KEY_REF_PREFIX, parseKeyRef } from './ref.js';
+export type { SelectionCandidate } from './selection.js';
+export { PROBE_TIMEOUT_MS, probeAll, selectProvider } from './selection.js';
 export type {
   CreateKeyOptions,
   DecryptOptions,
@@ -77,9 +109,3 @@ export type {
   SignOptions,
   VerifyOptions,
 } from './types.js';
-
-// --- policy (owner: policy) ---
-
-// --- formats (owner: formats) ---
-
-// --- selection, key store, audit (owner: keystore) ---

@@ -1,0 +1,45 @@
+/**
+ * Human-readable rendering shared by commands.
+ *
+ * @module
+ */
+import type { EffectivePolicy, IsolationReceipt } from '@keystore/core';
+
+/** The value at an RFC 6901 JSON pointer. */
+export function atPointer(document: unknown, pointer: string): unknown {
+  if (pointer === '') return document;
+  let current: unknown = document;
+  for (const raw of pointer.slice(1).split('/')) {
+    const token = raw.replaceAll('~1', '/').replaceAll('~0', '~');
+    if (typeof current !== 'object' || current === null) return undefined;
+    current = (current as Record<string, unknown>)[token];
+  }
+  return current;
+}
+
+function show(value: unknown): string {
+  if (value === null) return 'all';
+  if (Array.isArray(value)) return value.length === 0 ? '(none)' : value.join(', ');
+  return String(value);
+}
+
+/** The effective policy as lines: one per field, with its source. */
+export function describePolicy(policy: EffectivePolicy, lookedAt?: string): string[] {
+  const machine = policy.machinePolicyPath ?? (lookedAt === undefined ? 'none' : `none, no file at ${lookedAt}`);
+  const lines = [`Effective policy (machine policy: ${machine}):`];
+  const entries = Object.entries(policy.sources);
+  const width = Math.max(0, ...entries.map(([pointer]) => pointer.length)) + 2;
+  const values = entries.map(([pointer]) => show(atPointer(policy, pointer)));
+  const valueWidth = Math.min(26, Math.max(0, ...values.map((v) => v.length)) + 2);
+  entries.forEach(([pointer, source], i) => {
+    lines.push(`  ${pointer.padEnd(width)}${(values[i] ?? '').padEnd(valueWidth - 1)} (${source})`);
+  });
+  return lines;
+}
+
+/** An isolation receipt as lines. */
+export function describeReceipt(receipt: IsolationReceipt): string[] {
+  const lines = [`  isolation:  ${receipt.level} (measured by ${receipt.providerId} at ${receipt.measuredAt})`];
+  for (const evidence of receipt.evidence) lines.push(`              - ${evidence}`);
+  return lines;
+}

@@ -1,0 +1,215 @@
+/**
+ * `keystore keys …`.
+ *
+ * @module
+ */
+import type { DsaEncoding, HashAlgorithm, KeyAlgorithm, KeyStoreKey, OaepHash, RsaPadding } from '@keystore/core';
+import type { CommandContext } from '../commands.js';
+import { EXIT_INVALID, EXIT_OK } from '../exit-codes.js';
+import { json, line, write } from '../io.js';
+import { UsageError } from '../usage.js';
+import { readInput, writeOutput } from './files.js';
+import { describeReceipt } from './format.js';
+import { MEMORY, type StoreSession, withStore } from './store.js';
+
+const MEMORY_WARNING =
+  'the memory provider keeps keys in this process only: this key was discarded when the command exited ' +
+  '(use it through the SDK in one process, or install a provider package)';
+
+const str = (ctx: CommandContext, name: string): string | undefined => {
+  const value = ctx.values[name];
+  return typeof value === 'string' ? value : undefined;
+};
+
+function keyOptions(session: StoreSession) {
+  return {
+    ...(session.provider === undefined ? {} : { provider: session.provider }),
+    ...(session.scope === undefined ? {} : { scope: session.scope }),
+  };
+}
+
+/** Opens the key named by the first positional argument, runs `body`, closes the key. */
+async function withKey(ctx: CommandContext, body: (key: KeyStoreKey) => Promise<number>): Promise<number> {
+  return withStore(ctx, async (session) => {
+    const key = await session.store.openKey(ctx.positionals[0] as string, keyOptions(session));
+    try {
+      return await body(key);
+    } finally {
+      await key.close().catch(() => undefined);
+    }
+  });
+}
+
+export async function create(ctx: CommandContext): Promise<number> {
+  const name = ctx.positionals[0] as string;
+  return withStore(ctx, async (session) => {
+    const key = await session.store.createKey(name, {
+      algorithm: str(ctx, 'algorithm') as KeyAlgorithm,
+      exportable: ctx.values.exportable === true,
+      ...keyOptions(session),
+    });
+    try {
+      const persistent = key.providerId !== MEMORY;
+      const warnings = persistent ? [] : [MEMORY_WARNING];
+      const publicKey = key.exportPublicKey('pem');
+      if (ctx.json) {
+        await json(ctx.io.stdout, {
+          ref: key.ref,
+          name: key.name,
+          provider: key.providerId,
+          algorithm: key.algorithm,
+          scope: key.scope,
+          exportable: key.exportable,
+          isolation: key.isolation,
+          publicKey,
+          persistent,
+          warnings,
+        });
+      } else {
+        const out = ctx.io.stdout;
+        await line(out, `Created key ${key.name}`);
+        await line(out, `  ref:        ${key.ref}`);
+        await line(out, `  provider:   ${key.providerId}`);
+        await line(out, `  algorithm:  ${key.algorithm}`);
+        await line(out, `  scope:      ${key.scope}`);
+        await line(out, `  exportable: ${key.exportable ? 'yes' : 'no'}`);
+        for (const text of describeReceipt(key.isolation)) await line(out, text);
+        if (!persistent) {
+          await line(out, `Note: ${MEMORY_WARNING}.`);
+          await line(out, 'Its public key:');
+          await write(out, publicKey.endsWith('\n') ? publicKey : `${publicKey}\n`);
+        }
+      }
+      return EXIT_OK;
+    } finally {
+      await key.close().catch(() => undefined);
+    }
+  });
+}
+
+export async function list(ctx: CommandContext): Promise<number> {
+  return withStore(ctx, async (session) => {
+    const keys = await session.store.listKeys(keyOptions(session));
+    const rows = keys.map((k) => ({
+      ref: k.ref,
+      name: k.name,
+      provider: k.providerId,
+      scope: k.scope,
+      algorithm: k.algorithm ?? null,
+    }));
+    if (ctx.json) {
+      await json(ctx.io.stdout, { keys: rows });
+    } else if (rows.length === 0) {
+      await line(ctx.io.stdout, 'No keys.');
+    } else {
+      const width = Math.max(...rows.map((r) => r.ref.length)) + 2;
+      for (const row of rows) await line(ctx.io.stdout, `${row.ref.padEnd(width)}${row.algorithm ?? '(unknown)'}`);
+    }
+    return EXIT_OK;
+  });
+}
+
+export async function remove(ctx: CommandContext): Promise<number> {
+  return withStore(ctx, async (session) => {
+    const deleted: string[] = [];
+    for (const name of ctx.positionals) {
+      await session.store.deleteKey(name, keyOptions(session));
+      deleted.push(name);
+      if (!ctx.json) await line(ctx.io.stdout, `Deleted ${name}`);
+    }
+    if (ctx.json) await json(ctx.io.stdout, { deleted });
+    return EXIT_OK;
+  });
+}
+
+export async function publicKey(ctx: CommandContext): Promise<number> {
+  const format = (str(ctx, 'format') ?? 'pem') as 'pem' | 'der' | 'jwk';
+  const out = str(ctx, 'out');
+  return withKey(ctx, async (key) => {
+    const exported = key.exportPublicKey(format);
+    const bytes = format === 'jwk' ? `${JSON.stringify(exported, null, 2)}\n` : (exported as Buffer | string);
+    if (ctx.json) {
+      if (out !== undefined) await writeOutput(ctx.io, out, bytes);
+      const value = format === 'der' ? (exported as Buffer).toString('base64') : exported;
+      await json(ctx.io.stdout, {
+        ref: key.ref,
+        name: key.name,
+        provider: key.providerId,
+        algorithm: key.algorithm,
+        format,
+        publicKey: value,
+        ...(out === undefined ? {} : { out }),
+      });
+    } else {
+      await writeOutput(ctx.io, out, bytes);
+    }
+    return EXIT_OK;
+  });
+}
+
+function signOptions(ctx: CommandContext) {
+  return {
+    hash: (str(ctx, 'hash') ?? 'sha256') as HashAlgorithm,
+    padding: (str(ctx, 'padding') ?? 'pkcs1') as RsaPadding,
+    dsaEncoding: (str(ctx, 'encoding') ?? 'der') as DsaEncoding,
+  };
+}
+
+export async function sign(ctx: CommandContext): Promise<number> {
+  const out = str(ctx, 'out');
+  const data = await readInput(ctx.io, str(ctx, 'in'));
+  return withKey(ctx, async (key) => {
+    const options = signOptions(ctx);
+    const signature = await key.sign(data, options);
+    if (ctx.json) {
+      if (out !== undefined) await writeOutput(ctx.io, out, signature);
+      await json(ctx.io.stdout, {
+        ref: key.ref,
+        algorithm: key.algorithm,
+        hash: options.hash,
+        padding: key.algorithm.startsWith('RSA') ? options.padding : null,
+        encoding: key.algorithm.startsWith('RSA') ? null : options.dsaEncoding,
+        signature: signature.toString('base64'),
+        ...(out === undefined ? {} : { out }),
+      });
+    } else {
+      await writeOutput(ctx.io, out, signature);
+    }
+    return EXIT_OK;
+  });
+}
+
+export async function verify(ctx: CommandContext): Promise<number> {
+  const stdin = (value: string | undefined) => value === undefined || value === '-';
+  if (str(ctx, 'signature') === '-' && stdin(str(ctx, 'in'))) {
+    throw new UsageError('--signature and the data cannot both come from stdin; pass --in FILE');
+  }
+  const signature = await readInput(ctx.io, str(ctx, 'signature'), '--signature');
+  const data = await readInput(ctx.io, str(ctx, 'in'));
+  return withKey(ctx, async (key) => {
+    const valid = await key.verify(data, signature, signOptions(ctx));
+    if (ctx.json) await json(ctx.io.stdout, { ref: key.ref, valid });
+    else await line(ctx.io.stdout, valid ? 'Signature valid' : 'Signature invalid');
+    return valid ? EXIT_OK : EXIT_INVALID;
+  });
+}
+
+export async function decrypt(ctx: CommandContext): Promise<number> {
+  const out = str(ctx, 'out');
+  const ciphertext = await readInput(ctx.io, str(ctx, 'in'));
+  return withKey(ctx, async (key) => {
+    const hash = (str(ctx, 'hash') ?? 'sha256') as OaepHash;
+    const plaintext = await key.decrypt(ciphertext, { hash });
+    if (ctx.json) {
+      if (out !== undefined) await writeOutput(ctx.io, out, plaintext);
+      await json(ctx.io.stdout, {
+        ref: key.ref,
+        hash,
+        ...(out === undefined ? { plaintext: plaintext.toString('base64') } : { out }),
+      });
+    } else {
+      await writeOutput(ctx.io, out, plaintext);
+    }
+    return EXIT_OK;
+  });
+}

@@ -1,0 +1,54 @@
+/**
+ * `keystore policy check` and `keystore policy effective`.
+ *
+ * @module
+ */
+import { resolve } from 'node:path';
+import {
+  KeyStoreError,
+  loadPolicyFile,
+  machinePolicyPath,
+  type PolicyIssue,
+  policyToJson,
+  resolvePolicy,
+} from '@keystore/core';
+import type { CommandContext } from '../commands.js';
+import { EXIT_INVALID, EXIT_OK } from '../exit-codes.js';
+import { json, line } from '../io.js';
+import { describePolicy } from './format.js';
+import { appPolicy } from './store.js';
+
+export async function check(ctx: CommandContext): Promise<number> {
+  const file = ctx.positionals[0] as string;
+  let issues: readonly PolicyIssue[] = [];
+  try {
+    await loadPolicyFile(resolve(ctx.io.cwd, file));
+  } catch (err) {
+    if (!KeyStoreError.is(err, 'ERR_KEYSTORE_INVALID_POLICY')) throw err;
+    issues = err.issues.length > 0 ? err.issues : [{ pointer: '', message: err.message }];
+  }
+  const valid = issues.length === 0;
+  if (ctx.json) {
+    await json(ctx.io.stdout, { valid, file, issues: issues.map(({ pointer, message }) => ({ pointer, message })) });
+  } else if (valid) {
+    await line(ctx.io.stdout, `${file}: valid`);
+  } else {
+    await line(ctx.io.stdout, `${file}: invalid (${issues.length === 1 ? '1 problem' : `${issues.length} problems`})`);
+    for (const issue of issues) {
+      await line(ctx.io.stdout, `${issue.pointer === '' ? '(document)' : issue.pointer}: ${issue.message}`);
+    }
+  }
+  return valid ? EXIT_OK : EXIT_INVALID;
+}
+
+export async function effective(ctx: CommandContext): Promise<number> {
+  const app = await appPolicy(ctx);
+  const policy = await resolvePolicy({ app: app ?? null, env: ctx.io.env as NodeJS.ProcessEnv });
+  if (ctx.json) {
+    await json(ctx.io.stdout, policyToJson(policy));
+  } else {
+    for (const text of describePolicy(policy, machinePolicyPath(ctx.io.env as NodeJS.ProcessEnv)))
+      await line(ctx.io.stdout, text);
+  }
+  return EXIT_OK;
+}

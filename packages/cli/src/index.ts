@@ -1,0 +1,299 @@
+/**
+ * `@keystore/cli`: the `keystore` command as a function, for embedding and tests. {@link run} takes the
+ * arguments (without `node` and the script) and returns the exit code; the `EXIT_*` constants name the
+ * codes. The `keystore` binary is a thin wrapper around it.
+ *
+ * @example
+ * ```ts
+ * import { run, EXIT_OK } from '@keystore/cli';
+ * const code = await run(['doctor', '--json']);
+ * if (code !== EXIT_OK) console.error('no provider satisfies the policy');
+ * ```
+ * @module @keystore/cli
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { COMMANDS, type CommandSpec, GROUPS, groupHelp, mainHelp } from './commands.js';
+import {
+  EXIT_INTERNAL,
+  EXIT_INVALID,
+  EXIT_KEY_NOT_FOUND,
+  EXIT_KEYSTORE_ERROR,
+  EXIT_NO_PROVIDER,
+  EXIT_OK,
+  EXIT_USAGE,
+} from './exit-codes.js';
+import { type CliIo, write } from './io.js';
+import { UsageError } from './usage.js';
+
+export type { ExitCode } from './exit-codes.js';
+export {
+  EXIT_INTERNAL,
+  EXIT_INVALID,
+  EXIT_KEY_NOT_FOUND,
+  EXIT_KEYSTORE_ERROR,
+  EXIT_NO_PROVIDER,
+  EXIT_OK,
+  EXIT_USAGE,
+} from './exit-codes.js';
+export type { CliIo } from './io.js';
+export type { DiscoveredProvider, DiscoverOptions } from './providers.js';
+export { discoverProviders, providerSearchDirs } from './providers.js';
+
+function packageDir(): string {
+  try {
+    return join(dirname(fileURLToPath(import.meta.url)), '..');
+  } catch {
+    return join(__dirname, '..');
+  }
+}
+
+/**
+ * The version of `@keystore/cli`, as `keystore --version` prints it.
+ *
+ * @since 0.1.0
+ */
+export function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(join(packageDir(), 'package.json'), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+const BRAND = Symbol.for('@keystore/core/KeyStoreError');
+
+interface ErrorLike {
+  code: string;
+  message: string;
+  hint?: string;
+  toJSON?: () => Record<string, unknown>;
+}
+
+/** True for a `KeyStoreError` from any copy of `@keystore/core` (the brand its `is()` checks). */
+function isKeyStoreError(value: unknown): value is ErrorLike {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+}
+
+/**
+ * The exit code for an error `code` of the SDK.
+ *
+ * | code | exit |
+ * |---|---|
+ * | `ERR_KEYSTORE_INVALID_ARGUMENT`, `ERR_KEYSTORE_INVALID_NAME`, `ERR_KEYSTORE_INVALID_POLICY` | 1 |
+ * | `ERR_KEYSTORE_NO_PROVIDER`, `ERR_KEYSTORE_PROVIDER_UNAVAILABLE` | 3 |
+ * | `ERR_KEYSTORE_KEY_NOT_FOUND` | 4 |
+ * | every other code | 5 |
+ *
+ * @example
+ * ```ts
+ * exitCodeFor('ERR_KEYSTORE_KEY_NOT_FOUND'); // 4
+ * ```
+ * @since 0.1.0
+ */
+export function exitCodeFor(code: string): number {
+  switch (code) {
+    case 'ERR_KEYSTORE_INVALID_ARGUMENT':
+    case 'ERR_KEYSTORE_INVALID_NAME':
+    case 'ERR_KEYSTORE_INVALID_POLICY':
+      return EXIT_INVALID;
+    case 'ERR_KEYSTORE_NO_PROVIDER':
+    case 'ERR_KEYSTORE_PROVIDER_UNAVAILABLE':
+      return EXIT_NO_PROVIDER;
+    case 'ERR_KEYSTORE_KEY_NOT_FOUND':
+      return EXIT_KEY_NOT_FOUND;
+    case 'ERR_USAGE':
+      return EXIT_USAGE;
+    default:
+      return EXIT_KEYSTORE_ERROR;
+  }
+}
+
+const oneLine = (text: string) => text.replace(/\s*\n\s*/g, ' ').trim();
+
+function safeWrite(stream: NodeJS.WritableStream & { destroyed?: boolean }, text: string): void {
+  try {
+    if (!stream.destroyed) stream.write(text);
+  } catch {
+    // a closed pipe: nothing more to say
+  }
+}
+
+function report(io: CliIo, err: unknown, json: boolean): number {
+  let code: string;
+  let message: string;
+  let hint: string | undefined;
+  let body: Record<string, unknown>;
+  let exit: number;
+  if (err instanceof UsageError) {
+    code = 'ERR_USAGE';
+    message = err.message;
+    body = { code, message };
+    exit = EXIT_USAGE;
+  } else if (isKeyStoreError(err)) {
+    code = err.code;
+    message = err.message;
+    hint = err.hint;
+    const full = typeof err.toJSON === 'function' ? err.toJSON() : {};
+    const { name: _name, ...rest } = full;
+    body = { ...rest, code, message, ...(hint === undefined ? {} : { hint }) };
+    exit = exitCodeFor(code);
+    if (hint === undefined && code === 'ERR_KEYSTORE_NO_PROVIDER') {
+      hint = "'keystore doctor' shows every provider and why it was refused; a policy may lower the floor";
+      body.hint = hint;
+    }
+  } else {
+    code = 'ERR_INTERNAL';
+    message = `unexpected error: ${err instanceof Error ? err.message : String(err)}`;
+    hint = 'this is a bug; run with KEYSTORE_DEBUG=1 to see the stack and report it';
+    body = { code, message, hint };
+    exit = EXIT_INTERNAL;
+  }
+  let text = `keystore: ${oneLine(message)} (${code})\n`;
+  if (hint) text += `hint: ${oneLine(hint)}\n`;
+  if (io.env.KEYSTORE_DEBUG && io.env.KEYSTORE_DEBUG !== '0' && err instanceof Error && err.stack) {
+    text += `${err.stack}\n`;
+    let cause = err.cause;
+    while (cause instanceof Error) {
+      text += `caused by: ${cause.stack ?? cause.message}\n`;
+      cause = cause.cause;
+    }
+  }
+  safeWrite(io.stderr, text);
+  if (json) safeWrite(io.stdout, `${JSON.stringify({ error: body }, null, 2)}\n`);
+  return exit;
+}
+
+/** Whether `args` ask for help (before any `--`). */
+function wantsHelp(args: readonly string[]): boolean {
+  for (const arg of args) {
+    if (arg === '--') return false;
+    if (arg === '--help' || arg === '-h') return true;
+  }
+  return false;
+}
+
+function wantsJson(args: readonly string[]): boolean {
+  const end = args.indexOf('--');
+  return (end < 0 ? args : args.slice(0, end)).includes('--json');
+}
+
+function findCommand(path: readonly string[]): CommandSpec | undefined {
+  return COMMANDS.find((c) => c.path.length === path.length && c.path.every((p, i) => p === path[i]));
+}
+
+/** Splits argv into the command and its own arguments; throws {@link UsageError}. */
+function route(argv: readonly string[]): { spec: CommandSpec; args: string[] } | { help: string } {
+  const [first, second] = argv;
+  if (first === undefined) throw new UsageError("missing command; see 'keystore --help'");
+  if (first === '--help' || first === '-h') return { help: mainHelp(version()) };
+  if (first === '--version' || first === '-V') return { help: version() };
+  if (first === 'help') {
+    const rest = argv.slice(1);
+    if (rest.length === 0) return { help: mainHelp(version()) };
+    const spec = findCommand(rest);
+    if (spec) return { help: spec.help };
+    if (rest.length === 1 && rest[0] !== undefined && Object.hasOwn(GROUPS, rest[0]))
+      return { help: groupHelp(rest[0]) };
+    throw new UsageError(`unknown command '${rest.join(' ')}'; see 'keystore --help'`);
+  }
+  if (first.startsWith('-')) throw new UsageError(`unknown option '${first}'; see 'keystore --help'`);
+  if (Object.hasOwn(GROUPS, first)) {
+    if (second === undefined || second.startsWith('-')) {
+      if (wantsHelp(argv.slice(1))) return { help: groupHelp(first) };
+      throw new UsageError(`missing ${first} command; see 'keystore ${first} --help'`);
+    }
+    const spec = findCommand([first, second]);
+    if (!spec) throw new UsageError(`unknown command '${first} ${second}'; see 'keystore ${first} --help'`);
+    return { spec, args: argv.slice(2) };
+  }
+  const spec = findCommand([first]);
+  if (!spec) throw new UsageError(`unknown command '${first}'; see 'keystore --help'`);
+  return { spec, args: argv.slice(1) };
+}
+
+function parseCommand(spec: CommandSpec, args: string[]) {
+  const name = spec.path.join(' ');
+  const see = `see 'keystore ${name} --help'`;
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args, options: spec.options, allowPositionals: true, strict: true });
+  } catch (err) {
+    const text = err instanceof Error ? err.message : String(err);
+    const code = (err as { code?: string }).code;
+    const option = /'([^']+)'/.exec(text)?.[1];
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) {
+      throw new UsageError(`unknown option '${option}' for '${name}'; ${see}`);
+    }
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option) {
+      const wanted = /argument missing/.test(text) ? 'needs a value' : 'takes no value';
+      throw new UsageError(`option '${option.split(' ')[0]}' ${wanted}; ${see}`);
+    }
+    throw new UsageError(`${oneLine(text).split('. ')[0]}; ${see}`);
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const { positionals } = parsed;
+  const { min, max, names } = spec.positionals;
+  if (positionals.length < min) throw new UsageError(`'${name}' needs ${names}; ${see}`);
+  if (positionals.length > max) {
+    throw new UsageError(`unexpected argument '${positionals[max]}' for '${name}'; ${see}`);
+  }
+  for (const option of spec.required ?? []) {
+    if (values[option] === undefined) throw new UsageError(`'${name}' needs --${option}; ${see}`);
+  }
+  for (const [option, allowed] of Object.entries(spec.choices ?? {})) {
+    const value = values[option];
+    if (typeof value === 'string' && !allowed.includes(value)) {
+      throw new UsageError(`--${option} must be one of ${allowed.join(', ')} (got '${value}'); ${see}`);
+    }
+  }
+  for (const [option, value] of Object.entries(values)) {
+    if (value === '') throw new UsageError(`--${option} needs a value; ${see}`);
+  }
+  return { values, positionals };
+}
+
+/**
+ * Runs the `keystore` command with `argv` (the arguments after the program name) and resolves to its
+ * exit code; it never rejects. Output goes to `io.stdout`, errors to `io.stderr` (one line
+ * `keystore: MESSAGE (CODE)`, then `hint: …` when there is a hint; with `--json` also an
+ * `{ "error": { code, message, hint } }` object on stdout). Members of `io` left out default to the
+ * current process's.
+ *
+ * @example
+ * ```ts
+ * import { run } from '@keystore/cli';
+ * process.exitCode = await run(['policy', 'check', 'policy.json', '--json']);
+ * ```
+ * @since 0.1.0
+ */
+export async function run(argv: readonly string[], io: Partial<CliIo> = {}): Promise<number> {
+  const full: CliIo = {
+    stdin: io.stdin ?? process.stdin,
+    stdout: io.stdout ?? process.stdout,
+    stderr: io.stderr ?? process.stderr,
+    env: io.env ?? process.env,
+    cwd: io.cwd ?? process.cwd(),
+  };
+  const json = wantsJson(argv);
+  try {
+    const routed = route(argv);
+    if ('help' in routed) {
+      await write(full.stdout, `${routed.help}\n`);
+      return EXIT_OK;
+    }
+    const { spec, args } = routed;
+    if (wantsHelp(args)) {
+      await write(full.stdout, `${spec.help}\n`);
+      return EXIT_OK;
+    }
+    const { values, positionals } = parseCommand(spec, args);
+    const handler = await spec.handler();
+    return await handler({ io: full, values, positionals, json: values.json === true });
+  } catch (err) {
+    return report(full, err, json);
+  }
+}

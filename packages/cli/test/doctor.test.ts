@@ -1,0 +1,174 @@
+import { existsSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parse, Sandbox, stderrLines } from './helpers.js';
+
+interface Row {
+  id: string;
+  displayName: string;
+  available: boolean;
+  isolation: string;
+  selected: boolean;
+  eligible: boolean;
+  reasons: string[];
+  details: Record<string, unknown>;
+}
+interface Doctor {
+  platform: string;
+  node: string;
+  providers: Row[];
+  policy: Record<string, unknown>;
+  sources: Record<string, string>;
+  machinePolicyPath: string | null;
+  selected: string | null;
+}
+
+const DEV_POLICY = { minimumIsolation: 'none' };
+
+let box: Sandbox;
+beforeEach(() => {
+  box = new Sandbox();
+});
+afterEach(() => box.cleanup());
+
+function expectRowShape(row: Row): void {
+  expect(typeof row.id).toBe('string');
+  expect(typeof row.displayName).toBe('string');
+  expect(typeof row.available).toBe('boolean');
+  expect(typeof row.isolation).toBe('string');
+  expect(typeof row.selected).toBe('boolean');
+  expect(typeof row.eligible).toBe('boolean');
+  expect(Array.isArray(row.reasons)).toBe(true);
+  expect(typeof row.details).toBe('object');
+}
+
+describe('keystore doctor', () => {
+  it('reports on the installed providers of this machine (structure, not which)', () => {
+    const r = box.run(['doctor', '--json']);
+    expect([0, 3]).toContain(r.code);
+    const d = parse<Doctor>(r);
+    expect(d.platform).toBe(process.platform);
+    expect(d.node).toBe(process.version);
+    expect(Array.isArray(d.providers)).toBe(true);
+    for (const row of d.providers) expectRowShape(row);
+    expect(d.policy.minimumIsolation).toBe('os-isolated');
+    expect(d.sources['/minimumIsolation']).toBe('default');
+    expect(d.machinePolicyPath).toBe(box.machinePolicyFile);
+    expect(r.code === 0).toBe(d.selected !== null);
+    expect(d.providers.filter((p) => p.selected).map((p) => p.id)).toEqual(d.selected === null ? [] : [d.selected]);
+    // the in-memory provider is never there unless asked for
+    expect(d.providers.some((p) => p.id === 'memory')).toBe(false);
+  });
+
+  it('exits 3 with only the memory provider under the default policy (none < os-isolated)', () => {
+    const r = box.run(['doctor', '--provider', 'memory', '--json']);
+    expect(r.code).toBe(3);
+    const d = parse<Doctor>(r);
+    expect(d.selected).toBeNull();
+    const memory = d.providers.find((p) => p.id === 'memory');
+    expect(memory).toMatchObject({ available: true, isolation: 'none', selected: false, eligible: false });
+    expect(memory?.reasons.length).toBeGreaterThan(0);
+  });
+
+  it('exits 0 with --provider memory under a development policy and selects memory', () => {
+    const policy = box.write('dev.json', DEV_POLICY);
+    const r = box.run(['doctor', '--provider', 'memory', '--policy', policy, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const d = parse<Doctor>(r);
+    expect(d.selected).toBe('memory');
+    expect(d.providers.find((p) => p.id === 'memory')).toMatchObject({ selected: true, eligible: true });
+    expect(d.policy.minimumIsolation).toBe('none');
+    expect(d.sources['/minimumIsolation']).toBe('app');
+  });
+
+  it('the machine policy caps the app policy: memory refused again', () => {
+    box.machinePolicy({ minimumIsolation: 'os-isolated' });
+    const policy = box.write('dev.json', DEV_POLICY);
+    const r = box.run(['doctor', '--provider', 'memory', '--policy', policy, '--json']);
+    expect(r.code).toBe(3);
+    const d = parse<Doctor>(r);
+    expect(d.selected).toBeNull();
+    expect(d.sources['/minimumIsolation']).toBe('machine');
+  });
+
+  it('human output exits with the same codes', () => {
+    const policy = box.write('dev.json', DEV_POLICY);
+    expect(box.run(['doctor', '--provider', 'memory']).code).toBe(3);
+    const ok = box.run(['doctor', '--provider', 'memory', '--policy', policy]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('memory');
+    expect(ok.stderr).toBe('');
+  });
+
+  it('lists a provider package from KEYSTORE_PROVIDERS_DIR and selects it', () => {
+    box.installFakeProvider();
+    const r = box.run(['doctor', '--json']);
+    const d = parse<Doctor>(r);
+    const fake = d.providers.find((p) => p.id === 'fake');
+    expect(fake).toMatchObject({ available: true, isolation: 'os-isolated', eligible: true });
+    expect(r.code).toBe(0);
+    expect(d.selected).not.toBeNull();
+  });
+
+  it('says "simulated TPM" when a provider reports simulator: true', () => {
+    box.installFakeProvider();
+    const env = { KEYSTORE_FAKE_SIMULATOR: '1' };
+    const d = parse<Doctor>(box.run(['doctor', '--json'], { env }));
+    expect(d.providers.find((p) => p.id === 'fake')?.details.simulator).toBe(true);
+    expect(box.run(['doctor'], { env }).stdout).toContain('simulated TPM');
+  });
+
+  it('a provider package that fails to load becomes an unavailable row, not a crash', () => {
+    box.installBrokenProvider('broken');
+    const r = box.run(['doctor', '--json']);
+    expect([0, 3]).toContain(r.code);
+    const d = parse<Doctor>(r);
+    const broken = d.providers.find((p) => p.id === 'broken');
+    expect(broken).toMatchObject({ available: false, selected: false, eligible: false });
+    expect(broken?.reasons.join(' ')).toContain('libbroken.so');
+    expect(r.stderr).toBe('');
+  });
+
+  it('--provider naming a broken package: exit 3 in doctor', () => {
+    box.installBrokenProvider('broken');
+    const r = box.run(['doctor', '--provider', 'broken', '--json']);
+    expect(r.code).toBe(3);
+    expect(parse<Doctor>(r).selected).toBeNull();
+  });
+
+  it('an invalid --policy file: exit 1 with ERR_KEYSTORE_INVALID_POLICY, one line and a hint', () => {
+    const policy = box.write('bad.json', { minimumIsolation: 'titanium' });
+    const r = box.run(['doctor', '--policy', policy, '--json']);
+    expect(r.code).toBe(1);
+    const { error } = parse<{ error: { code: string; issues: { pointer: string }[] } }>(r);
+    expect(error.code).toBe('ERR_KEYSTORE_INVALID_POLICY');
+    expect(error.issues.map((i) => i.pointer)).toContain('/minimumIsolation');
+    const lines = stderrLines(r);
+    expect(lines[0]).toMatch(/^keystore: .*\(ERR_KEYSTORE_INVALID_POLICY\)$/);
+    expect(lines.slice(1).every((l) => l.startsWith('hint: '))).toBe(true);
+  });
+
+  it('KEYSTORE_MACHINE_POLICY naming a missing file fails closed (exit 1)', () => {
+    const r = box.run(['doctor', '--json'], { env: { KEYSTORE_MACHINE_POLICY: box.path('nope.json') } });
+    expect(r.code).toBe(1);
+    expect(parse<{ error: { code: string } }>(r).error.code).toBe('ERR_KEYSTORE_INVALID_POLICY');
+  });
+
+  it.skipIf(existsSync('/etc/keystore/policy.json'))(
+    'no machine policy at the known path: machinePolicyPath null',
+    () => {
+      const r = box.run(['doctor', '--json'], { env: { KEYSTORE_MACHINE_POLICY: undefined } });
+      expect([0, 3]).toContain(r.code);
+      expect(parse<Doctor>(r).machinePolicyPath).toBeNull();
+    },
+  );
+
+  it('KEYSTORE_DEBUG=1 adds the stack', () => {
+    const policy = box.write('bad.json', '{ nope');
+    const plain = box.run(['doctor', '--policy', policy]);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).not.toMatch(/\n\s+at /);
+    const debug = box.run(['doctor', '--policy', policy], { env: { KEYSTORE_DEBUG: '1' } });
+    expect(debug.code).toBe(1);
+    expect(debug.stderr).toMatch(/\n\s+at /);
+  });
+});

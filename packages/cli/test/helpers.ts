@@ -1,0 +1,258 @@
+/**
+ * Helpers for the CLI tests: spawn the built `keystore` binary with a controlled environment, and write
+ * test-double provider packages into a temporary `KEYSTORE_PROVIDERS_DIR`.
+ */
+import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+export const BIN = resolve(here, '../dist/bin.js');
+const CORE_DIST = resolve(here, '../../core/dist/index.js');
+
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+  raw: Buffer;
+}
+
+export interface RunOptions {
+  env?: Record<string, string | undefined>;
+  input?: string | Buffer;
+  cwd?: string;
+}
+
+/** A temporary directory with a machine policy slot, removed by `cleanup()`. */
+export class Sandbox {
+  readonly dir: string;
+  /** The file `KEYSTORE_MACHINE_POLICY` points to (absent until `machinePolicy()` writes it). */
+  readonly machinePolicyFile: string;
+  providersDir: string | undefined;
+
+  constructor() {
+    if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build first (npm run build -w @keystore/cli)`);
+    this.dir = mkdtempSync(join(tmpdir(), 'keystore-cli-test-'));
+    this.machinePolicyFile = join(this.dir, 'machine-policy.json');
+    this.machinePolicy({});
+  }
+
+  path(name: string): string {
+    return join(this.dir, name);
+  }
+
+  write(name: string, content: string | Buffer | object): string {
+    const file = this.path(name);
+    mkdirSync(resolve(file, '..'), { recursive: true });
+    writeFileSync(file, typeof content === 'string' || Buffer.isBuffer(content) ? content : JSON.stringify(content));
+    return file;
+  }
+
+  machinePolicy(policy: object): void {
+    writeFileSync(this.machinePolicyFile, JSON.stringify(policy));
+  }
+
+  /** Installs the file-backed fake provider (a test double) and returns its key directory. */
+  installFakeProvider(options: { id?: string } = {}): string {
+    const id = options.id ?? 'fake';
+    this.providersDir ??= this.path('providers');
+    const pkgDir = join(this.providersDir, '@keystore', `provider-${id}`);
+    mkdirSync(pkgDir, { recursive: true });
+    writeFileSync(
+      join(pkgDir, 'package.json'),
+      JSON.stringify({ name: `@keystore/provider-${id}`, version: '0.0.0-test', type: 'module', main: 'index.js' }),
+    );
+    writeFileSync(join(pkgDir, 'index.js'), fakeProviderSource(id));
+    const store = this.path(`${id}-keys`);
+    mkdirSync(store, { recursive: true });
+    return store;
+  }
+
+  /** Installs a provider package whose entry throws when imported. */
+  installBrokenProvider(id = 'broken'): void {
+    this.providersDir ??= this.path('providers');
+    const pkgDir = join(this.providersDir, '@keystore', `provider-${id}`);
+    mkdirSync(pkgDir, { recursive: true });
+    writeFileSync(
+      join(pkgDir, 'package.json'),
+      JSON.stringify({ name: `@keystore/provider-${id}`, version: '0.0.0-test', type: 'module', main: 'index.js' }),
+    );
+    writeFileSync(join(pkgDir, 'index.js'), "throw new Error('native library libbroken.so not found');\n");
+  }
+
+  run(args: readonly string[], options: RunOptions = {}): Result {
+    const env: Record<string, string | undefined> = { ...process.env };
+    // Only what each test sets: no machine policy, providers dir or TPM config from the caller's shell.
+    for (const name of Object.keys(env)) if (name.startsWith('KEYSTORE_') || name.startsWith('TSS2_')) delete env[name];
+    env.KEYSTORE_MACHINE_POLICY = this.machinePolicyFile;
+    if (this.providersDir) env.KEYSTORE_PROVIDERS_DIR = this.providersDir;
+    env.KEYSTORE_FAKE_STORE = this.path('fake-keys');
+    Object.assign(env, options.env ?? {});
+    for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+    const out: SpawnSyncReturns<Buffer> = spawnSync(process.execPath, [BIN, ...args], {
+      cwd: options.cwd ?? this.dir,
+      env: env as NodeJS.ProcessEnv,
+      input: options.input ?? '',
+      timeout: 60_000,
+    });
+    if (out.error) throw out.error;
+    return {
+      code: out.status ?? -1,
+      stdout: out.stdout.toString('utf8'),
+      stderr: out.stderr.toString('utf8'),
+      raw: out.stdout,
+    };
+  }
+
+  cleanup(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Parses stdout as JSON. */
+export function parse<T = Record<string, unknown>>(result: Result): T {
+  try {
+    return JSON.parse(result.stdout) as T;
+  } catch {
+    throw new Error(`stdout is not JSON (exit ${result.code}):\n${result.stdout}\nstderr:\n${result.stderr}`);
+  }
+}
+
+/** The non-empty lines of stderr. */
+export function stderrLines(result: Result): string[] {
+  return result.stderr.split('\n').filter((l) => l.length > 0);
+}
+
+/**
+ * The source of `@keystore/provider-<id>`: a TEST DOUBLE that keeps keys as PEM files in the directory
+ * named by `KEYSTORE_FAKE_STORE`, so keys outlive one CLI process. Its isolation is whatever
+ * `KEYSTORE_FAKE_ISOLATION` says (default `os-isolated`); `KEYSTORE_FAKE_SIMULATOR=1` adds
+ * `simulator: true` to its probe details.
+ */
+function fakeProviderSource(id: string): string {
+  return `// Test double: a file-backed provider for the CLI tests. Not a real key store.
+import {
+  constants, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt, privateEncrypt, sign,
+} from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KeyStoreError } from ${JSON.stringify(pathToFileURL(CORE_DIST).href)};
+
+const ID = ${JSON.stringify(id)};
+const root = () => process.env.KEYSTORE_FAKE_STORE;
+const isolation = () => process.env.KEYSTORE_FAKE_ISOLATION || 'os-isolated';
+const ALGORITHMS = ['RSA-2048', 'ECDSA-P256', 'ECDSA-P384'];
+const DIGEST_INFO = {
+  sha256: '3031300d060960864801650304020105000420',
+  sha384: '3041300d060960864801650304020205000430',
+  sha512: '3051300d060960864801650304020305000440',
+};
+
+function file(scope, name) {
+  if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new KeyStoreError('ERR_KEYSTORE_INVALID_NAME', 'bad name: ' + name, { providerId: ID });
+  return join(root(), scope, name + '.json');
+}
+
+function generate(algorithm) {
+  if (algorithm === 'RSA-2048') return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  const namedCurve = algorithm === 'ECDSA-P384' ? 'secp384r1' : 'prime256v1';
+  return generateKeyPairSync('ec', { namedCurve }).privateKey;
+}
+
+function makeKey(name, scope, algorithm, privateKey) {
+  const rsa = algorithm.startsWith('RSA');
+  const opts = (params) =>
+    rsa
+      ? {
+          key: privateKey,
+          padding: params.padding === 'pss' ? constants.RSA_PKCS1_PSS_PADDING : constants.RSA_PKCS1_PADDING,
+          saltLength: params.saltLength,
+        }
+      : { key: privateKey, dsaEncoding: 'der' };
+  return {
+    name, scope, algorithm, exportable: false,
+    isolation: { level: isolation(), providerId: ID, measuredAt: new Date().toISOString(), evidence: ['test double: key kept in a file'] },
+    publicKey: createPublicKey(privateKey),
+    async signMessage(data, params) {
+      return { signature: sign(params.hash, data, opts(params)), ...(rsa ? {} : { dsaEncoding: 'der' }) };
+    },
+    async signDigest(digest, params) {
+      if (!rsa) return { signature: sign(null, digest, { key: privateKey, dsaEncoding: 'der' }), dsaEncoding: 'der' };
+      if (params.padding !== 'pkcs1') throw new KeyStoreError('ERR_KEYSTORE_UNSUPPORTED_OPERATION', 'pss over a digest', { providerId: ID });
+      const info = Buffer.concat([Buffer.from(DIGEST_INFO[params.hash], 'hex'), digest]);
+      return { signature: privateEncrypt({ key: privateKey, padding: constants.RSA_PKCS1_PADDING }, info) };
+    },
+    ...(rsa
+      ? {
+          async decrypt(ciphertext, hash) {
+            return privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash }, ciphertext);
+          },
+        }
+      : {}),
+    async close() {},
+  };
+}
+
+function notFound(name, scope) {
+  return new KeyStoreError('ERR_KEYSTORE_KEY_NOT_FOUND', 'no key ' + name + ' in the ' + scope + ' scope', { providerId: ID });
+}
+
+export function createProvider() {
+  return {
+    id: ID,
+    displayName: 'File-backed test double',
+    capabilities: {
+      algorithms: ALGORITHMS,
+      operations: ['sign', 'decrypt'],
+      scopes: ['user', 'machine'],
+      exportableKeys: false,
+      passwords: false,
+      legacyCryptoApi: false,
+      rsaSignaturePaddings: ['pkcs1', 'pss'],
+      oaepHashes: ['sha1', 'sha256', 'sha384', 'sha512'],
+    },
+    async probe() {
+      const details = { testDouble: true };
+      if (process.env.KEYSTORE_FAKE_SIMULATOR === '1') details.simulator = true;
+      return { available: true, isolation: isolation(), reasons: [], details };
+    },
+    async createKey({ name, algorithm, scope }) {
+      if (!ALGORITHMS.includes(algorithm)) {
+        throw new KeyStoreError('ERR_KEYSTORE_UNSUPPORTED_ALGORITHM', algorithm + ' is not supported', { providerId: ID });
+      }
+      const path = file(scope, name);
+      if (existsSync(path)) throw new KeyStoreError('ERR_KEYSTORE_KEY_EXISTS', 'key ' + name + ' exists', { providerId: ID });
+      const privateKey = generate(algorithm);
+      mkdirSync(join(root(), scope), { recursive: true });
+      writeFileSync(path, JSON.stringify({ algorithm, pem: privateKey.export({ type: 'pkcs8', format: 'pem' }) }));
+      return makeKey(name, scope, algorithm, privateKey);
+    },
+    async openKey({ name, scope }) {
+      const path = file(scope, name);
+      if (!existsSync(path)) throw notFound(name, scope);
+      const { algorithm, pem } = JSON.parse(readFileSync(path, 'utf8'));
+      return makeKey(name, scope, algorithm, createPrivateKey(pem));
+    },
+    async listKeys(options = {}) {
+      const out = [];
+      for (const scope of options.scope ? [options.scope] : ['user', 'machine']) {
+        let names = [];
+        try { names = readdirSync(join(root(), scope)); } catch {}
+        for (const entry of names.sort()) {
+          const { algorithm } = JSON.parse(readFileSync(join(root(), scope, entry), 'utf8'));
+          out.push({ name: entry.slice(0, -5), scope, algorithm });
+        }
+      }
+      return out;
+    },
+    async deleteKey({ name, scope }) {
+      const path = file(scope, name);
+      if (!existsSync(path)) throw notFound(name, scope);
+      rmSync(path);
+    },
+  };
+}
+`;
+}

@@ -1,0 +1,99 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, Sandbox, stderrLines } from './helpers.js';
+
+const COMMANDS = [
+  ['doctor'],
+  ['policy'],
+  ['policy', 'check'],
+  ['policy', 'effective'],
+  ['keys'],
+  ['keys', 'create'],
+  ['keys', 'list'],
+  ['keys', 'delete'],
+  ['keys', 'public'],
+  ['keys', 'sign'],
+  ['keys', 'verify'],
+  ['keys', 'decrypt'],
+];
+
+let box: Sandbox;
+beforeAll(() => {
+  box = new Sandbox();
+});
+afterAll(() => box.cleanup());
+
+describe('keystore --help and --version', () => {
+  it('prints the main help with the exit code table', () => {
+    for (const flag of ['--help', '-h']) {
+      const r = box.run([flag]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('Usage: keystore');
+      for (const code of ['0', '1', '2', '3', '4', '5']) expect(r.stdout).toMatch(new RegExp(`^  ${code}  `, 'm'));
+    }
+  });
+
+  it.each(COMMANDS)('%s %s --help exits 0', (...path) => {
+    for (const flag of ['--help', '-h']) {
+      const r = box.run([...path, flag]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain('Usage: keystore');
+      expect(r.stderr).toBe('');
+    }
+  });
+
+  it('help COMMAND prints the same help', () => {
+    expect(box.run(['help', 'keys', 'sign']).stdout).toBe(box.run(['keys', 'sign', '--help']).stdout);
+  });
+
+  it('--help wins over otherwise bad arguments', () => {
+    expect(box.run(['keys', 'sign', '--bogus', '--help']).code).toBe(0);
+  });
+
+  it('--version prints the package version', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    const r = box.run(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(pkg.version);
+  });
+});
+
+describe('usage errors', () => {
+  const cases: [string, string[]][] = [
+    ['no command', []],
+    ['unknown command', ['frobnicate']],
+    ['unknown group command', ['keys', 'frobnicate']],
+    ['missing group command', ['keys']],
+    ['unknown option', ['doctor', '--bogus']],
+    ['unknown global option', ['--bogus']],
+    ['missing positional', ['policy', 'check']],
+    ['extra positional', ['policy', 'check', 'a.json', 'b.json']],
+    ['missing required option', ['keys', 'create', 'k1']],
+    ['option without value', ['keys', 'create', 'k1', '--algorithm']],
+    ['value outside choices', ['keys', 'create', 'k1', '--algorithm', 'DSA-1024']],
+    ['bad scope', ['keys', 'list', '--scope', 'galaxy']],
+    ['bad hash', ['keys', 'sign', 'k1', '--hash', 'md5']],
+    ['bad format', ['keys', 'public', 'k1', '--format', 'xml']],
+    ['verify without --signature', ['keys', 'verify', 'k1']],
+    ['signature and data both on stdin', ['keys', 'verify', 'k1', '--signature', '-']],
+    ['help for an unknown command', ['help', 'frobnicate']],
+    ['policy effective takes no --provider', ['policy', 'effective', '--provider', 'memory']],
+  ];
+
+  it.each(cases)('%s: exit 2, one stderr line, no stack', (_name, args) => {
+    const r = box.run(args);
+    expect(r.code).toBe(2);
+    const lines = stderrLines(r);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^keystore: .+ \(ERR_USAGE\)$/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.stdout).toBe('');
+  });
+
+  it('with --json, the error is also a JSON object on stdout', () => {
+    const r = box.run(['doctor', '--json', '--bogus']);
+    expect(r.code).toBe(2);
+    expect(parse<{ error: { code: string; message: string } }>(r).error.code).toBe('ERR_USAGE');
+    expect(stderrLines(r)).toHaveLength(1);
+  });
+});
