@@ -98,8 +98,12 @@ export async function run() {
   console.log('| command | ms | over bare node |');
   console.log('|---|---:|---:|');
   console.log(`| node -e 0 | ${bare.toFixed(1)} | - |`);
-  console.log(`| require('@keystore/core') | ${req.toFixed(1)} | +${(req - bare).toFixed(1)} ms (${(req / bare).toFixed(2)}x) |`);
-  console.log(`| import '@keystore/core' | ${imp.toFixed(1)} | +${(imp - bare).toFixed(1)} ms (${(imp / bare).toFixed(2)}x) |`);
+  console.log(
+    `| require('@keystore/core') | ${req.toFixed(1)} | +${(req - bare).toFixed(1)} ms (${(req / bare).toFixed(2)}x) |`,
+  );
+  console.log(
+    `| import '@keystore/core' | ${imp.toFixed(1)} | +${(imp - bare).toFixed(1)} ms (${(imp / bare).toFixed(2)}x) |`,
+  );
   return results;
 }
 

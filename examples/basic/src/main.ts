@@ -43,7 +43,9 @@ export async function main(log: (line: string) => void = console.log): Promise<b
     log(`Isolation floor: ${explanation.minimumIsolation} (development policy)`);
     for (const verdict of explanation.providers) {
       const status = verdict.selected ? 'selected' : verdict.eligible ? 'eligible' : 'refused';
-      log(`  ${verdict.providerId.padEnd(8)} ${status.padEnd(8)} ${verdict.isolation.padEnd(14)} ${verdict.reasons[0] ?? ''}`);
+      log(
+        `  ${verdict.providerId.padEnd(8)} ${status.padEnd(8)} ${verdict.isolation.padEnd(14)} ${verdict.reasons[0] ?? ''}`,
+      );
     }
 
     const name = `example-basic-${process.pid}-${Date.now()}`;

@@ -11,7 +11,10 @@ describe('examples/basic (built example run as a process; needs `npm run build`)
   it.runIf(existsSync(built))('creates a key, signs, verifies with node:crypto and deletes it', () => {
     const run = spawnSync(process.execPath, [built], {
       encoding: 'utf8',
-      env: { ...process.env, KEYSTORE_MACHINE_POLICY: fileURLToPath(new URL('./empty-machine-policy.json', import.meta.url)) },
+      env: {
+        ...process.env,
+        KEYSTORE_MACHINE_POLICY: fileURLToPath(new URL('./empty-machine-policy.json', import.meta.url)),
+      },
       timeout: 60_000,
     });
     expect(run.stderr).toBe('');
