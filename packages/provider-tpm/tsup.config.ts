@@ -6,6 +6,7 @@ export default defineConfig({
   dts: true,
   sourcemap: true,
   clean: true,
+  shims: true,
   target: 'node20',
   splitting: true,
   external: [/^@keystore\//, 'koffi', 'inversify'],
