@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { KeyStoreError } from './errors.js';
 
 /**
  * Every key algorithm identifier. `ECDSA-*` keys sign; `ECDH-*` keys derive shared secrets;
@@ -167,8 +168,13 @@ export function isKeyAlgorithm(value: unknown): value is KeyAlgorithm {
  * @since 0.1.0
  */
 export function algorithmInfo(algorithm: KeyAlgorithm): AlgorithmInfo {
-  const info = INFO[algorithm];
-  if (!info) throw new TypeError(`unknown key algorithm: ${String(algorithm)}`);
+  const info = isKeyAlgorithm(algorithm) ? INFO[algorithm] : undefined;
+  if (!info) {
+    throw new KeyStoreError(
+      'ERR_KEYSTORE_UNSUPPORTED_ALGORITHM',
+      `unknown key algorithm: ${String(algorithm)} (expected one of ${KEY_ALGORITHMS.join(', ')})`,
+    );
+  }
   return info;
 }
 

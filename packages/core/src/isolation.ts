@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { KeyStoreError } from './errors.js';
 
 /**
  * Every isolation level, weakest first. The order is the contract: a later level is stronger.
@@ -54,7 +55,12 @@ export function isIsolationLevel(value: unknown): value is IsolationLevel {
  */
 export function isolationRank(level: IsolationLevel): number {
   const rank = (ISOLATION_LEVELS as readonly string[]).indexOf(level);
-  if (rank < 0) throw new TypeError(`unknown isolation level: ${String(level)}`);
+  if (rank < 0) {
+    throw new KeyStoreError(
+      'ERR_KEYSTORE_INVALID_ARGUMENT',
+      `unknown isolation level: ${String(level)} (expected one of ${ISOLATION_LEVELS.join(', ')})`,
+    );
+  }
   return rank;
 }
 

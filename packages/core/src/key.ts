@@ -319,7 +319,8 @@ export class ManagedKey implements KeyStoreKey {
       throw invalid('options must be an object');
     }
     const hash: OaepHash = options?.hash ?? 'sha256';
-    if (!OAEP_HASH_SET.has(hash)) throw invalid(`the OAEP hash must be sha1, sha256, sha384 or sha512, not ${hash}`);
+    if (!OAEP_HASH_SET.has(hash))
+      throw invalid(`the OAEP hash must be sha1, sha256, sha384 or sha512, not ${String(hash)}`);
     if (!this.#provider.capabilities.oaepHashes.includes(hash)) {
       throw new KeyStoreError(
         'ERR_KEYSTORE_UNSUPPORTED_OPERATION',

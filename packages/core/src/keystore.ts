@@ -467,6 +467,21 @@ class DefaultKeyStore implements KeyStore {
     target: { name: string; scope: KeyScope },
   ): Promise<KeyStoreKey> {
     await this.#verifyKey(inner, provider, target, false);
+    // A key made before the policy tightened (or by another tool) is still held to the policy's
+    // algorithm, RSA size and scope rules before it may be used.
+    const violations = requestViolations(this.policy, { algorithm: inner.algorithm, scope: target.scope });
+    if (violations.length > 0) {
+      const ref = formatKeyRef({ providerId: provider.id, scope: target.scope, name: target.name });
+      try {
+        await inner.close();
+      } catch {
+        // The refusal below is what the caller needs to see.
+      }
+      decision('open', 'refused', null, violations, { ref, algorithm: inner.algorithm });
+      throw new KeyStoreError('ERR_KEYSTORE_POLICY_VIOLATION', `the policy refuses ${ref}: ${violations.join('; ')}`, {
+        providerId: provider.id,
+      });
+    }
     const key = new ManagedKey(inner, provider, this.policy);
     decision('open', 'allowed', provider.id, [], { ref: key.ref });
     keyEvent('key.opened', key);

@@ -40,6 +40,8 @@ describe('isolation levels', () => {
   it('recognises only the six names', () => {
     for (const l of ISOLATION_LEVELS) expect(isIsolationLevel(l)).toBe(true);
     for (const v of ['tpm', 'HARDWARE', '', null, 3, undefined, {}]) expect(isIsolationLevel(v)).toBe(false);
-    expect(() => isolationRank('tpm' as never)).toThrow(TypeError);
+    expect(() => isolationRank('tpm' as never)).toThrow(
+      expect.objectContaining({ code: 'ERR_KEYSTORE_INVALID_ARGUMENT' }),
+    );
   });
 });

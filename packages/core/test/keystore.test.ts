@@ -18,6 +18,7 @@ import {
   type HashAlgorithm,
   type IsolationLevel,
   type KeyAlgorithm,
+  type KeyScope,
   type KeyStore,
   KeyStoreError,
   type KeyStoreErrorCode,
@@ -955,4 +956,40 @@ describe('KeyStoreKey: abort, close, dispose', () => {
     const d = (await key.exportPrivateKey()).export({ format: 'jwk' }).d as string;
     expect(json).not.toContain(d);
   });
+});
+
+describe('KeyStore.openKey under a policy that tightened after the key was made', () => {
+  const dev = { minimumIsolation: 'none' as const };
+
+  const cases: [string, KeyStorePolicy, KeyScope, KeyAlgorithm][] = [
+    ['a scope the machine no longer allows', { allowedScopes: ['user'] }, 'machine', 'ECDSA-P256'],
+    ['an RSA size below minimumRsaBits', { minimumRsaBits: 3072 }, 'user', 'RSA-2048'],
+    ['an algorithm no longer allowed', { allowedAlgorithms: ['ECDSA-P384'] }, 'user', 'ECDSA-P256'],
+  ];
+  it.each(cases)(
+    'refuses a key in %s (by name and by reference), but lets it be deleted',
+    async (_, machine, scope, algorithm) => {
+      const vault = new MemoryKeyVault();
+      const loose = await createKeyStore({
+        providers: [createMemoryProvider({ vault })],
+        policy: dev,
+        machinePolicy: null,
+      });
+      const made = await loose.createKey('old-key', { algorithm, scope });
+      const ref = made.ref;
+      await made.close();
+
+      const strict = await createKeyStore({
+        providers: [createMemoryProvider({ vault })],
+        policy: dev,
+        machinePolicy: { minimumIsolation: 'none', ...machine },
+      });
+      await expect(strict.openKey(ref)).rejects.toMatchObject({ code: 'ERR_KEYSTORE_POLICY_VIOLATION' });
+      await expect(strict.openKey('old-key', { scope })).rejects.toMatchObject({
+        code: 'ERR_KEYSTORE_POLICY_VIOLATION',
+      });
+      await strict.deleteKey(ref);
+      await expect(loose.openKey(ref)).rejects.toMatchObject({ code: 'ERR_KEYSTORE_KEY_NOT_FOUND' });
+    },
+  );
 });

@@ -12,9 +12,10 @@ const root = fileURLToPath(new URL('../../..', import.meta.url));
 const core = join(root, 'packages/core');
 const built = existsSync(join(core, 'dist/index.js')) && existsSync(join(core, 'dist/index.cjs'));
 
-describe.skipIf(!built)('@keystore/core package exports from a scratch project (needs `npm run build`)', () => {
+describe('@keystore/core package exports from a scratch project (runs against dist/: `npm run build` first)', () => {
   let dir = '';
   beforeAll(() => {
+    if (!built) throw new Error('packages/core/dist is missing: run `npm run build` before these tests');
     dir = mkdtempSync(join(tmpdir(), 'keystore-exports-'));
     mkdirSync(join(dir, 'node_modules/@keystore'), { recursive: true });
     symlinkSync(core, join(dir, 'node_modules/@keystore/core'), 'dir');

@@ -24,7 +24,9 @@ export async function check(ctx: CommandContext): Promise<number> {
   try {
     await loadPolicyFile(resolve(ctx.io.cwd, file));
   } catch (err) {
-    if (!KeyStoreError.is(err, 'ERR_KEYSTORE_INVALID_POLICY')) throw err;
+    if (!KeyStoreError.is(err, 'ERR_KEYSTORE_INVALID_POLICY') && !KeyStoreError.is(err, 'ERR_KEYSTORE_ACCESS_DENIED')) {
+      throw err;
+    }
     issues = err.issues.length > 0 ? err.issues : [{ pointer: '', message: err.message }];
   }
   const valid = issues.length === 0;

@@ -61,8 +61,12 @@ export async function openStore(ctx: CommandContext, strictProvider = true): Pro
     only === MEMORY ? [] : await discoverProviders({ env: ctx.io.env, cwd: ctx.io.cwd, ...(only ? { only } : {}) });
   const providers: KeyStoreProvider[] = [];
   const packages = new Map<string, string>();
+  const duplicates: KeyStoreProvider[] = [];
   for (const found of discovered) {
-    if (found.provider && !packages.has(found.provider.id)) {
+    if (!found.provider) continue;
+    if (packages.has(found.provider.id)) {
+      duplicates.push(found.provider); // a second copy of the same provider: loaded, so it must be closed
+    } else {
       providers.push(found.provider);
       packages.set(found.provider.id, found.packageName);
     }
@@ -73,7 +77,7 @@ export async function openStore(ctx: CommandContext, strictProvider = true): Pro
     packages.set(MEMORY, '@keystore/core/testing');
   }
   if (strictProvider && provider !== undefined && !packages.has(provider)) {
-    await closeAll(providers);
+    await closeAll([...providers, ...duplicates]);
     const broken = discovered.find((d) => d.id === provider && d.loadError !== undefined);
     if (broken) {
       throw new KeyStoreError(
@@ -103,10 +107,10 @@ export async function openStore(ctx: CommandContext, strictProvider = true): Pro
       env: ctx.io.env as NodeJS.ProcessEnv,
     });
   } catch (err) {
-    await closeAll(providers);
+    await closeAll([...providers, ...duplicates]);
     throw err;
   }
-  const unused = providers.filter((p) => !registered.includes(p));
+  const unused = [...providers.filter((p) => !registered.includes(p)), ...duplicates];
   return { store, discovered, provider, scope, packages, unused };
 }
 

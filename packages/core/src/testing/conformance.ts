@@ -40,8 +40,13 @@ import type { KeyStoreProvider, ProbeResult, ProviderKey, ProviderSignature } fr
 export interface ConformanceTestApi {
   /** Groups tests. */
   describe: (name: string, fn: () => void) => void;
-  /** Registers a test. */
-  it: (name: string, fn: () => Promise<void> | void, timeout?: number) => void;
+  /**
+   * Registers a test. When it has a `skip` method (vitest's and jest's `it` do), declared capability
+   * skips are registered through it, so the runner counts them as skipped, not passed.
+   */
+  it: ((name: string, fn: () => Promise<void> | void, timeout?: number) => void) & {
+    skip?: (name: string, fn: () => Promise<void> | void) => void;
+  };
   /** Runs once before the tests of the enclosing group. */
   beforeAll: (fn: () => Promise<void> | void, timeout?: number) => void;
   /** Runs once after the tests of the enclosing group. */
@@ -240,7 +245,9 @@ export function defineProviderConformanceSuite(options: ConformanceOptions): voi
   const part = (capability: ConformanceCapability | undefined, name: string, fn: () => Promise<void>): void => {
     const reason = capability === undefined ? undefined : skips[capability];
     if (capability !== undefined && reason !== undefined) {
-      test.it(`${capability} — skipped: ${reason}`, () => {}, timeout);
+      const title = `${capability} — skipped: ${reason}`;
+      if (typeof test.it.skip === 'function') test.it.skip(title, () => {});
+      else test.it(title, () => {}, timeout);
     } else {
       test.it(name, fn, timeout);
     }
