@@ -92,7 +92,7 @@ export function providerError(
 }
 
 /** `Symbol.asyncDispose`, or Node's own symbol for it where the global one is missing. */
-const ASYNC_DISPOSE: typeof Symbol.asyncDispose =
+export const ASYNC_DISPOSE: typeof Symbol.asyncDispose =
   (Symbol as { asyncDispose?: typeof Symbol.asyncDispose }).asyncDispose ??
   (Symbol.for('nodejs.asyncDispose') as typeof Symbol.asyncDispose);
 

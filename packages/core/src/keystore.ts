@@ -8,7 +8,7 @@ import { isKeyAlgorithm, type KeyAlgorithm, type KeyScope } from './algorithms.j
 import { type AuditAction, auditChannel, publishAudit } from './audit.js';
 import { KeyStoreError, type ProviderRefusal, throwIfAborted } from './errors.js';
 import { type IsolationLevel, isAtLeast, isIsolationLevel } from './isolation.js';
-import { ManagedKey, providerError } from './key.js';
+import { ASYNC_DISPOSE, ManagedKey, providerError } from './key.js';
 import { requestViolations, resolvePolicy } from './policy/index.js';
 import { formatKeyRef, isProviderId, KEY_REF_PREFIX, parseKeyRef } from './ref.js';
 import {
@@ -611,6 +611,10 @@ class DefaultKeyStore implements KeyStore {
       }
     })();
     return this.#closed;
+  }
+
+  [ASYNC_DISPOSE](): Promise<void> {
+    return this.close();
   }
 }
 

@@ -454,7 +454,7 @@ export interface SelectionExplanation {
  * ```
  * @since 0.1.0
  */
-export interface KeyStore {
+export interface KeyStore extends AsyncDisposable {
   /** The effective policy (defaults, app, machine merged). */
   readonly policy: EffectivePolicy;
   /** The registered providers. */
@@ -469,7 +469,7 @@ export interface KeyStore {
   deleteKey(nameOrRef: string, options?: OpenKeyOptions): Promise<void>;
   /** Says, for every provider, whether it would serve `request` and why. */
   explain(request?: SelectionRequest, options?: OperationOptions): Promise<SelectionExplanation>;
-  /** Closes every provider. */
+  /** Closes every provider; `await using store = await createKeyStore(…)` does it for you. */
   close(): Promise<void>;
 }
 

@@ -993,3 +993,19 @@ describe('KeyStore.openKey under a policy that tightened after the key was made'
     },
   );
 });
+
+describe('KeyStore disposal', () => {
+  it('`await using` closes the store, and with it every provider', async () => {
+    const provider = createMemoryProvider();
+    const close = vi.spyOn(provider, 'close');
+    {
+      await using store = await createKeyStore({
+        providers: [provider],
+        policy: { minimumIsolation: 'none' },
+        machinePolicy: null,
+      });
+      await store.createKey('disposable', { algorithm: 'ECDSA-P256' });
+    }
+    expect(close).toHaveBeenCalledTimes(1);
+  });
+});
