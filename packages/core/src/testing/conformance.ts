@@ -176,7 +176,7 @@ function verifySignature(
  *   createProvider: () => tpmProvider(),
  *   test: { describe, it, beforeAll, afterAll },
  *   algorithms: ['ECDSA-P256', 'RSA-2048'],
- *   skip: { machineScope: 'FAPI has one key hierarchy per user' },
+ *   skip: { exportable: 'the private part of a TPM key never leaves the TPM' },
  * });
  * ```
  * @since 0.1.0

@@ -1,0 +1,267 @@
+// TPM benchmark (`npm run bench`, after the build; or `node bench/tpm.mjs`): sign throughput through a
+// KeyStore against raw Fapi_Sign calls through koffi in the same process (ECDSA-P256 and RSA-2048),
+// the context pool against one context, and the median key creation time. It uses the simulator named
+// by TSS2_FAPICONF, or starts its own with scripts/swtpm.sh.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const SECONDS = Number(process.env.BENCH_TPM_SECONDS ?? 1.5);
+const ROUNDS = Number(process.env.BENCH_TPM_ROUNDS ?? 3);
+
+function haveSwtpm() {
+  return (
+    process.platform === 'linux' &&
+    spawnSync('sh', ['-c', 'command -v swtpm && command -v tpm2_getrandom'], { stdio: 'ignore' }).status === 0
+  );
+}
+
+const portFree = (port) =>
+  new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+
+/** Ports below the kernel's ephemeral range, where no client socket lingers in TIME_WAIT. */
+function belowEphemeral() {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 12000) return low - 2;
+  } catch {
+    // no procfs
+  }
+  return 32766;
+}
+
+async function freePortPair() {
+  const top = belowEphemeral();
+  for (;;) {
+    const port = 10000 + 2 * Math.floor(Math.random() * ((top - 10000) / 2));
+    if ((await portFree(port)) && (await portFree(port + 1))) return String(port);
+  }
+}
+
+/** Starts a private simulator unless TSS2_FAPICONF names one; returns a stop function. */
+async function ensureSimulator() {
+  if (process.env.TSS2_FAPICONF) return { stop() {}, own: false };
+  const dir = mkdtempSync(join(tmpdir(), 'keystore-bench-tpm-'));
+  const port = await freePortPair();
+  const script = join(root, 'scripts', 'swtpm.sh');
+  const out = execFileSync('bash', [script, 'start', dir], {
+    encoding: 'utf8',
+    env: { ...process.env, TPM_SIM_PORT: port },
+  });
+  process.env.TSS2_FAPICONF = /export TSS2_FAPICONF=(\S+)/.exec(out)[1];
+  return {
+    own: true,
+    stop() {
+      execFileSync('bash', [script, 'stop', dir], { env: { ...process.env, TPM_SIM_PORT: port } });
+      rmSync(dir, { recursive: true, force: true });
+      delete process.env.TSS2_FAPICONF;
+    },
+  };
+}
+
+/** Runs `op` sequentially (or `concurrency` at a time) for SECONDS; returns operations per second. */
+async function throughput(op, concurrency = 1) {
+  for (let i = 0; i < 5; i++) await op(i); // warm-up
+  let done = 0;
+  const end = performance.now() + SECONDS * 1000;
+  const started = performance.now();
+  const worker = async () => {
+    while (performance.now() < end) await op(done++);
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return done / ((performance.now() - started) / 1000);
+}
+
+/** Measures each op in turn, `ROUNDS` times interleaved (the machine may be busy); returns the median per op. */
+async function interleaved(ops, concurrency = 1) {
+  const samples = Object.fromEntries(Object.keys(ops).map((k) => [k, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, op] of Object.entries(ops)) samples[name].push(await throughput(op, concurrency));
+  }
+  return Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, median(xs)]));
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
+const fmt = (x, d = 1) => x.toFixed(d);
+
+/** Raw FAPI through koffi: one context, Fapi_Sign in a loop (sync, and async like the provider). */
+function rawFapi() {
+  process.env.TSS2_LOG ??= 'all+none';
+  const require = createRequire(join(root, 'packages', 'provider-tpm', 'package.json'));
+  const koffi = require('koffi');
+  const lib = koffi.load('libtss2-fapi.so.1');
+  const init = lib.func('uint32_t Fapi_Initialize(_Out_ void **context, const char *uri)');
+  const fin = lib.func('void Fapi_Finalize(_Inout_ void **context)');
+  const sign = lib.func(
+    'uint32_t Fapi_Sign(void *context, const char *keyPath, const char *padding, const uint8_t *digest, size_t digestSize, _Out_ void **signature, _Out_ size_t *signatureSize, _Out_ void **publicKey, _Out_ void **certificate)',
+  );
+  const free = lib.func('void Fapi_Free(void *ptr)');
+  const out = [null];
+  const rc = init(out, null);
+  if (rc !== 0) throw new Error(`Fapi_Initialize failed: 0x${rc.toString(16)}`);
+  const ctx = out[0];
+  const collect = (rc2, sig, size, pub, cert) => {
+    if (rc2 !== 0) throw new Error(`Fapi_Sign failed: 0x${rc2.toString(16)}`);
+    const bytes = Buffer.from(new Uint8Array(koffi.view(sig[0], Number(size[0]))));
+    for (const p of [sig[0], pub[0], cert[0]]) if (p) free(p);
+    return bytes;
+  };
+  return {
+    signSync(path, padding, digest) {
+      const sig = [null];
+      const size = [0];
+      const pub = [null];
+      const cert = [null];
+      return collect(sign(ctx, path, padding, digest, digest.length, sig, size, pub, cert), sig, size, pub, cert);
+    },
+    signAsync(path, padding, digest) {
+      const sig = [null];
+      const size = [0];
+      const pub = [null];
+      const cert = [null];
+      return new Promise((resolve, reject) => {
+        sign.async(ctx, path, padding, digest, digest.length, sig, size, pub, cert, (err, rc2) => {
+          if (err) reject(err);
+          else {
+            try {
+              resolve(collect(rc2, sig, size, pub, cert));
+            } catch (e) {
+              reject(e);
+            }
+          }
+        });
+      });
+    },
+    close() {
+      fin([ctx]);
+    },
+  };
+}
+
+export async function run() {
+  console.log('TPM provider benchmark (tpm2-tss FAPI through koffi)');
+  if (!haveSwtpm() && !process.env.TSS2_FAPICONF) {
+    console.log(
+      '  skipped: needs swtpm and tpm2-tools (apt-get install swtpm swtpm-tools tpm2-tools libtss2-fapi1), or TSS2_FAPICONF',
+    );
+    return;
+  }
+  const core = await import(pathToFileURL(join(root, 'packages', 'core', 'dist', 'index.js')).href);
+  const tpm = await import(pathToFileURL(join(root, 'packages', 'provider-tpm', 'dist', 'index.js')).href);
+  const sim = await ensureSimulator();
+  const results = {};
+  try {
+    const provider = tpm.tpmProvider({ poolSize: 2 });
+    const probe = await provider.probe();
+    if (!probe.available) throw new Error(`TPM unavailable: ${probe.reasons.join(' ')}`);
+    console.log(
+      `  TPM: ${probe.details.manufacturer} firmware ${probe.details.firmware}${probe.details.simulator ? ' (simulated)' : ''}, tcti ${probe.details.tcti}; each figure the median of ${ROUNDS} interleaved runs of ${SECONDS} s`,
+    );
+    const store = await core.createKeyStore({
+      providers: [provider],
+      policy: { minimumIsolation: probe.isolation },
+      machinePolicy: null,
+    });
+    const suffix = `${process.pid}-${Date.now()}`;
+
+    // Key creation (median).
+    const createTimes = { 'ECDSA-P256': [], 'RSA-2048': [] };
+    for (const [algorithm, n] of [
+      ['ECDSA-P256', 15],
+      ['RSA-2048', 7],
+    ]) {
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        const key = await store.createKey(`bench-create-${algorithm.toLowerCase()}-${i}-${suffix}`, { algorithm });
+        createTimes[algorithm].push(performance.now() - t0);
+        await store.deleteKey(key.ref);
+      }
+    }
+
+    const raw = rawFapi();
+    for (const algorithm of ['ECDSA-P256', 'RSA-2048']) {
+      const key = await store.createKey(`bench-${algorithm.toLowerCase()}-${suffix}`, { algorithm });
+      const path = algorithm === 'RSA-2048' ? `/P_RSA2048SHA256/HS/SRK/${key.name}` : `HS/SRK/${key.name}`;
+      const padding = algorithm === 'RSA-2048' ? 'RSA_SSA' : null;
+      const digest = createHash('sha256').update('bench').digest();
+      const data = Buffer.from('bench');
+      results[algorithm] = await interleaved({
+        viaStore: () => key.sign(data),
+        rawSync: async () => raw.signSync(path, padding, digest),
+        rawAsync: () => raw.signAsync(path, padding, digest),
+      });
+      await store.deleteKey(key.ref);
+    }
+    raw.close();
+
+    // Pool of two contexts against one, 8 signs in flight, straight on the provider (RSA and EC).
+    const pool = {};
+    for (const algorithm of ['RSA-2048', 'ECDSA-P256']) {
+      const one = tpm.tpmProvider({ poolSize: 1 });
+      const two = tpm.tpmProvider({ poolSize: 2 });
+      const made = await two.createKey({
+        name: `bench-pool-${algorithm.toLowerCase()}-${suffix}`,
+        algorithm,
+        scope: 'user',
+        exportable: false,
+      });
+      const k1 = await one.openKey({ name: made.name, scope: 'user' });
+      const params = { hash: 'sha256', padding: 'pkcs1', saltLength: 32 };
+      const digest = createHash('sha256').update('pool').digest();
+      pool[algorithm] = await interleaved(
+        { single: () => k1.signDigest(digest, params), double: () => made.signDigest(digest, params) },
+        8,
+      );
+      await two.deleteKey({ name: made.name, scope: 'user' });
+      await one.close();
+      await two.close();
+    }
+    await store.close();
+
+    console.log('');
+    console.log(
+      '  sign throughput (sequential, SHA-256; signs/s)   KeyStore   raw sync   raw async   ratio vs sync   ratio vs async',
+    );
+    for (const [algorithm, r] of Object.entries(results)) {
+      console.log(
+        `    ${algorithm.padEnd(46)} ${fmt(r.viaStore).padStart(8)} ${fmt(r.rawSync).padStart(10)} ${fmt(r.rawAsync).padStart(11)} ${fmt(r.viaStore / r.rawSync, 2).padStart(15)} ${fmt(r.viaStore / r.rawAsync, 2).padStart(16)}`,
+      );
+    }
+    console.log('  goal: KeyStore / raw >= 0.95');
+    console.log('');
+    console.log('  context pool, 8 signs in flight (signs/s)         1 context  2 contexts  ratio');
+    for (const [algorithm, r] of Object.entries(pool)) {
+      console.log(
+        `    ${algorithm.padEnd(46)} ${fmt(r.single).padStart(9)} ${fmt(r.double).padStart(11)} ${fmt(r.double / r.single, 2).padStart(6)}`,
+      );
+    }
+    console.log('  goal: 2 contexts / 1 context >= 1.3');
+    console.log('');
+    console.log('  key creation (median ms)');
+    for (const [algorithm, times] of Object.entries(createTimes)) {
+      console.log(
+        `    ${algorithm.padEnd(12)} ${fmt(median(times))} ms (n=${times.length}, min ${fmt(Math.min(...times))}, max ${fmt(Math.max(...times))})`,
+      );
+    }
+    return { results, pool, createTimes };
+  } finally {
+    sim.stop();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  await run();
+}

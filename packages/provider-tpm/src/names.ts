@@ -1,0 +1,106 @@
+/**
+ * Key names and FAPI paths: a key named `N` lives at `HS/SRK/N`.
+ *
+ * @module
+ */
+import { KeyStoreError } from '@keystore/core';
+
+/**
+ * The longest key name accepted.
+ *
+ * @since 0.1.0
+ */
+export const MAX_KEY_NAME_LENGTH = 64;
+
+const NAME_PATTERN = /^[A-Za-z0-9._-]+$/;
+
+/**
+ * The rule key names follow, in words (also in `docs/providers/tpm.md`).
+ *
+ * @since 0.1.0
+ */
+export const KEY_NAME_RULE =
+  'a TPM key name is 1 to 64 characters from A-Z a-z 0-9 . _ - and is not "." or ".." (it becomes one FAPI path component, HS/SRK/<name>)';
+
+/**
+ * True when `name` is a valid TPM key name (see {@link KEY_NAME_RULE}).
+ *
+ * @example
+ * ```ts
+ * isValidKeyName('signing-key.v2'); // true
+ * isValidKeyName('a/b'); // false: "/" would make a child key path
+ * ```
+ * @since 0.1.0
+ */
+export function isValidKeyName(name: unknown): name is string {
+  return (
+    typeof name === 'string' &&
+    name.length >= 1 &&
+    name.length <= MAX_KEY_NAME_LENGTH &&
+    NAME_PATTERN.test(name) &&
+    name !== '.' &&
+    name !== '..'
+  );
+}
+
+/** Throws `ERR_KEYSTORE_INVALID_NAME` naming the rule when `name` is not a valid key name. */
+export function assertKeyName(name: unknown): asserts name is string {
+  if (!isValidKeyName(name)) {
+    const shown =
+      typeof name === 'string' ? JSON.stringify(name.length > 80 ? `${name.slice(0, 80)}…` : name) : typeof name;
+    throw new KeyStoreError('ERR_KEYSTORE_INVALID_NAME', `invalid TPM key name ${shown}: ${KEY_NAME_RULE}`, {
+      providerId: 'tpm',
+      hint: 'use letters, digits, ".", "_" and "-" only, at most 64 characters',
+    });
+  }
+}
+
+/**
+ * The FAPI path of the key named `name`: `HS/SRK/<name>` in the config's default profile, or
+ * `/<profile>/HS/SRK/<name>` when `profile` names another profile (RSA keys next to an ECC default
+ * profile, for example). Throws `ERR_KEYSTORE_INVALID_NAME` for a name that breaks the rule.
+ *
+ * @example
+ * ```ts
+ * fapiPathForKey('signing'); // 'HS/SRK/signing'
+ * fapiPathForKey('archive', 'P_RSA2048SHA256'); // '/P_RSA2048SHA256/HS/SRK/archive'
+ * ```
+ * @since 0.1.0
+ */
+export function fapiPathForKey(name: string, profile?: string): string {
+  assertKeyName(name);
+  return profile ? `/${profile}/HS/SRK/${name}` : `HS/SRK/${name}`;
+}
+
+/**
+ * A parsed FAPI key path.
+ *
+ * @since 0.1.0
+ */
+export interface FapiKeyPath {
+  /** The profile named in the path (`/P_RSA2048SHA256/HS/SRK/N`), if any. */
+  profile?: string;
+  /** The key name. */
+  name: string;
+}
+
+/**
+ * Parses a FAPI key path (`HS/SRK/N`, `/HS/SRK/N` or `/<profile>/HS/SRK/N`, as `Fapi_List`
+ * returns them). Returns `undefined` for anything that is not a key directly under the SRK (hierarchies,
+ * the SRK itself, child keys, NV indexes) or whose name breaks the rule.
+ *
+ * @example
+ * ```ts
+ * parseFapiKeyPath('/P_ECCP256SHA256/HS/SRK/signing'); // { profile: 'P_ECCP256SHA256', name: 'signing' }
+ * ```
+ * @since 0.1.0
+ */
+export function parseFapiKeyPath(path: string): FapiKeyPath | undefined {
+  const parts = path.split('/').filter((p) => p !== '');
+  let profile: string | undefined;
+  if (parts[0] !== 'HS') profile = parts.shift();
+  if (parts.length !== 3 || parts[0] !== 'HS' || parts[1] !== 'SRK') return undefined;
+  const name = parts[2] as string;
+  if (!isValidKeyName(name)) return undefined;
+  return profile === undefined ? { name } : { profile, name };
+}
