@@ -142,6 +142,20 @@ function receiptLevel(key: ProviderKey): IsolationLevel | null {
   return isIsolationLevel(level) ? level : null;
 }
 
+/** Validates the options of openKey and deleteKey, and the part of them passed on to a provider. */
+function keyOptions(options: OpenKeyOptions | undefined) {
+  const o = checkOptions(options, 'options');
+  const scope = checkScope(o.scope);
+  const providerId = checkProviderOption(o.provider);
+  const password = checkPassword(o.password);
+  const signal = checkSignal(o.signal);
+  const extra = {
+    ...(password === undefined ? {} : { password }),
+    ...(signal === undefined ? {} : { signal }),
+  };
+  return { scope, providerId, password, signal, extra };
+}
+
 function decision(
   action: AuditAction,
   outcome: 'allowed' | 'refused',
@@ -391,15 +405,7 @@ class DefaultKeyStore implements KeyStore {
 
   async openKey(nameOrRef: string, options?: OpenKeyOptions): Promise<KeyStoreKey> {
     this.#checkOpen();
-    const o = checkOptions(options, 'options');
-    const scope = checkScope(o.scope);
-    const providerId = checkProviderOption(o.provider);
-    const password = checkPassword(o.password);
-    const signal = checkSignal(o.signal);
-    const extra = {
-      ...(password === undefined ? {} : { password }),
-      ...(signal === undefined ? {} : { signal }),
-    };
+    const { scope, providerId, password, signal, extra } = keyOptions(options);
 
     if (typeof nameOrRef === 'string' && nameOrRef.startsWith(KEY_REF_PREFIX)) {
       const target = this.#refProvider('open', nameOrRef, scope, providerId);
@@ -534,15 +540,7 @@ class DefaultKeyStore implements KeyStore {
 
   async deleteKey(nameOrRef: string, options?: OpenKeyOptions): Promise<void> {
     this.#checkOpen();
-    const o = checkOptions(options, 'options');
-    const scope = checkScope(o.scope);
-    const providerId = checkProviderOption(o.provider);
-    const password = checkPassword(o.password);
-    const signal = checkSignal(o.signal);
-    const extra = {
-      ...(password === undefined ? {} : { password }),
-      ...(signal === undefined ? {} : { signal }),
-    };
+    const { scope, providerId, password, signal, extra } = keyOptions(options);
 
     if (typeof nameOrRef === 'string' && nameOrRef.startsWith(KEY_REF_PREFIX)) {
       const target = this.#refProvider('delete', nameOrRef, scope, providerId);
