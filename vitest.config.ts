@@ -3,6 +3,11 @@ import { defineConfig } from 'vitest/config';
 
 const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
+const include = ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts', 'docs/test/**/*.test.ts'];
+// Tests that measure timing (event-loop delay) run alone, after the others, so that other test
+// files competing for the CPU do not decide their outcome.
+const serial = ['packages/*/test/**/*.serial.int.test.ts'];
+
 export default defineConfig({
   resolve: {
     alias: [
@@ -13,9 +18,12 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts', 'docs/test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    projects: [
+      { extends: true, test: { name: 'main', include, exclude: serial } },
+      { extends: true, test: { name: 'serial', include: serial, fileParallelism: false } },
+    ],
   },
 });
