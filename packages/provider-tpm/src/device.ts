@@ -16,10 +16,15 @@ export interface TpmDeviceInfo {
   readonly manufacturer: string;
   /** The vendor strings, joined (`SW   TPM` for swtpm). */
   readonly vendor: string;
-  /** Firmware version as four dot-separated 16-bit numbers. */
+  /**
+   * Firmware version as `tpm2_getcap properties-fixed` shows it: the raw values of
+   * `TPM2_PT_FIRMWARE_VERSION_1` and `_2` in hexadecimal, joined by a dot (`0x20191023.0x163636` on swtpm).
+   */
   readonly firmware: string;
   /** Whether the TPM is a simulator (swtpm or the reference simulator), not a chip. */
   readonly simulator: boolean;
+  /** Whether the manufacturer id is one of a virtual TPM's ({@link VIRTUAL_TPM_MANUFACTURERS}). */
+  readonly virtual: boolean;
   /** The TCTI in use (`device:/dev/tpmrm0`, `swtpm:host=…,port=…`). */
   readonly tcti: string;
   /** The tpm2-tss version FAPI reports. */
@@ -30,6 +35,33 @@ function fourChars(value: number): string {
   const bytes = Buffer.alloc(4);
   bytes.writeUInt32BE(value >>> 0);
   return bytes.toString('latin1').replace(/\0+$/g, '');
+}
+
+/**
+ * Manufacturer ids (TPM2_PT_MANUFACTURER) of virtual TPMs, which a hypervisor provides to a virtual
+ * machine, with who makes them. Such a TPM is software in the host: its keys are protected by the
+ * hypervisor, not by a chip. The list is what is known; a virtual TPM with another id is not
+ * recognised (and is reported `hardware`). Microsoft's Pluton security processor also reports
+ * `MSFT`: it is reported `virtualization` too, which under-reports it rather than over-reporting a VM.
+ *
+ * @since 0.1.0
+ */
+export const VIRTUAL_TPM_MANUFACTURERS: Readonly<Record<string, string>> = {
+  MSFT: 'Microsoft: the Hyper-V and Azure virtual TPM',
+  GOOG: 'Google: the Google Cloud (Shielded VM) virtual TPM',
+  AMZN: 'Amazon: AWS NitroTPM',
+  VMW: 'VMware: the VMware virtual TPM',
+};
+
+/** Who makes the virtual TPM with this manufacturer id, or `undefined` when it is not a known virtual TPM's. */
+export function virtualTpmVendor(manufacturer: string): string | undefined {
+  const id = manufacturer.trim();
+  return Object.hasOwn(VIRTUAL_TPM_MANUFACTURERS, id) ? VIRTUAL_TPM_MANUFACTURERS[id] : undefined;
+}
+
+/** A 32-bit property value as `tpm2_getcap` prints it: `0x` and upper-case hex without leading zeros. */
+function hex32(value: number): string {
+  return `0x${(value >>> 0).toString(16).toUpperCase()}`;
 }
 
 /**
@@ -60,7 +92,7 @@ export function parseDeviceInfo(json: string, tcti: string): TpmDeviceInfo {
     .trim();
   const fw1 = props.get('FIRMWARE_VERSION_1') ?? 0;
   const fw2 = props.get('FIRMWARE_VERSION_2') ?? 0;
-  const firmware = `${fw1 >>> 16}.${fw1 & 0xffff}.${fw2 >>> 16}.${fw2 & 0xffff}`;
+  const firmware = `${hex32(fw1)}.${hex32(fw2)}`;
   const configTcti =
     typeof (doc.fapi_config as { tcti?: unknown } | undefined)?.tcti === 'string'
       ? ((doc.fapi_config as { tcti: string }).tcti as string)
@@ -73,13 +105,19 @@ export function parseDeviceInfo(json: string, tcti: string): TpmDeviceInfo {
     vendor,
     firmware,
     simulator: simulatedTcti || simulatedVendor,
+    virtual: virtualTpmVendor(manufacturer) !== undefined,
     tcti: usedTcti,
     tssVersion: typeof doc.version === 'string' ? doc.version : '',
   };
 }
 
-/** The isolation a key in this TPM gets, and why, one sentence each. */
-export function deviceIsolation(device: TpmDeviceInfo): { level: IsolationLevel; reasons: string[] } {
+/**
+ * The isolation a key in this TPM gets, and why, one sentence each: `in-process` on a simulator,
+ * `virtualization` on a virtual TPM (known by its manufacturer id), else `hardware`.
+ */
+export function deviceIsolation(
+  device: Pick<TpmDeviceInfo, 'manufacturer' | 'vendor' | 'firmware' | 'simulator' | 'tcti'>,
+): { level: IsolationLevel; reasons: string[] } {
   const who = `manufacturer ${device.manufacturer || 'unknown'}${device.vendor ? `, vendor "${device.vendor}"` : ''}, firmware ${device.firmware}`;
   if (device.simulator) {
     return {
@@ -87,6 +125,17 @@ export function deviceIsolation(device: TpmDeviceInfo): { level: IsolationLevel;
       reasons: [
         `simulated TPM (${who}) on tcti "${device.tcti}": it is software, not a chip`,
         'a simulated TPM keeps key material in the memory and state files of an ordinary process that any process of the same user can read, so its keys get in-process isolation, not hardware',
+      ],
+    };
+  }
+  const virtualVendor = virtualTpmVendor(device.manufacturer);
+  if (virtualVendor !== undefined) {
+    return {
+      level: 'virtualization',
+      reasons: [
+        `virtual TPM (${who}) on tcti "${device.tcti}": manufacturer id ${device.manufacturer.trim()} is ${virtualVendor}`,
+        "a virtual TPM is software in the host, provided by the hypervisor: its keys are protected by the hypervisor from the virtual machine's own OS, not by a separate chip, so they get virtualization isolation, not hardware",
+        "detected by the TPM's manufacturer id, which the app cannot change; the list of virtual-TPM ids is not complete",
       ],
     };
   }

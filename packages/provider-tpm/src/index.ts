@@ -16,6 +16,7 @@
 export type { FapiProfileName, WriteFapiConfigOptions } from './config.js';
 export { deviceTcti, swtpmTcti, writeFapiConfig } from './config.js';
 export type { TpmDeviceInfo } from './device.js';
+export { VIRTUAL_TPM_MANUFACTURERS } from './device.js';
 export { TpmKey } from './key.js';
 export type { FapiKeyPath } from './names.js';
 export { fapiPathForKey, isValidKeyName, KEY_NAME_RULE, MAX_KEY_NAME_LENGTH, parseFapiKeyPath } from './names.js';

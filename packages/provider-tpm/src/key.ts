@@ -81,7 +81,7 @@ export function keyReceipt(device: TpmDeviceInfo, exported: ExportedKey, path: s
       `the key at FAPI path ${path} was generated inside the TPM (sensitiveDataOrigin) and cannot be duplicated out of it (fixedTPM, fixedParent)`,
     );
   } else {
-    if (level === 'hardware') level = 'in-process';
+    if (level === 'hardware' || level === 'virtualization') level = 'in-process';
     evidence.push(
       `the key at FAPI path ${path} was not generated inside this TPM or can be duplicated (fixedTPM=${Number(exported.fixedTPM)}, sensitiveDataOrigin=${Number(exported.sensitiveDataOrigin)}): its private part may exist outside the TPM, so it is not reported as hardware-isolated`,
     );

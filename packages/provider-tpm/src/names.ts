@@ -104,3 +104,30 @@ export function parseFapiKeyPath(path: string): FapiKeyPath | undefined {
   if (!isValidKeyName(name)) return undefined;
   return profile === undefined ? { name } : { profile, name };
 }
+
+/** Splits a FAPI path into its profile (a first component starting with `P_`, as FAPI reads it) and the rest. */
+function splitProfile(path: string): { profile: string | undefined; rest: string } {
+  const parts = path.split('/').filter((p) => p !== '');
+  const profile = parts.length > 1 && parts[0]?.startsWith('P_') ? parts.shift() : undefined;
+  return { profile, rest: parts.join('/') };
+}
+
+/**
+ * Whether two FAPI paths name the same object: with or without a leading `/`, with or without the
+ * profile prefix (FAPI's auth callback names a key `P_ECCP256SHA256/HS/SRK/N` for `HS/SRK/N`). When
+ * both name a profile, or one names one and `defaultProfile` is known, the profiles must match.
+ *
+ * @example
+ * ```ts
+ * sameFapiObject('P_ECCP256SHA256/HS/SRK/k', 'HS/SRK/k', 'P_ECCP256SHA256'); // true
+ * sameFapiObject('HS', 'HS/SRK/k'); // false
+ * ```
+ */
+export function sameFapiObject(a: string, b: string, defaultProfile?: string): boolean {
+  const x = splitProfile(a);
+  const y = splitProfile(b);
+  if (x.rest === '' || x.rest !== y.rest) return false;
+  const px = x.profile ?? defaultProfile;
+  const py = y.profile ?? defaultProfile;
+  return px === undefined || py === undefined || px === py;
+}

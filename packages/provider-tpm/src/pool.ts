@@ -3,11 +3,15 @@
  * (tpm2-tss 3.2.1 segfaults on the next sign after "key not found"), so each context serves one
  * call at a time, and after ANY failure it is finalized and replaced. A call that does not return
  * in time rejects with `ERR_KEYSTORE_TIMEOUT`; its context is never used again (it is finalized if
- * the call ever returns).
+ * the call ever returns). Every native call, `Fapi_Initialize` included, runs inside the
+ * process-wide {@link NativeCallBudget} (see `budget.ts`).
  *
  * @module
  */
+import { connect, isIP } from 'node:net';
 import { KeyStoreError } from '@keystore/core';
+import { guardNativeCall, type NativeCallBudget, processBudget } from './budget.js';
+import { sameFapiObject } from './names.js';
 import type { FapiBindings, FapiContextHandle } from './native/fapi.js';
 import { tss2Error, UNREACHABLE_HINT } from './rc.js';
 
@@ -16,6 +20,8 @@ export interface PoolContext {
   readonly handle: FapiContextHandle;
   /** The password the auth callback hands to FAPI during the current call. */
   password: string | undefined;
+  /** The FAPI path of the only object the password is handed out for during the current call. */
+  authPath: string | undefined;
   readonly release: () => void;
 }
 
@@ -27,8 +33,12 @@ export interface ContextPoolOptions {
   configFile: string;
   /** Time allowed for `Fapi_Initialize` (ms). */
   connectTimeoutMs: number;
-  /** Calls that hang and are abandoned before the pool refuses work (each holds a libuv worker thread). */
-  maxAbandoned?: number;
+  /** The config's TCTI: for a simulator on TCP, its port is checked before each `Fapi_Initialize`. */
+  tcti?: string | undefined;
+  /** The config's default profile, to match FAPI paths with and without the profile prefix. */
+  defaultProfile?: string | undefined;
+  /** The native call budget (default: the one of the process). */
+  budget?: NativeCallBudget | undefined;
 }
 
 /** Options of one {@link ContextPool.run}. */
@@ -36,7 +46,11 @@ export interface RunOptions {
   /** Time allowed for the native call once it has started (ms). */
   timeoutMs: number;
   signal?: AbortSignal | undefined;
+  /** Once the native call has started, let it run to its end even if `signal` fires. */
+  letFinish?: boolean | undefined;
   password?: string | undefined;
+  /** The FAPI path of the key `password` belongs to; the auth callback answers for it alone. */
+  keyPath?: string | undefined;
   /** What is being done, for error messages. */
   what: string;
 }
@@ -54,33 +68,43 @@ interface Waiter {
 }
 
 /**
- * Serializes `Fapi_Initialize` across the process: FAPI reads its config from `TSS2_FAPICONF` (the
- * `uri` argument must be NULL), so the variable is set for the duration of each initialization.
+ * Serializes `Fapi_Initialize` across the process. FAPI reads its config file's name from env
+ * `TSS2_FAPICONF` (the `uri` argument must be NULL). The variable is changed only when the config
+ * needed differs from its value, under this lock, and is left as it is afterwards: changing the
+ * environment while another thread reads it (other contexts run FAPI calls on worker threads) is a
+ * crash race in glibc, so a process using one config file sets it at most once.
  */
 let initChain: Promise<unknown> = Promise.resolve();
-/** While an initialization overrides `TSS2_FAPICONF`: the value it replaced. */
-let override: { previous: string | undefined } | undefined;
+/** The last value this module wrote to `TSS2_FAPICONF`, and the value the app had set before. */
+let written: { value: string; before: string | undefined } | undefined;
 
-/** `TSS2_FAPICONF` as the app set it, even while an initialization has overridden it. */
+/** `TSS2_FAPICONF` as the app set it, even when a provider has since set it to its own config file. */
 export function ambientFapiConf(): string | undefined {
-  return override ? override.previous : process.env.TSS2_FAPICONF;
+  const current = process.env.TSS2_FAPICONF;
+  return written && current === written.value ? written.before : current;
 }
 
-async function withFapiConf<T>(configFile: string, fn: () => Promise<T>): Promise<T> {
-  const run = initChain.then(async () => {
-    const previous = process.env.TSS2_FAPICONF;
-    override = { previous };
-    process.env.TSS2_FAPICONF = configFile;
-    try {
-      return await fn();
-    } finally {
-      override = undefined;
-      if (previous === undefined) delete process.env.TSS2_FAPICONF;
-      else process.env.TSS2_FAPICONF = previous;
-    }
-  });
+/** Points `TSS2_FAPICONF` at `configFile` unless it already names it. Call under the initialize lock. */
+function pointFapiConfAt(configFile: string): void {
+  const current = process.env.TSS2_FAPICONF;
+  if (current === configFile) return;
+  const before = written && current === written.value ? written.before : current;
+  process.env.TSS2_FAPICONF = configFile;
+  written = { value: configFile, before };
+}
+
+function withInitLock<T>(fn: () => Promise<T>): Promise<T> {
+  const run = initChain.then(fn);
   initChain = run.catch(() => undefined);
   return run;
+}
+
+/**
+ * Points `TSS2_FAPICONF` at `configFile` (under the initialize lock) unless it already names it.
+ * Used after provisioning through a temporary config, so that the variable names the provider's own.
+ */
+export function restoreFapiConf(configFile: string): Promise<void> {
+  return withInitLock(async () => pointFapiConfAt(configFile));
 }
 
 function cancelled(signal: AbortSignal | undefined): KeyStoreError {
@@ -98,53 +122,163 @@ export class NativeCallFailure extends Error {
 }
 
 /**
- * Opens a FAPI context from `configFile`, with an auth callback bound to a mutable password.
- * On timeout the context, if it ever arrives, is finalized.
+ * The TCP endpoint of a simulator TCTI (`swtpm:host=H,port=P`, `mssim:…`; defaults `localhost` and
+ * 2321, as in tpm2-tss), or `undefined` for any other TCTI or a config string this does not parse.
  */
-export async function openContext(native: FapiBindings, configFile: string, timeoutMs: number): Promise<PoolContext> {
-  return withFapiConf(configFile, async () => {
-    const pending = native.initialize();
+export function tcpEndpointOf(tcti: string): { host: string; port: number } | undefined {
+  const match = /^(swtpm|mssim)(?::(.*))?$/.exec(tcti.trim());
+  if (!match) return undefined;
+  let host = 'localhost';
+  let port = 2321;
+  for (const part of (match[2] ?? '').split(',')) {
+    if (part.trim() === '') continue;
+    const eq = part.indexOf('=');
+    if (eq < 0) return undefined;
+    const key = part.slice(0, eq).trim();
+    const value = part.slice(eq + 1).trim();
+    if (key === 'host') host = value;
+    else if (key === 'port') {
+      port = Number(value);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+    }
+  }
+  return { host, port };
+}
+
+function tryConnect(host: string, port: number, timeoutMs: number): Promise<'open' | 'refused' | 'timeout'> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), timeoutMs);
-    });
-    const result = await Promise.race([pending, timeout]).finally(() => clearTimeout(timer));
-    if (result === 'timeout') {
-      void pending.then((r) => {
-        if (r.value !== undefined) native.finalize(r.value);
-      });
-      throw new KeyStoreError('ERR_KEYSTORE_TIMEOUT', `TPM: no answer within ${timeoutMs} ms while connecting`, {
-        providerId: 'tpm',
-        hint: UNREACHABLE_HINT,
-      });
-    }
-    if (result.rc !== 0 || result.value === undefined) {
-      throw tss2Error(result.rc, 'connecting (Fapi_Initialize)', native.decode(result.rc));
-    }
-    const handle = result.value;
-    const context: PoolContext = {
-      handle,
-      password: undefined,
-      release: () => undefined,
+    const done = (result: 'open' | 'refused' | 'timeout') => {
+      clearTimeout(timer);
+      socket.removeAllListeners();
+      socket.on('error', () => undefined);
+      socket.destroy();
+      resolve(result);
     };
-    const auth = native.setAuthCallback(handle, () => context.password);
-    if (auth.rc !== 0) {
-      auth.release();
-      native.finalize(handle);
-      throw tss2Error(auth.rc, 'installing the auth callback (Fapi_SetAuthCB)', native.decode(auth.rc));
-    }
-    let released = false;
-    (context as { release: () => void }).release = () => {
-      if (released) return;
-      released = true;
-      try {
-        native.finalize(handle);
-      } finally {
-        auth.release();
-      }
-    };
-    return context;
+    timer = setTimeout(() => done('timeout'), timeoutMs);
+    socket.once('connect', () => done('open'));
+    socket.once('error', () => done('refused'));
   });
+}
+
+/**
+ * For a simulator on TCP: checks in JavaScript (no threadpool, no name lookup) that its port accepts
+ * connections, so that a dead simulator never puts a `Fapi_Initialize` on the threadpool. Hosts
+ * given as an IP address or `localhost` are checked; other host names and other TCTIs are not.
+ */
+export async function checkSimulatorReachable(tcti: string | undefined, timeoutMs: number): Promise<void> {
+  const endpoint = tcti === undefined ? undefined : tcpEndpointOf(tcti);
+  if (!endpoint) return;
+  const hosts = endpoint.host === 'localhost' ? ['127.0.0.1', '::1'] : isIP(endpoint.host) !== 0 ? [endpoint.host] : [];
+  if (hosts.length === 0) return;
+  let timedOut = false;
+  for (const host of hosts) {
+    const result = await tryConnect(host, endpoint.port, timeoutMs);
+    if (result === 'open') return;
+    if (result === 'timeout') timedOut = true;
+  }
+  if (timedOut) {
+    throw new KeyStoreError(
+      'ERR_KEYSTORE_TIMEOUT',
+      `TPM: no answer within ${timeoutMs} ms while connecting to ${endpoint.host}:${endpoint.port} (tcti "${tcti}")`,
+      { providerId: 'tpm', hint: UNREACHABLE_HINT },
+    );
+  }
+  throw new KeyStoreError(
+    'ERR_KEYSTORE_PROVIDER_UNAVAILABLE',
+    `TPM: nothing accepts connections at ${endpoint.host}:${endpoint.port} (tcti "${tcti}")`,
+    { providerId: 'tpm', hint: UNREACHABLE_HINT },
+  );
+}
+
+/** Options of {@link openContext}. */
+export interface OpenContextOptions {
+  /** The config's TCTI, for the check of a simulator's port. */
+  tcti?: string | undefined;
+  /** The config's default profile (see {@link ContextPoolOptions.defaultProfile}). */
+  defaultProfile?: string | undefined;
+  /** The native call budget (default: the one of the process). */
+  budget?: NativeCallBudget | undefined;
+}
+
+/**
+ * Opens a FAPI context from `configFile`, with an auth callback that hands the context's password
+ * to FAPI for the context's `authPath` alone. On timeout the `Fapi_Initialize` counts as a hung
+ * call; the context, if it ever arrives, is finalized.
+ */
+export async function openContext(
+  native: FapiBindings,
+  configFile: string,
+  timeoutMs: number,
+  options: OpenContextOptions = {},
+): Promise<PoolContext> {
+  const budget = options.budget ?? processBudget();
+  budget.assertAvailable();
+  try {
+    await checkSimulatorReachable(options.tcti, timeoutMs);
+  } catch (err) {
+    // A stalled simulator's backlog can fill up: when hung calls took the budget meanwhile, say so.
+    budget.assertAvailable();
+    throw err;
+  }
+  const outcome = await withInitLock(() =>
+    guardNativeCall(
+      budget,
+      () => {
+        pointFapiConfAt(configFile);
+        return native.initialize();
+      },
+      {
+        timeoutMs,
+        what: 'connecting (Fapi_Initialize)',
+        afterAbandoned: (late) => {
+          if (late?.value !== undefined) native.finalize(late.value);
+        },
+      },
+    ),
+  );
+  if (outcome.kind === 'abandoned') {
+    throw new KeyStoreError('ERR_KEYSTORE_TIMEOUT', `TPM: no answer within ${timeoutMs} ms while connecting`, {
+      providerId: 'tpm',
+      hint: UNREACHABLE_HINT,
+    });
+  }
+  if (outcome.kind === 'failed') throw outcome.error;
+  const result = outcome.value;
+  if (result.rc !== 0 || result.value === undefined) {
+    throw tss2Error(result.rc, 'connecting (Fapi_Initialize)', native.decode(result.rc));
+  }
+  const handle = result.value;
+  const context: PoolContext = {
+    handle,
+    password: undefined,
+    authPath: undefined,
+    release: () => undefined,
+  };
+  const auth = native.setAuthCallback(handle, (objectPath) =>
+    context.password !== undefined &&
+    context.authPath !== undefined &&
+    sameFapiObject(objectPath, context.authPath, options.defaultProfile)
+      ? context.password
+      : undefined,
+  );
+  if (auth.rc !== 0) {
+    auth.release();
+    native.finalize(handle);
+    throw tss2Error(auth.rc, 'installing the auth callback (Fapi_SetAuthCB)', native.decode(auth.rc));
+  }
+  let released = false;
+  (context as { release: () => void }).release = () => {
+    if (released) return;
+    released = true;
+    try {
+      native.finalize(handle);
+    } finally {
+      auth.release();
+    }
+  };
+  return context;
 }
 
 /**
@@ -154,13 +288,14 @@ export async function openContext(native: FapiBindings, configFile: string, time
 export class ContextPool {
   private readonly slots: Slot[];
   private readonly waiters: Waiter[] = [];
-  private abandoned = 0;
   private closed = false;
+  private readonly budget: NativeCallBudget;
 
   constructor(
     private readonly native: FapiBindings,
     private readonly options: ContextPoolOptions,
   ) {
+    this.budget = options.budget ?? processBudget();
     this.slots = Array.from({ length: options.size }, () => ({ context: undefined, busy: false }));
   }
 
@@ -169,14 +304,18 @@ export class ContextPool {
     return this.slots.filter((s) => s.context !== undefined).length;
   }
 
-  /** Calls abandoned after a timeout whose native call has not returned yet. */
+  /**
+   * Native calls abandoned after a timeout or an abort that have not returned yet, counted across
+   * the budget (by default the whole process: every pool, probe and provider).
+   */
   get abandonedCalls(): number {
-    return this.abandoned;
+    return this.budget.stuck;
   }
 
   /**
-   * Runs `fn` on a context. When `fn` throws (a failed native call), the context is finalized and
-   * the slot gets a fresh one next time.
+   * Runs `fn` (one native call) on a context. When `fn` throws (a failed native call), the context
+   * is finalized and the slot gets a fresh one next time. While hung native calls take the whole
+   * budget, rejects at once with `ERR_KEYSTORE_PROVIDER_UNAVAILABLE`.
    */
   async run<T>(fn: (context: PoolContext) => Promise<T>, options: RunOptions): Promise<T> {
     if (options.signal?.aborted) throw cancelled(options.signal);
@@ -185,49 +324,53 @@ export class ContextPool {
         providerId: 'tpm',
       });
     }
-    const maxAbandoned = this.options.maxAbandoned ?? 3;
-    if (this.abandoned >= maxAbandoned) {
-      throw new KeyStoreError(
-        'ERR_KEYSTORE_PROVIDER_UNAVAILABLE',
-        `TPM: ${this.abandoned} native calls have hung and were abandoned; refusing more work`,
-        { providerId: 'tpm', hint: `${UNREACHABLE_HINT}; restart the app once the TPM answers again` },
-      );
-    }
+    this.budget.assertAvailable();
     const slot = await this.acquire(options.signal);
     let detached = false;
     try {
       if (slot.context === undefined) {
-        slot.context = await openContext(this.native, this.options.configFile, this.options.connectTimeoutMs);
+        slot.context = await openContext(this.native, this.options.configFile, this.options.connectTimeoutMs, {
+          tcti: this.options.tcti,
+          defaultProfile: this.options.defaultProfile,
+          budget: this.budget,
+        });
       }
       const context = slot.context;
-      context.password = options.password;
-      const call = fn(context);
-      const outcome = await this.race(call, options);
+      const outcome = await guardNativeCall(
+        this.budget,
+        () => {
+          context.password = options.password;
+          context.authPath = options.password === undefined ? undefined : options.keyPath;
+          return fn(context);
+        },
+        {
+          timeoutMs: options.timeoutMs,
+          signal: options.signal,
+          letFinish: options.letFinish,
+          what: options.what,
+          afterAbandoned: () => {
+            context.password = undefined;
+            context.authPath = undefined;
+            context.release();
+          },
+        },
+      );
       if (outcome.kind === 'done') {
         context.password = undefined;
+        context.authPath = undefined;
         return outcome.value;
       }
       if (outcome.kind === 'failed') {
         context.password = undefined;
+        context.authPath = undefined;
         slot.context = undefined;
         context.release();
         throw outcome.error instanceof NativeCallFailure ? outcome.error.error : outcome.error;
       }
       // Timed out or cancelled while the native call runs: the context cannot be reused until the
-      // call returns, and may never be; detach it and finalize it if the call ever comes back.
+      // call returns, and may never be; it was detached, and is finalized if the call comes back.
       detached = true;
       slot.context = undefined;
-      this.abandoned++;
-      void call
-        .then(
-          () => undefined,
-          () => undefined,
-        )
-        .finally(() => {
-          this.abandoned--;
-          context.password = undefined;
-          context.release();
-        });
       throw outcome.error;
     } catch (err) {
       if (!detached && slot.context !== undefined && !(err instanceof KeyStoreError)) {
@@ -239,44 +382,6 @@ export class ContextPool {
       throw err;
     } finally {
       this.releaseSlot(slot);
-    }
-  }
-
-  private async race<T>(
-    call: Promise<T>,
-    options: RunOptions,
-  ): Promise<{ kind: 'done'; value: T } | { kind: 'failed' | 'timeout'; error: unknown }> {
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    const guard = new Promise<{ kind: 'timeout'; error: unknown }>((resolve) => {
-      timer = setTimeout(
-        () =>
-          resolve({
-            kind: 'timeout',
-            error: new KeyStoreError(
-              'ERR_KEYSTORE_TIMEOUT',
-              `TPM: ${options.what} did not finish within ${options.timeoutMs} ms`,
-              { providerId: 'tpm', hint: UNREACHABLE_HINT },
-            ),
-          }),
-        options.timeoutMs,
-      );
-      if (options.signal) {
-        onAbort = () => resolve({ kind: 'timeout', error: cancelled(options.signal) });
-        options.signal.addEventListener('abort', onAbort, { once: true });
-      }
-    });
-    try {
-      return await Promise.race([
-        call.then(
-          (value) => ({ kind: 'done' as const, value }),
-          (error: unknown) => ({ kind: 'failed' as const, error }),
-        ),
-        guard,
-      ]);
-    } finally {
-      clearTimeout(timer);
-      if (onAbort) options.signal?.removeEventListener('abort', onAbort);
     }
   }
 

@@ -20,13 +20,21 @@ import {
   type ProviderKeyRequest,
   throwIfAborted,
 } from '@keystore/core';
+import { type GuardedOutcome, guardNativeCall, processBudget } from './budget.js';
 import { type FapiSetup, type ProfileInfo, readFapiSetup } from './config.js';
 import { deviceIsolation, parseDeviceInfo, type TpmDeviceInfo } from './device.js';
 import { type KeyBackend, keyPassword, keyReceipt, parseExportedKey, TpmKey } from './key.js';
 import { assertKeyName, parseFapiKeyPath } from './names.js';
-import { type FapiBindings, loadFapi } from './native/fapi.js';
-import { ambientFapiConf, ContextPool, NativeCallFailure, openContext, type PoolContext } from './pool.js';
-import { tss2Error, UNREACHABLE_HINT } from './rc.js';
+import { type FapiBindings, type FapiResult, loadFapi } from './native/fapi.js';
+import {
+  ambientFapiConf,
+  ContextPool,
+  NativeCallFailure,
+  openContext,
+  type PoolContext,
+  restoreFapiConf,
+} from './pool.js';
+import { tss2Error } from './rc.js';
 
 /**
  * Time limits, in milliseconds.
@@ -122,6 +130,17 @@ function positive(value: number | undefined, fallback: number, name: string): nu
 
 /** Closes the pool of a provider that was dropped without `close()`. */
 const dropped = new FinalizationRegistry<ContextPool>((pool) => pool.close());
+
+/** Options of one native call through the pool. */
+interface CallOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal | undefined;
+  /** Once the native call has started, the signal no longer abandons it. */
+  letFinish?: boolean;
+  password?: string | undefined;
+  /** The FAPI path the password is for. */
+  keyPath?: string | undefined;
+}
 
 /** Where a key was found. */
 interface Located {
@@ -245,6 +264,8 @@ export class TpmProvider implements KeyStoreProvider {
         size: this.effectivePoolSize(setup.tcti),
         configFile: setup.configFile,
         connectTimeoutMs: this.timeouts.connect,
+        tcti: setup.tcti,
+        defaultProfile: setup.defaultProfile.name,
       });
       dropped.register(this, this.poolInstance, this);
     }
@@ -264,7 +285,7 @@ export class TpmProvider implements KeyStoreProvider {
   private async call<T>(
     what: string,
     fn: (native: FapiBindings, context: PoolContext) => Promise<{ rc: number; value?: T } | number>,
-    options: { timeoutMs?: number; signal?: AbortSignal | undefined; password?: string | undefined } = {},
+    options: CallOptions = {},
   ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -283,7 +304,7 @@ export class TpmProvider implements KeyStoreProvider {
   private callOnce<T>(
     what: string,
     fn: (native: FapiBindings, context: PoolContext) => Promise<{ rc: number; value?: T } | number>,
-    options: { timeoutMs?: number; signal?: AbortSignal | undefined; password?: string | undefined },
+    options: CallOptions,
   ): Promise<T> {
     const native = this.bindings();
     return this.pool().run(
@@ -296,7 +317,9 @@ export class TpmProvider implements KeyStoreProvider {
       {
         timeoutMs: options.timeoutMs ?? this.timeouts.operation,
         signal: options.signal,
+        letFinish: options.letFinish,
         password: options.password,
+        keyPath: options.keyPath,
         what,
       },
     );
@@ -357,21 +380,31 @@ export class TpmProvider implements KeyStoreProvider {
     try {
       const derived = join(dir, 'fapi-config.json');
       await writeFile(derived, JSON.stringify({ ...setup.raw, profile_name: profile.name }), { mode: 0o600 });
-      const context = await openContext(native, derived, this.timeouts.connect);
-      const call = provision(native, context);
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), this.timeouts.create);
-      });
-      const rc = await Promise.race([call, late]).finally(() => clearTimeout(timer));
-      if (rc === 'timeout') {
-        void call.finally(() => context.release());
-        throw new KeyStoreError('ERR_KEYSTORE_TIMEOUT', `TPM: provisioning profile ${profile.name} did not finish`, {
-          providerId: 'tpm',
-          hint: UNREACHABLE_HINT,
+      let context: PoolContext;
+      try {
+        context = await openContext(native, derived, this.timeouts.connect, {
+          tcti: setup.tcti,
+          defaultProfile: profile.name,
         });
+      } finally {
+        // FAPI read the derived config; name the provider's own again for later contexts and tools.
+        await restoreFapiConf(setup.configFile);
       }
+      let outcome: GuardedOutcome<number>;
+      try {
+        outcome = await guardNativeCall(processBudget(), () => provision(native, context), {
+          timeoutMs: this.timeouts.create,
+          what: `provisioning profile ${profile.name}`,
+          afterAbandoned: () => context.release(),
+        });
+      } catch (err) {
+        context.release();
+        throw err;
+      }
+      if (outcome.kind === 'abandoned') throw outcome.error;
       context.release();
+      if (outcome.kind === 'failed') throw outcome.error;
+      const rc = outcome.value;
       if (rc !== 0) throw tss2Error(rc, `provisioning profile ${profile.name}`, native.decode(rc));
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -402,35 +435,31 @@ export class TpmProvider implements KeyStoreProvider {
     const native = this.bindings();
     const setup = this.setup();
     const deadline = Date.now() + this.timeouts.probe;
-    const context = await openContext(native, setup.configFile, this.timeouts.probe);
-    const call = native.getInfo(context.handle);
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    const guard = new Promise<'timeout' | 'aborted'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), Math.max(1, deadline - Date.now()));
-      onAbort = () => resolve('aborted');
-      signal?.addEventListener('abort', onAbort, { once: true });
+    const context = await openContext(native, setup.configFile, this.timeouts.probe, {
+      tcti: setup.tcti,
+      defaultProfile: setup.defaultProfile.name,
     });
+    let outcome: GuardedOutcome<FapiResult<string>>;
     try {
-      const result = await Promise.race([call, guard]);
-      if (result === 'timeout' || result === 'aborted') {
-        void call.finally(() => context.release());
-        if (result === 'aborted') throwIfAborted(signal);
-        throw new KeyStoreError('ERR_KEYSTORE_TIMEOUT', `TPM: no answer within ${this.timeouts.probe} ms`, {
-          providerId: 'tpm',
-          hint: UNREACHABLE_HINT,
-        });
-      }
+      outcome = await guardNativeCall(processBudget(), () => native.getInfo(context.handle), {
+        timeoutMs: Math.max(1, deadline - Date.now()),
+        signal,
+        what: 'reading TPM properties (Fapi_GetInfo)',
+        afterAbandoned: () => context.release(),
+      });
+    } catch (err) {
       context.release();
-      if (result.rc !== 0 || result.value === undefined) {
-        throw tss2Error(result.rc, 'reading TPM properties (Fapi_GetInfo)', native.decode(result.rc));
-      }
-      this.device = parseDeviceInfo(result.value, setup.tcti);
-      return this.device;
-    } finally {
-      clearTimeout(timer);
-      if (onAbort) signal?.removeEventListener('abort', onAbort);
+      throw err;
     }
+    if (outcome.kind === 'abandoned') throw outcome.error;
+    context.release();
+    if (outcome.kind === 'failed') throw outcome.error;
+    const result = outcome.value;
+    if (result.rc !== 0 || result.value === undefined) {
+      throw tss2Error(result.rc, 'reading TPM properties (Fapi_GetInfo)', native.decode(result.rc));
+    }
+    this.device = parseDeviceInfo(result.value, setup.tcti);
+    return this.device;
   }
 
   /** Answers whether a TPM answers here, and what isolation its keys get. Never throws. */
@@ -477,12 +506,15 @@ export class TpmProvider implements KeyStoreProvider {
           vendor: device.vendor,
           firmware: device.firmware,
           simulator: device.simulator,
+          virtual: device.virtual,
           tcti: device.tcti,
           tss: device.tssVersion,
           configFile: setup.configFile,
           profiles: setup.profiles.map((p) => p.name).join(','),
           poolSize: this.effectivePoolSize(setup.tcti),
           algorithms: [...this.profileFor().keys()].join(','),
+          nativeCallBudget: processBudget().limit,
+          stuckNativeCalls: processBudget().stuck,
         },
       };
     } catch (err) {
@@ -522,7 +554,7 @@ export class TpmProvider implements KeyStoreProvider {
         const sig = await this.call(
           `sign with key "${key.name}"`,
           (n, c) => n.sign(c.handle, key.fapiPath, padding, digest),
-          { signal: options?.signal, password: keyPassword(key) },
+          { signal: options?.signal, password: keyPassword(key), keyPath: key.fapiPath },
         );
         return sig.signature;
       },
@@ -531,6 +563,7 @@ export class TpmProvider implements KeyStoreProvider {
         return this.call(`decrypt with key "${key.name}"`, (n, c) => n.decrypt(c.handle, key.fapiPath, ciphertext), {
           signal: options?.signal,
           password: keyPassword(key),
+          keyPath: key.fapiPath,
         });
       },
     };
@@ -638,12 +671,58 @@ export class TpmProvider implements KeyStoreProvider {
       'noDa',
       ...(scope === 'machine' ? ['system'] : []),
     ].join(',');
-    await this.call(
-      `create key "${request.name}" (${request.algorithm})`,
-      (n, c) => n.createKey(c.handle, located.path, type, null, password ?? ''),
-      { timeoutMs: this.timeouts.create, signal: request.signal },
-    );
-    return this.loadKey(located, request.name, password, request.signal);
+    // The signal cancels the create until Fapi_CreateKey starts; from then on the key is being made
+    // and the call runs to its end: when the signal fired meanwhile, the new key is deleted again and
+    // the create rejects with ERR_KEYSTORE_CANCELLED, so that a cancelled create leaves no key.
+    const signal = request.signal;
+    try {
+      await this.call(
+        `create key "${request.name}" (${request.algorithm})`,
+        (n, c) => n.createKey(c.handle, located.path, type, null, password ?? ''),
+        { timeoutMs: this.timeouts.create, signal, letFinish: true },
+      );
+    } catch (err) {
+      if (signal?.aborted && !KeyStoreError.is(err, 'ERR_KEYSTORE_CANCELLED')) {
+        // The create failed after the abort: no key was made; report the cancellation.
+        throw new KeyStoreError('ERR_KEYSTORE_CANCELLED', 'the operation was cancelled', {
+          providerId: 'tpm',
+          cause: err,
+        });
+      }
+      throw err;
+    }
+    let key: TpmKey | undefined;
+    let failure: unknown;
+    if (!signal?.aborted) {
+      try {
+        key = await this.loadKey(located, request.name, password);
+      } catch (err) {
+        failure = err;
+      }
+    }
+    if (signal?.aborted) {
+      await key?.close();
+      await this.discardCreated(located, password);
+      throw new KeyStoreError('ERR_KEYSTORE_CANCELLED', 'the operation was cancelled; the new key was deleted', {
+        providerId: 'tpm',
+        cause: signal.reason,
+      });
+    }
+    if (key === undefined) throw failure;
+    return key;
+  }
+
+  /** Deletes a key made by a create that was cancelled meanwhile (best effort). */
+  private async discardCreated(located: Located, password: string | undefined): Promise<void> {
+    try {
+      await this.call(
+        `delete the key at ${located.path} made by a cancelled create`,
+        (n, c) => n.delete(c.handle, located.path),
+        { password, keyPath: located.path },
+      );
+    } catch {
+      // Best effort: a key left behind shows in listKeys() and can be deleted by name.
+    }
   }
 
   /** Opens a key by name; `ERR_KEYSTORE_KEY_NOT_FOUND` when there is none in that scope. */
@@ -700,6 +779,7 @@ export class TpmProvider implements KeyStoreProvider {
     await this.call(`delete key "${request.name}"`, (n, c) => n.delete(c.handle, located.path), {
       signal: request.signal,
       password: checkPassword(request.password),
+      keyPath: located.path,
     });
   }
 

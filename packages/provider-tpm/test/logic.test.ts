@@ -5,12 +5,14 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeyStoreError } from '@keystore/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NativeCallBudget, nativeCallLimit, threadpoolSize } from '../src/budget.js';
 import { parseLenientJson, readFapiSetup } from '../src/config.js';
-import { parseDeviceInfo } from '../src/device.js';
+import { deviceIsolation, parseDeviceInfo, VIRTUAL_TPM_MANUFACTURERS } from '../src/device.js';
 import {
   deviceTcti,
   fapiPathForKey,
@@ -21,7 +23,15 @@ import {
   tss2RcName,
   writeFapiConfig,
 } from '../src/index.js';
-import { ContextPool, NativeCallFailure } from '../src/pool.js';
+import { sameFapiObject } from '../src/names.js';
+import {
+  ambientFapiConf,
+  ContextPool,
+  checkSimulatorReachable,
+  NativeCallFailure,
+  openContext,
+  tcpEndpointOf,
+} from '../src/pool.js';
 import { classifyRc, tss2Error } from '../src/rc.js';
 import { createFapiDouble } from './helpers/fapi-double.js';
 
@@ -161,7 +171,41 @@ describe('device info', () => {
     });
   it('recognises swtpm (IBM, "SW  TPM") as a simulator and reports firmware', () => {
     const d = parseDeviceInfo(info(0x49424d00, 0x53572020), 'device:/dev/tpmrm0');
-    expect(d).toMatchObject({ manufacturer: 'IBM', simulator: true, firmware: '8217.4131.22.13878' });
+    // as tpm2_getcap properties-fixed prints TPM2_PT_FIRMWARE_VERSION_1 and _2 on swtpm
+    expect(d).toMatchObject({ manufacturer: 'IBM', simulator: true, virtual: false, firmware: '0x20191023.0x163636' });
+    expect(deviceIsolation(d).level).toBe('in-process');
+  });
+  it('classifies virtual TPMs by manufacturer id as virtualization, naming the maker and why', () => {
+    const device = (manufacturer: string, tcti = 'device:/dev/tpmrm0') => ({
+      manufacturer,
+      vendor: '',
+      firmware: '0x1.0x0',
+      simulator: false,
+      tcti,
+    });
+    const makers: Record<string, RegExp> = { MSFT: /Hyper-V/, GOOG: /Google Cloud/, AMZN: /NitroTPM/, VMW: /VMware/ };
+    expect(Object.keys(VIRTUAL_TPM_MANUFACTURERS).sort()).toEqual(Object.keys(makers).sort());
+    for (const [id, maker] of Object.entries(makers)) {
+      const { level, reasons } = deviceIsolation(device(id));
+      expect(level).toBe('virtualization');
+      expect(reasons.join(' ')).toMatch(maker);
+      expect(reasons.join(' ')).toMatch(new RegExp(`manufacturer id ${id}`));
+      expect(reasons.join(' ')).toMatch(/protected by the hypervisor/);
+    }
+    expect(deviceIsolation(device('IFX')).level).toBe('hardware');
+    expect(deviceIsolation(device('STM')).level).toBe('hardware');
+    expect(deviceIsolation(device('')).level).toBe('hardware');
+    expect(deviceIsolation({ ...device('MSFT', 'swtpm:port=2321'), simulator: true }).level).toBe('in-process');
+    // parsed from Fapi_GetInfo: 'MSFT' and 'VMW\0'
+    expect(parseDeviceInfo(info(0x4d534654, 0x20202020), 'device:/dev/tpmrm0')).toMatchObject({
+      manufacturer: 'MSFT',
+      virtual: true,
+      simulator: false,
+    });
+    expect(parseDeviceInfo(info(0x564d5700, 0x20202020), 'device:/dev/tpmrm0')).toMatchObject({
+      manufacturer: 'VMW',
+      virtual: true,
+    });
   });
   it('a chip on device: is not a simulator; a swtpm TCTI always is', () => {
     expect(parseDeviceInfo(info(0x49465800, 0x534c4239), 'device:/dev/tpmrm0')).toMatchObject({
@@ -173,7 +217,13 @@ describe('device info', () => {
 });
 
 describe('context pool over a double of the FAPI table', () => {
-  const opts = (size: number) => ({ size, configFile: '/dev/null', connectTimeoutMs: 500 });
+  // Each pool gets a budget of its own here, so that calls left hanging in one test do not affect the next.
+  const opts = (size: number, budget = new NativeCallBudget(4)) => ({
+    size,
+    configFile: '/dev/null',
+    connectTimeoutMs: 500,
+    budget,
+  });
   const failing = (rc: number) => async () => ({ rc });
 
   it('never runs two calls at once on one context, and queues FIFO', async () => {
@@ -241,15 +291,174 @@ describe('context pool over a double of the FAPI table', () => {
     pool.close();
   });
 
-  it('refuses work once too many calls hang', async () => {
+  it('hung calls, initialize included, count in one budget; once they fill it work is refused at once, until they return', async () => {
     const fapi = createFapiDouble();
-    const never = () => new Promise<never>(() => {});
-    fapi.program('sign', never, never, never);
-    const pool = new ContextPool(fapi, { ...opts(3), maxAbandoned: 3 });
-    const sign = () =>
-      pool.run((ctx) => fapi.sign(ctx.handle, 'HS/SRK/k', null, Buffer.alloc(32)), { timeoutMs: 30, what: 'sign' });
-    await Promise.all([1, 2, 3].map(() => expect(sign()).rejects.toMatchObject({ code: 'ERR_KEYSTORE_TIMEOUT' })));
-    await expect(sign()).rejects.toMatchObject({ code: 'ERR_KEYSTORE_PROVIDER_UNAVAILABLE' });
+    let releaseSign!: () => void;
+    let releaseInit!: () => void;
+    fapi.program('sign', () => new Promise((r) => (releaseSign = () => r({ rc: 0, value: undefined }))));
+    fapi.program('initialize', async () => ({ rc: 0, value: 0x100n as never })); // the first context opens
+    fapi.program('initialize', () => new Promise((r) => (releaseInit = () => r({ rc: 0, value: 0x200n as never }))));
+    const budget = new NativeCallBudget(2);
+    const pool = new ContextPool(fapi, { ...opts(2, budget), connectTimeoutMs: 40 });
+    const sign = (timeoutMs = 40) =>
+      pool.run((ctx) => fapi.sign(ctx.handle, 'HS/SRK/k', null, Buffer.alloc(32)), { timeoutMs, what: 'sign' });
+    await expect(sign()).rejects.toMatchObject({ code: 'ERR_KEYSTORE_TIMEOUT' });
+    expect(budget.stuck).toBe(1);
+    // the next call needs a fresh context; its Fapi_Initialize hangs too, and is counted
+    await expect(sign()).rejects.toMatchObject({ code: 'ERR_KEYSTORE_TIMEOUT' });
+    expect(budget.stuck).toBe(2);
+    expect(pool.abandonedCalls).toBe(2);
+    const t0 = Date.now();
+    const refused = await sign(5_000).catch((e: unknown) => e);
+    expect(Date.now() - t0).toBeLessThan(20);
+    expect(refused).toMatchObject({
+      code: 'ERR_KEYSTORE_PROVIDER_UNAVAILABLE',
+      hint: expect.stringMatching(/TPM stopped answering.*2 calls are still stuck.*released.*if the TPM comes back/),
+    });
+    const initsBefore = fapi.calls.filter((c) => c.fn === 'initialize').length;
+    await expect(sign(5_000)).rejects.toMatchObject({ code: 'ERR_KEYSTORE_PROVIDER_UNAVAILABLE' });
+    expect(fapi.calls.filter((c) => c.fn === 'initialize').length).toBe(initsBefore); // nothing new was started
+    // the TPM answers again: the hung calls return, their contexts are finalized, the budget frees
+    releaseSign();
+    releaseInit();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(budget.stuck).toBe(0);
+    expect(fapi.finalized).toEqual(expect.arrayContaining([0x100n, 0x200n]));
+    await sign(1_000);
+    pool.close();
+  });
+
+  it('caps the native calls outstanding at once across pools sharing a budget; queued calls wait, not fail', async () => {
+    const fapi = createFapiDouble();
+    let running = 0;
+    let most = 0;
+    const slow = async () => {
+      running++;
+      most = Math.max(most, running);
+      await new Promise((r) => setTimeout(r, 5));
+      running--;
+      return { rc: 0, value: { signature: Buffer.alloc(1), publicKeyPem: '' } };
+    };
+    fapi.program('sign', ...Array.from({ length: 24 }, () => slow));
+    const budget = new NativeCallBudget(2);
+    const pools = [new ContextPool(fapi, opts(3, budget)), new ContextPool(fapi, opts(3, budget))];
+    await Promise.all(
+      Array.from({ length: 24 }, (_, i) =>
+        pools[i % 2]?.run((ctx) => fapi.sign(ctx.handle, 'HS/SRK/k', null, Buffer.alloc(32)), {
+          timeoutMs: 1_000,
+          what: 'sign',
+        }),
+      ),
+    );
+    expect(most).toBe(2);
+    expect(budget.outstanding).toBe(0);
+    for (const pool of pools) pool.close();
+  });
+
+  it('the budget is the threadpool size less two, at least one', () => {
+    expect(threadpoolSize({})).toBe(4);
+    expect(threadpoolSize({ UV_THREADPOOL_SIZE: '16' })).toBe(16);
+    expect(threadpoolSize({ UV_THREADPOOL_SIZE: 'lots' })).toBe(4);
+    expect(threadpoolSize({ UV_THREADPOOL_SIZE: '0' })).toBe(4);
+    expect(nativeCallLimit(4)).toBe(2);
+    expect(nativeCallLimit(16)).toBe(14);
+    expect(nativeCallLimit(2)).toBe(1);
+    expect(nativeCallLimit(1)).toBe(1);
+  });
+
+  it("a simulator's refused TCP port fails fast, before any Fapi_Initialize", async () => {
+    expect(tcpEndpointOf('swtpm:host=127.0.0.1,port=2321')).toEqual({ host: '127.0.0.1', port: 2321 });
+    expect(tcpEndpointOf('swtpm:port=4000')).toEqual({ host: 'localhost', port: 4000 });
+    expect(tcpEndpointOf('mssim')).toEqual({ host: 'localhost', port: 2321 });
+    expect(tcpEndpointOf('device:/dev/tpmrm0')).toBeUndefined();
+    const server: Server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    await checkSimulatorReachable(`swtpm:host=127.0.0.1,port=${port}`, 1_000);
+    await new Promise((r) => server.close(r));
+    const fapi = createFapiDouble();
+    const t0 = Date.now();
+    await expect(
+      openContext(fapi, '/dev/null', 1_000, {
+        tcti: `swtpm:host=127.0.0.1,port=${port}`,
+        budget: new NativeCallBudget(2),
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_KEYSTORE_PROVIDER_UNAVAILABLE', hint: expect.stringMatching(/TPM running/) });
+    expect(Date.now() - t0).toBeLessThan(500);
+    expect(fapi.calls.filter((c) => c.fn === 'initialize')).toHaveLength(0);
+  });
+
+  it('initializes one at a time, sets TSS2_FAPICONF only when it must, and leaves it naming the config', async () => {
+    const saved = process.env.TSS2_FAPICONF;
+    process.env.TSS2_FAPICONF = '/app/chosen.json';
+    try {
+      const fapi = createFapiDouble();
+      let inside = 0;
+      let overlap = false;
+      const slowInit = async () => {
+        inside++;
+        if (inside > 1) overlap = true;
+        await new Promise((r) => setTimeout(r, 5));
+        inside--;
+        return { rc: 0, value: BigInt(0x3000 + fapi.calls.length) as never };
+      };
+      fapi.program('initialize', ...Array.from({ length: 6 }, () => slowInit));
+      const budget = new NativeCallBudget(8);
+      const opened = await Promise.all(
+        ['/cfg/a.json', '/cfg/b.json', '/cfg/a.json', '/cfg/a.json', '/cfg/b.json', '/cfg/b.json'].map((file) =>
+          openContext(fapi, file, 1_000, { budget }),
+        ),
+      );
+      expect(overlap).toBe(false);
+      const seen = fapi.calls.filter((c) => c.fn === 'initialize').map((c) => c.args[0]);
+      expect(seen).toEqual(['/cfg/a.json', '/cfg/b.json', '/cfg/a.json', '/cfg/a.json', '/cfg/b.json', '/cfg/b.json']);
+      // not restored: it names the last config used, and the app's own value stays known
+      expect(process.env.TSS2_FAPICONF).toBe('/cfg/b.json');
+      expect(ambientFapiConf()).toBe('/app/chosen.json');
+      for (const context of opened) context.release();
+      process.env.TSS2_FAPICONF = '/app/changed.json';
+      expect(ambientFapiConf()).toBe('/app/changed.json');
+    } finally {
+      if (saved === undefined) delete process.env.TSS2_FAPICONF;
+      else process.env.TSS2_FAPICONF = saved;
+    }
+  });
+
+  it("the auth callback hands a key's password for that key's path alone", async () => {
+    expect(sameFapiObject('P_ECCP256SHA256/HS/SRK/k', 'HS/SRK/k', 'P_ECCP256SHA256')).toBe(true);
+    expect(sameFapiObject('/HS/SRK/k', 'HS/SRK/k')).toBe(true);
+    expect(sameFapiObject('P_RSA2048SHA256/HS/SRK/k', '/P_RSA2048SHA256/HS/SRK/k', 'P_ECCP256SHA256')).toBe(true);
+    expect(sameFapiObject('P_RSA2048SHA256/HS/SRK/k', 'HS/SRK/k', 'P_ECCP256SHA256')).toBe(false);
+    expect(sameFapiObject('HS', 'HS/SRK/k')).toBe(false);
+    expect(sameFapiObject('', '')).toBe(false);
+    const fapi = createFapiDouble();
+    const pool = new ContextPool(fapi, { ...opts(1), defaultProfile: 'P_ECCP256SHA256' });
+    const answers = await pool.run(
+      async (ctx) => {
+        const ask = fapi.authSources.get(ctx.handle);
+        return [
+          'P_RSA2048SHA256/HS/SRK/k',
+          '/P_RSA2048SHA256/HS/SRK/k',
+          'P_ECCP256SHA256/HS/SRK/k',
+          'HS/SRK/k',
+          'P_RSA2048SHA256/HS/SRK',
+          'P_RSA2048SHA256/HS',
+          '/HS',
+          'P_RSA2048SHA256/HS/SRK/other',
+        ].map((path) => ask?.(path, ''));
+      },
+      { timeoutMs: 1_000, what: 'sign', password: 'pw', keyPath: '/P_RSA2048SHA256/HS/SRK/k' },
+    );
+    expect(answers).toEqual(['pw', 'pw', undefined, undefined, undefined, undefined, undefined, undefined]);
+    // outside a call, or for a call without a password: nothing
+    const handle = [...fapi.authSources.keys()][0] as bigint;
+    expect(fapi.authSources.get(handle)?.('P_RSA2048SHA256/HS/SRK/k', '')).toBeUndefined();
+    const none = await pool.run(async (ctx) => fapi.authSources.get(ctx.handle)?.('HS/SRK/k', ''), {
+      timeoutMs: 1_000,
+      what: 'sign',
+      keyPath: 'HS/SRK/k',
+    });
+    expect(none).toBeUndefined();
     pool.close();
   });
 
@@ -303,7 +512,8 @@ describe('provider logic over a double of the FAPI table', () => {
   };
 
   beforeAll(async () => {
-    configFile = await writeFapiConfig({ dir: join(dir, 'dbl'), tcti: swtpmTcti('127.0.0.1', 9) });
+    // a device TCTI: a simulator's (swtpm) port would be checked before each Fapi_Initialize of the double
+    configFile = await writeFapiConfig({ dir: join(dir, 'dbl'), tcti: deviceTcti('/dev/null') });
     for (const p of ['P_ECCP256SHA256', 'P_ECCP384SHA384', 'P_RSA2048SHA256']) {
       mkdirSync(join(dir, 'dbl', 'system', p, 'HS', 'SRK'), { recursive: true });
       writeFileSync(join(dir, 'dbl', 'system', p, 'HS', 'SRK', 'object.json'), '{}');
@@ -393,7 +603,7 @@ describe('provider logic over a double of the FAPI table', () => {
   });
 
   it('serves without an extra profile the TPM cannot provision (P-384 on a chip without that curve)', async () => {
-    const fresh = await writeFapiConfig({ dir: join(dir, 'no384'), tcti: swtpmTcti('127.0.0.1', 9) });
+    const fresh = await writeFapiConfig({ dir: join(dir, 'no384'), tcti: deviceTcti('/dev/null') });
     const fapi = createFapiDouble();
     // profiles are provisioned default first, then the others by name: P-256, P-384, RSA-2048
     fapi.program(
@@ -412,6 +622,53 @@ describe('provider logic over a double of the FAPI table', () => {
     });
     expect(provider.capabilities.algorithms).toEqual(['ECDSA-P256', 'RSA-2048']);
     expect(fapi.calls.filter((c) => c.fn === 'provision')).toHaveLength(3);
+    await provider.close();
+  });
+
+  it('a create cancelled before Fapi_CreateKey starts never reaches it', async () => {
+    const fapi = createFapiDouble();
+    const provider = new TpmProvider({ configFile, native: fapi });
+    const ac = new AbortController();
+    ac.abort();
+    await expect(
+      provider.createKey({
+        name: 'never',
+        algorithm: 'ECDSA-P256',
+        scope: 'user',
+        exportable: false,
+        signal: ac.signal,
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_KEYSTORE_CANCELLED' });
+    expect(fapi.calls.filter((c) => c.fn === 'createKey')).toHaveLength(0);
+    await provider.close();
+  });
+
+  it('a create cancelled while Fapi_CreateKey runs lets it finish, deletes the new key, then rejects CANCELLED', async () => {
+    const fapi = createFapiDouble();
+    let finished = false;
+    fapi.program('createKey', async () => {
+      await new Promise((r) => setTimeout(r, 60));
+      finished = true;
+      return 0;
+    });
+    const provider = new TpmProvider({ configFile, native: fapi });
+    const ac = new AbortController();
+    const created = provider.createKey({
+      name: 'half',
+      algorithm: 'RSA-2048',
+      scope: 'user',
+      exportable: false,
+      signal: ac.signal,
+    });
+    setTimeout(() => ac.abort(), 20);
+    await expect(created).rejects.toMatchObject({ code: 'ERR_KEYSTORE_CANCELLED' });
+    expect(finished).toBe(true);
+    const fns = fapi.calls.filter((c) => c.fn === 'createKey' || c.fn === 'delete' || c.fn === 'exportKey');
+    expect(fns.map((c) => [c.fn, c.args[0]])).toEqual([
+      ['createKey', '/P_RSA2048SHA256/HS/SRK/half'],
+      ['delete', '/P_RSA2048SHA256/HS/SRK/half'],
+    ]);
+    expect(fapi.overlap).toBe(false);
     await provider.close();
   });
 

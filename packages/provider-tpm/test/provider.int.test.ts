@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KeyStoreError, type KeyStoreErrorCode } from '@keystore/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TpmProvider, tpmProvider } from '../src/index.js';
+import { type FapiBindings, TpmProvider, tpmProvider } from '../src/index.js';
+import { loadFapi } from '../src/native/fapi.js';
 import { HAVE_SWTPM, NEEDS_SWTPM, type SwtpmInstance, startSwtpm } from './helpers/swtpm.js';
 
 async function codeOf(p: Promise<unknown>): Promise<KeyStoreErrorCode | 'resolved' | 'not a KeyStoreError'> {
@@ -37,7 +38,9 @@ describe.skipIf(!HAVE_SWTPM)(`TPM provider on swtpm (${HAVE_SWTPM ? 'swtpm found
     expect(probe.details?.manufacturer).toBe('IBM');
     expect(probe.details?.simulator).toBe(true);
     expect(probe.details?.tcti).toBe(tpm.tcti);
-    expect(String(probe.details?.firmware)).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(probe.details?.virtual).toBe(false);
+    // as tpm2_getcap properties-fixed shows TPM2_PT_FIRMWARE_VERSION_1 and _2
+    expect(String(probe.details?.firmware)).toMatch(/^0x[0-9A-F]+\.0x[0-9A-F]+$/);
     expect(probe.reasons.join(' ')).toMatch(/simulated TPM/);
     expect(provider.capabilities.algorithms).toEqual(['ECDSA-P256', 'ECDSA-P384', 'RSA-2048']);
   });
@@ -199,6 +202,53 @@ describe.skipIf(!HAVE_SWTPM)(`TPM provider on swtpm (${HAVE_SWTPM ? 'swtpm found
     await expect(aborted).rejects.toMatchObject({ code: 'ERR_KEYSTORE_CANCELLED' });
     const sig = await key.signDigest(sha('sha256', Buffer.from('after abort')), params);
     expect(verify('sha256', Buffer.from('after abort'), key.publicKey, sig.signature)).toBe(true);
+  });
+
+  it('a create aborted 30 ms into RSA key generation is CANCELLED and leaves no key: the name is free', async () => {
+    // the real FAPI table, with a record of the calls that make and remove keys
+    const real = loadFapi();
+    const seen: string[] = [];
+    const native: FapiBindings = {
+      ...real,
+      createKey: (...args) => {
+        seen.push(`create ${args[1]}`);
+        return real.createKey(...args).finally(() => seen.push('create returned'));
+      },
+      delete: (...args) => {
+        seen.push(`delete ${args[1]}`);
+        return real.delete(...args);
+      },
+    };
+    const spied = new TpmProvider({ configFile: tpm.configFile, native });
+    const ac = new AbortController();
+    const created = spied.createKey({
+      name: 'rsa-cancelled',
+      algorithm: 'RSA-2048',
+      scope: 'user',
+      exportable: false,
+      signal: ac.signal,
+    });
+    setTimeout(() => ac.abort(), 30);
+    expect(await codeOf(created)).toBe('ERR_KEYSTORE_CANCELLED');
+    await spied.close();
+    // Fapi_CreateKey had started: it ran to its end, then the new key was deleted
+    expect(seen).toEqual([
+      'create /P_RSA2048SHA256/HS/SRK/rsa-cancelled',
+      'create returned',
+      'delete /P_RSA2048SHA256/HS/SRK/rsa-cancelled',
+    ]);
+    expect((await provider.listKeys()).map((k) => k.name)).not.toContain('rsa-cancelled');
+    expect(
+      existsSync(join(tpm.dir, 'fapi', 'user', 'P_RSA2048SHA256', 'HS', 'SRK', 'rsa-cancelled', 'object.json')),
+    ).toBe(false);
+    const again = await provider.createKey({
+      name: 'rsa-cancelled',
+      algorithm: 'RSA-2048',
+      scope: 'user',
+      exportable: false,
+    });
+    expect(again.algorithm).toBe('RSA-2048');
+    await provider.deleteKey({ name: 'rsa-cancelled', scope: 'user' });
   });
 
   it('a provider without a config probes unavailable with an actionable reason', async () => {

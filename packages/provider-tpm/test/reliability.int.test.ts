@@ -27,7 +27,7 @@ describe.skipIf(!HAVE_SWTPM)(`reliability on swtpm (${HAVE_SWTPM ? 'swtpm found'
     await tpm?.dispose();
   });
 
-  it('1,000 alternating signs with a missing and an existing key: no crash, every missing one KEY_NOT_FOUND', async () => {
+  it('1,000 alternating signs with a missing and an existing key: no crash, every missing one KEY_NOT_FOUND from the existence check before the native sign', async () => {
     const gone = await provider.createKey({
       name: 'rel-gone',
       algorithm: 'ECDSA-P256',
@@ -52,13 +52,13 @@ describe.skipIf(!HAVE_SWTPM)(`reliability on swtpm (${HAVE_SWTPM ? 'swtpm found'
     expect([ok, missing]).toEqual([500, 500]);
   }, 120_000);
 
-  it('native "key not found" from Fapi_Sign retires the context: 200 alternating raw calls through the pool, no segfault', async () => {
+  it('native "key not found" from Fapi_Sign retires the context: 1,000 alternating raw calls through the pool, no segfault', async () => {
     // The provider checks the keystore before signing; this drives the native failure itself
     // (tpm2-tss 3.2.1 segfaults on the next sign on a context that saw it).
     const native = loadFapi();
     const pool = new ContextPool(native, { size: 1, configFile: tpm.configFile, connectTimeoutMs: 2_000 });
     try {
-      for (let i = 0; i < 200; i++) {
+      for (let i = 0; i < 1000; i++) {
         const path = i % 2 === 0 ? 'HS/SRK/no-such-key' : 'HS/SRK/rel-ec';
         const run = pool.run(
           async (ctx) => {

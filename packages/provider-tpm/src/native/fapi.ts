@@ -42,8 +42,10 @@ export interface FapiSignature {
 }
 
 /**
- * Supplies the password of the object being authorized, or `undefined` when none is known. It is
- * called by FAPI, on the main thread, while one of this context's calls is running.
+ * Supplies the password of the object being authorized, or `undefined` when none is known (FAPI then
+ * gets `TSS2_FAPI_RC_AUTHORIZATION_UNKNOWN`). It is called by FAPI, on the main thread, while one of
+ * this context's calls is running; `objectPath` names the object FAPI asks about, with the profile
+ * prefix and without a leading `/` (`P_ECCP256SHA256/HS/SRK/N`).
  *
  * @since 0.1.0
  */
@@ -107,6 +109,9 @@ export interface FapiBindings {
   /** `Tss2_RC_Decode`, or `undefined` when libtss2-rc is missing. */
   decode(rc: number): string | undefined;
 }
+
+/** `TSS2_FAPI_RC_AUTHORIZATION_UNKNOWN`: the auth callback's answer for an object it has no password for. */
+const FAPI_RC_AUTHORIZATION_UNKNOWN = 0x0006002a;
 
 /** The FAPI shared library names tried, in order. */
 export const FAPI_LIBRARY = 'libtss2-fapi.so.1';
@@ -329,7 +334,7 @@ export function loadFapi(libraryPath: string = FAPI_LIBRARY): FapiBindings {
       const callback = (objectPath: string | null, description: string | null, auth: unknown) => {
         try {
           const password = source(objectPath ?? '', description ?? '');
-          if (password === undefined) return 0x0006002a; // TSS2_FAPI_RC_AUTHORIZATION_UNKNOWN
+          if (password === undefined) return FAPI_RC_AUTHORIZATION_UNKNOWN;
           const bytes = Buffer.from(`${password}\0`, 'utf8');
           const mem = koffi.alloc('uint8_t', bytes.length);
           koffi.encode(mem, koffi.array('uint8_t', bytes.length), bytes);
@@ -340,7 +345,7 @@ export function loadFapi(libraryPath: string = FAPI_LIBRARY): FapiBindings {
           drop(previous);
           return 0;
         } catch {
-          return 0x0006002a;
+          return FAPI_RC_AUTHORIZATION_UNKNOWN;
         }
       };
       const registered = koffi.register(callback, koffi.pointer(AuthCb));

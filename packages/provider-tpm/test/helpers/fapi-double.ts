@@ -2,7 +2,13 @@
  * A programmable double of the FAPI function table (FapiBindings), for tests of the pool and the
  * provider logic. It records every call and flags two calls in flight on one context.
  */
-import type { FapiBindings, FapiContextHandle, FapiResult, FapiSignature } from '../../src/native/fapi.js';
+import type {
+  FapiAuthSource,
+  FapiBindings,
+  FapiContextHandle,
+  FapiResult,
+  FapiSignature,
+} from '../../src/native/fapi.js';
 
 export interface DoubleCall {
   readonly fn: string;
@@ -15,6 +21,8 @@ export interface FapiDouble extends FapiBindings {
   readonly finalized: bigint[];
   /** Set when two calls ran at once on one context. */
   overlap: boolean;
+  /** The auth callback installed on each context. */
+  readonly authSources: Map<bigint, FapiAuthSource>;
   /** Programs the next results of `fn` (consumed in order; then the default). */
   program(fn: string, ...results: Array<() => Promise<unknown>>): void;
 }
@@ -25,6 +33,7 @@ export function createFapiDouble(): FapiDouble {
   const programmed = new Map<string, Array<() => Promise<unknown>>>();
   const calls: DoubleCall[] = [];
   const finalized: bigint[] = [];
+  const authSources = new Map<bigint, FapiAuthSource>();
   const self = { overlap: false } as { overlap: boolean };
 
   async function track<T>(fn: string, context: bigint | undefined, args: unknown[], fallback: () => T): Promise<T> {
@@ -48,6 +57,7 @@ export function createFapiDouble(): FapiDouble {
     libraryPath: 'double',
     calls,
     finalized,
+    authSources,
     get overlap() {
       return self.overlap;
     },
@@ -58,7 +68,7 @@ export function createFapiDouble(): FapiDouble {
       programmed.set(fn, [...(programmed.get(fn) ?? []), ...results]);
     },
     initialize: () =>
-      track('initialize', undefined, [], () => {
+      track('initialize', undefined, [process.env.TSS2_FAPICONF], () => {
         next += 1n;
         return { rc: 0, value: next as FapiContextHandle };
       }),
@@ -78,8 +88,9 @@ export function createFapiDouble(): FapiDouble {
     delete: (c, ...args) => track('delete', c, args, () => 0),
     list: (c, ...args) => track<FapiResult<string>>('list', c, args, () => ({ rc: 0, value: '' })),
     getInfo: (c) => track<FapiResult<string>>('getInfo', c, [], () => ({ rc: 0, value: '{}' })),
-    setAuthCallback(context) {
+    setAuthCallback(context, source) {
       calls.push({ fn: 'setAuthCallback', context, args: [] });
+      authSources.set(context, source);
       return { rc: 0, release: () => undefined };
     },
     decode: (rc) => `double rc 0x${rc.toString(16)}`,

@@ -72,6 +72,10 @@ export interface SwtpmInstance {
   readonly env: NodeJS.ProcessEnv;
   /** Kills the simulator with SIGKILL (no clean shutdown). */
   kill(): void;
+  /** Stops the simulator with SIGSTOP: it keeps its sockets but answers nothing (a stalled TPM). */
+  pause(): void;
+  /** Lets a paused simulator run again (SIGCONT). */
+  resume(): void;
   /** Starts it again on the same state directory and ports. */
   start(): Promise<void>;
   /** Stops it and removes every file. */
@@ -132,16 +136,17 @@ export async function startSwtpm(): Promise<SwtpmInstance> {
       return 0;
     }
   };
-  const kill = () => {
+  const signal = (name: NodeJS.Signals) => {
     const p = pid();
     if (p > 0) {
       try {
-        process.kill(p, 'SIGKILL');
+        process.kill(p, name);
       } catch {
         // already gone
       }
     }
   };
+  const kill = () => signal('SIGKILL');
   const waitGone = async () => {
     const p = pid();
     for (let i = 0; p > 0 && i < 100; i++) {
@@ -163,6 +168,8 @@ export async function startSwtpm(): Promise<SwtpmInstance> {
     stateDir,
     env: { ...process.env, TSS2_FAPICONF: configFile, TSS2_LOG: 'all+none' },
     kill,
+    pause: () => signal('SIGSTOP'),
+    resume: () => signal('SIGCONT'),
     async start() {
       await waitGone();
       await start();
