@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const SECONDS = Number(process.env.BENCH_TPM_SECONDS ?? 1.5);
-const ROUNDS = Number(process.env.BENCH_TPM_ROUNDS ?? 3);
+const SECONDS = Number(process.env.BENCH_TPM_SECONDS ?? 1);
+const ROUNDS = Number(process.env.BENCH_TPM_ROUNDS ?? 7);
 
 function haveSwtpm() {
   return (
@@ -82,14 +82,23 @@ async function throughput(op, concurrency = 1) {
   return done / ((performance.now() - started) / 1000);
 }
 
-/** Measures each op in turn, `ROUNDS` times interleaved (the machine may be busy); returns the median per op. */
+/**
+ * Measures each op in turn, `ROUNDS` times, reversing the order every other round so that drift in
+ * the simulator's speed falls on both sides; returns the median per op and the per-round samples.
+ */
 async function interleaved(ops, concurrency = 1) {
-  const samples = Object.fromEntries(Object.keys(ops).map((k) => [k, []]));
+  const names = Object.keys(ops);
+  const samples = Object.fromEntries(names.map((k) => [k, []]));
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [name, op] of Object.entries(ops)) samples[name].push(await throughput(op, concurrency));
+    const order = round % 2 ? [...names].reverse() : names;
+    for (const name of order) samples[name].push(await throughput(ops[name], concurrency));
   }
-  return Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, median(xs)]));
+  const medians = Object.fromEntries(names.map((k) => [k, median(samples[k])]));
+  return { ...medians, samples };
 }
+
+/** The median over rounds of a/b, each pair measured in the same round. */
+const ratio = (r, a, b) => median(r.samples[a].map((x, i) => x / r.samples[b][i]));
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -168,7 +177,7 @@ export async function run() {
     const probe = await provider.probe();
     if (!probe.available) throw new Error(`TPM unavailable: ${probe.reasons.join(' ')}`);
     console.log(
-      `  TPM: ${probe.details.manufacturer} firmware ${probe.details.firmware}${probe.details.simulator ? ' (simulated)' : ''}, tcti ${probe.details.tcti}; each figure the median of ${ROUNDS} interleaved runs of ${SECONDS} s`,
+      `  TPM: ${probe.details.manufacturer} firmware ${probe.details.firmware}${probe.details.simulator ? ' (simulated)' : ''}, tcti ${probe.details.tcti}; each figure the median of ${ROUNDS} interleaved runs of ${SECONDS} s; ratios are medians of per-round ratios`,
     );
     const store = await core.createKeyStore({
       providers: [provider],
@@ -237,7 +246,7 @@ export async function run() {
     );
     for (const [algorithm, r] of Object.entries(results)) {
       console.log(
-        `    ${algorithm.padEnd(46)} ${fmt(r.viaStore).padStart(8)} ${fmt(r.rawSync).padStart(10)} ${fmt(r.rawAsync).padStart(11)} ${fmt(r.viaStore / r.rawSync, 2).padStart(15)} ${fmt(r.viaStore / r.rawAsync, 2).padStart(16)}`,
+        `    ${algorithm.padEnd(46)} ${fmt(r.viaStore).padStart(8)} ${fmt(r.rawSync).padStart(10)} ${fmt(r.rawAsync).padStart(11)} ${fmt(ratio(r, 'viaStore', 'rawSync'), 2).padStart(15)} ${fmt(ratio(r, 'viaStore', 'rawAsync'), 2).padStart(16)}`,
       );
     }
     console.log('  goal: KeyStore / raw >= 0.95');
@@ -245,7 +254,7 @@ export async function run() {
     console.log('  context pool, 8 signs in flight (signs/s)         1 context  2 contexts  ratio');
     for (const [algorithm, r] of Object.entries(pool)) {
       console.log(
-        `    ${algorithm.padEnd(46)} ${fmt(r.single).padStart(9)} ${fmt(r.double).padStart(11)} ${fmt(r.double / r.single, 2).padStart(6)}`,
+        `    ${algorithm.padEnd(46)} ${fmt(r.single).padStart(9)} ${fmt(r.double).padStart(11)} ${fmt(ratio(r, 'double', 'single'), 2).padStart(6)}`,
       );
     }
     console.log('  goal: 2 contexts / 1 context >= 1.3');
