@@ -1,4 +1,4 @@
-// `npm start`: the main job. Runs `keystore doctor` (what this machine offers, under the default
+// `npm start`: runs `keystore doctor` (what this machine offers, under the default
 // policy and any machine policy), then the basic example under its explicit development policy.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
