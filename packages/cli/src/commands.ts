@@ -349,6 +349,7 @@ Exit codes:
   4  key not found (ERR_KEYSTORE_KEY_NOT_FOUND)
   5  any other keystore error (policy violation, access denied, key exists, unsupported algorithm ...)
   6  unexpected internal error
+  130  interrupted (Ctrl-C): the operation was cancelled (ERR_KEYSTORE_CANCELLED)
 
 Errors are one line on stderr, 'keystore: MESSAGE (CODE)', then 'hint: ...' when there is a hint.
 With --json the error is also written to stdout as { "error": { code, message, hint } }.

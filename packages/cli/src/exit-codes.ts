@@ -62,6 +62,14 @@ export const EXIT_INTERNAL = 6;
  *
  * @since 0.1.0
  */
+/**
+ * The command was interrupted (Ctrl-C) and its operation cancelled (`ERR_KEYSTORE_CANCELLED`),
+ * as shells report a process ended by SIGINT.
+ *
+ * @since 0.1.0
+ */
+export const EXIT_CANCELLED = 130;
+
 export type ExitCode =
   | typeof EXIT_OK
   | typeof EXIT_INVALID
@@ -69,4 +77,5 @@ export type ExitCode =
   | typeof EXIT_NO_PROVIDER
   | typeof EXIT_KEY_NOT_FOUND
   | typeof EXIT_KEYSTORE_ERROR
-  | typeof EXIT_INTERNAL;
+  | typeof EXIT_INTERNAL
+  | typeof EXIT_CANCELLED;

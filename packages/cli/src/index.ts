@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { COMMANDS, type CommandSpec, GROUPS, groupHelp, mainHelp } from './commands.js';
 import {
+  EXIT_CANCELLED,
   EXIT_INTERNAL,
   EXIT_INVALID,
   EXIT_KEY_NOT_FOUND,
@@ -30,6 +31,7 @@ import { UsageError } from './usage.js';
 
 export type { ExitCode } from './exit-codes.js';
 export {
+  EXIT_CANCELLED,
   EXIT_INTERNAL,
   EXIT_INVALID,
   EXIT_KEY_NOT_FOUND,
@@ -86,6 +88,7 @@ function isKeyStoreError(value: unknown): value is ErrorLike {
  * | `ERR_KEYSTORE_INVALID_ARGUMENT`, `ERR_KEYSTORE_INVALID_NAME`, `ERR_KEYSTORE_INVALID_POLICY` | 1 |
  * | `ERR_KEYSTORE_NO_PROVIDER`, `ERR_KEYSTORE_PROVIDER_UNAVAILABLE` | 3 |
  * | `ERR_KEYSTORE_KEY_NOT_FOUND` | 4 |
+ * | `ERR_KEYSTORE_CANCELLED` | 130 |
  * | every other code | 5 |
  *
  * @example
@@ -105,6 +108,8 @@ export function exitCodeFor(code: string): number {
       return EXIT_NO_PROVIDER;
     case 'ERR_KEYSTORE_KEY_NOT_FOUND':
       return EXIT_KEY_NOT_FOUND;
+    case 'ERR_KEYSTORE_CANCELLED':
+      return EXIT_CANCELLED;
     case 'ERR_USAGE':
       return EXIT_USAGE;
     default:
@@ -277,6 +282,7 @@ export async function run(argv: readonly string[], io: Partial<CliIo> = {}): Pro
     stderr: io.stderr ?? process.stderr,
     env: io.env ?? process.env,
     cwd: io.cwd ?? process.cwd(),
+    ...(io.signal === undefined ? {} : { signal: io.signal }),
   };
   const json = wantsJson(argv);
   try {

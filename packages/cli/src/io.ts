@@ -22,6 +22,8 @@ export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Directory that relative paths are resolved against. */
   readonly cwd: string;
+  /** Cancels the command's key-store operations (the `keystore` binary aborts it on Ctrl-C). */
+  readonly signal?: AbortSignal;
 }
 
 /** Writes and waits until the stream has taken the data. */

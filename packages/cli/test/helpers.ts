@@ -218,7 +218,20 @@ export function createProvider() {
       if (process.env.KEYSTORE_FAKE_SIMULATOR === '1') details.simulator = true;
       return { available: true, isolation: isolation(), reasons: [], details };
     },
-    async createKey({ name, algorithm, scope }) {
+    async createKey({ name, algorithm, scope, signal }) {
+      // KEYSTORE_FAKE_CREATE_DELAY_MS: a slow device, which notes in KEYSTORE_FAKE_CREATE_STARTED that
+      // it has started and honours the signal like a provider should.
+      const delay = Number(process.env.KEYSTORE_FAKE_CREATE_DELAY_MS || 0);
+      if (delay > 0) {
+        if (process.env.KEYSTORE_FAKE_CREATE_STARTED) writeFileSync(process.env.KEYSTORE_FAKE_CREATE_STARTED, 'started');
+        await new Promise((done, fail) => {
+          const timer = setTimeout(done, delay);
+          signal?.addEventListener('abort', () => {
+            clearTimeout(timer);
+            fail(new KeyStoreError('ERR_KEYSTORE_CANCELLED', 'create cancelled', { providerId: ID }));
+          }, { once: true });
+        });
+      }
       if (!ALGORITHMS.includes(algorithm)) {
         throw new KeyStoreError('ERR_KEYSTORE_UNSUPPORTED_ALGORITHM', algorithm + ' is not supported', { providerId: ID });
       }

@@ -36,7 +36,7 @@ export async function doctor(ctx: CommandContext): Promise<number> {
       const request: SelectionRequest = {};
       if (scope !== undefined) request.scope = scope;
       if (provider !== undefined && registered.has(provider)) request.provider = provider;
-      const explanation = await store.explain(request);
+      const explanation = await store.explain(request, ctx.io.signal ? { signal: ctx.io.signal } : undefined);
       const names = new Map(store.providers.map((p) => [p.id, p.displayName]));
       const rows: DoctorProviderRow[] = explanation.providers.map((v) => ({
         id: v.providerId,

@@ -25,6 +25,7 @@ function keyOptions(session: StoreSession) {
   return {
     ...(session.provider === undefined ? {} : { provider: session.provider }),
     ...(session.scope === undefined ? {} : { scope: session.scope }),
+    ...(session.signal === undefined ? {} : { signal: session.signal }),
   };
 }
 
@@ -160,7 +161,7 @@ export async function sign(ctx: CommandContext): Promise<number> {
   const data = await readInput(ctx.io, str(ctx, 'in'));
   return withKey(ctx, async (key) => {
     const options = signOptions(ctx);
-    const signature = await key.sign(data, options);
+    const signature = await key.sign(data, { ...options, ...(ctx.io.signal ? { signal: ctx.io.signal } : {}) });
     if (ctx.json) {
       if (out !== undefined) await writeOutput(ctx.io, out, signature);
       await json(ctx.io.stdout, {
@@ -199,7 +200,7 @@ export async function decrypt(ctx: CommandContext): Promise<number> {
   const ciphertext = await readInput(ctx.io, str(ctx, 'in'));
   return withKey(ctx, async (key) => {
     const hash = (str(ctx, 'hash') ?? 'sha256') as OaepHash;
-    const plaintext = await key.decrypt(ciphertext, { hash });
+    const plaintext = await key.decrypt(ciphertext, { hash, ...(ctx.io.signal ? { signal: ctx.io.signal } : {}) });
     if (ctx.json) {
       if (out !== undefined) await writeOutput(ctx.io, out, plaintext);
       await json(ctx.io.stdout, {

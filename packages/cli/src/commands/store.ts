@@ -32,6 +32,8 @@ export interface StoreSession {
   readonly packages: ReadonlyMap<string, string>;
   /** Loaded providers that were not registered (closed with the store). */
   readonly unused: readonly KeyStoreProvider[];
+  /** Cancels the session's operations (Ctrl-C). */
+  readonly signal: AbortSignal | undefined;
 }
 
 /** Closes providers, ignoring their errors: the command's own outcome is what gets reported. */
@@ -105,13 +107,14 @@ export async function openStore(ctx: CommandContext, strictProvider = true): Pro
       providers: registered,
       ...(policy === undefined ? {} : { policy }),
       env: ctx.io.env as NodeJS.ProcessEnv,
+      ...(ctx.io.signal === undefined ? {} : { signal: ctx.io.signal }),
     });
   } catch (err) {
     await closeAll([...providers, ...duplicates]);
     throw err;
   }
   const unused = [...providers.filter((p) => !registered.includes(p)), ...duplicates];
-  return { store, discovered, provider, scope, packages, unused };
+  return { store, discovered, provider, scope, packages, unused, signal: ctx.io.signal };
 }
 
 /** Runs `body` with an open store and closes it afterwards. */
