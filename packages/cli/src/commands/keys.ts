@@ -41,14 +41,33 @@ async function withKey(ctx: CommandContext, body: (key: KeyStoreKey) => Promise<
   });
 }
 
+/** How long `keys create` waits before telling a terminal that key generation is still going on. */
+const SLOW_CREATE_NOTICE_MS = 1_000;
+
 export async function create(ctx: CommandContext): Promise<number> {
   const name = ctx.positionals[0] as string;
   return withStore(ctx, async (session) => {
-    const key = await session.store.createKey(name, {
-      algorithm: str(ctx, 'algorithm') as KeyAlgorithm,
-      exportable: ctx.values.exportable === true,
-      ...keyOptions(session),
-    });
+    const algorithm = str(ctx, 'algorithm') as KeyAlgorithm;
+    // A TPM can take seconds to generate a key: after a moment, say so on a terminal.
+    const stderr = ctx.io.stderr as NodeJS.WritableStream & { isTTY?: boolean };
+    const status =
+      !ctx.json && stderr.isTTY === true
+        ? setTimeout(() => {
+            stderr.write(
+              `keystore: still creating the ${algorithm} key ${name}… (a TPM can take seconds; Ctrl-C cancels)\n`,
+            );
+          }, SLOW_CREATE_NOTICE_MS)
+        : undefined;
+    let key: KeyStoreKey;
+    try {
+      key = await session.store.createKey(name, {
+        algorithm,
+        exportable: ctx.values.exportable === true,
+        ...keyOptions(session),
+      });
+    } finally {
+      clearTimeout(status);
+    }
     try {
       const persistent = key.providerId !== MEMORY;
       const warnings = persistent ? [] : [MEMORY_WARNING];
