@@ -276,7 +276,6 @@ describe('keys across processes (file-backed test-double provider)', () => {
     for (const args of [
       ['keys', 'sign', 'nosuch', ...fake],
       ['keys', 'public', 'nosuch', ...fake],
-      ['keys', 'delete', 'nosuch', ...fake],
       ['keys', 'sign', 'ec1', ...fake, '--scope', 'machine'],
     ]) {
       const r = box.run([...args, '--json'], { input: 'x' });
@@ -315,6 +314,24 @@ describe('keys across processes (file-backed test-double provider)', () => {
     expect(list.keys.map((k) => k.name)).not.toContain('d1');
     expect(list.keys.map((k) => k.name)).not.toContain('d2');
     expect(box.run(['keys', 'sign', 'd1', ...fake], { input: 'x' }).code).toBe(4);
+  });
+
+  it('keys delete goes on past a missing key, reports each failure, and exits with the first one', () => {
+    ok(['keys', 'create', 'd3', '--algorithm', 'ECDSA-P256', ...fake]);
+    ok(['keys', 'create', 'd4', '--algorithm', 'ECDSA-P256', ...fake]);
+    const r = box.run(['keys', 'delete', 'd3', 'nosuch', 'd4', ...fake, '--json']);
+    expect(r.code).toBe(4);
+    const out = parse<{ deleted: string[]; failed: { name: string; error: { code: string } }[] }>(r);
+    expect(out.deleted).toEqual(['d3', 'd4']);
+    expect(out.failed).toEqual([
+      { name: 'nosuch', error: expect.objectContaining({ code: 'ERR_KEYSTORE_KEY_NOT_FOUND' }) },
+    ]);
+    expect(stderrLines(r)).toHaveLength(1);
+    expect(stderrLines(r)[0]).toMatch(/^keystore: .+ \(ERR_KEYSTORE_KEY_NOT_FOUND\)$/);
+    const human = box.run(['keys', 'delete', 'nosuch', ...fake]);
+    expect(human.code).toBe(4);
+    expect(human.stdout).toBe('');
+    expect(stderrLines(human)).toHaveLength(1);
   });
 });
 

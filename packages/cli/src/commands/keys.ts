@@ -5,6 +5,7 @@
  */
 import type { DsaEncoding, HashAlgorithm, KeyAlgorithm, KeyStoreKey, OaepHash, RsaPadding } from '@keystore/core';
 import type { CommandContext } from '../commands.js';
+import { describeError, errorLines } from '../errors.js';
 import { EXIT_INVALID, EXIT_OK } from '../exit-codes.js';
 import { json, line, write } from '../io.js';
 import { UsageError } from '../usage.js';
@@ -131,14 +132,26 @@ export async function list(ctx: CommandContext): Promise<number> {
 
 export async function remove(ctx: CommandContext): Promise<number> {
   return withStore(ctx, async (session) => {
+    // Like rm: every name is tried; each failure gets its line, and the first one sets the exit code.
     const deleted: string[] = [];
+    const failed: { name: string; error: Record<string, unknown> }[] = [];
+    let exit: number = EXIT_OK;
     for (const name of ctx.positionals) {
-      await session.store.deleteKey(name, keyOptions(session));
+      try {
+        await session.store.deleteKey(name, keyOptions(session));
+      } catch (err) {
+        const report = describeError(err);
+        if (report.code === 'ERR_INTERNAL' || report.code === 'ERR_KEYSTORE_CANCELLED') throw err;
+        failed.push({ name, error: report.body });
+        if (exit === EXIT_OK) exit = report.exit;
+        await write(ctx.io.stderr, errorLines(report));
+        continue;
+      }
       deleted.push(name);
       if (!ctx.json) await line(ctx.io.stdout, `Deleted ${name}`);
     }
-    if (ctx.json) await json(ctx.io.stdout, { deleted });
-    return EXIT_OK;
+    if (ctx.json) await json(ctx.io.stdout, { deleted, failed });
+    return exit;
   });
 }
 
