@@ -288,6 +288,8 @@ export class ManagedKey implements KeyStoreKey {
     if (!isBytes(signature)) throw invalid('signature must be a Uint8Array');
     if (!this.#info.operations.includes('sign')) throw this.#unsupported('verify');
     const params = this.#signParams(options, true);
+    const signal = options?.signal;
+    if (signal?.aborted) throw cancelled(signal);
     try {
       if (this.#family === 'rsa') {
         return cryptoVerify(

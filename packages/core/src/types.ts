@@ -235,11 +235,12 @@ export interface SignOptions extends OperationOptions {
 }
 
 /**
- * Options of {@link KeyStoreKey.verify}.
+ * Options of {@link KeyStoreKey.verify}: the same as for signing. Verification runs in software
+ * from the public key; an already aborted `signal` rejects it with `ERR_KEYSTORE_CANCELLED`.
  *
  * @since 0.1.0
  */
-export type VerifyOptions = Omit<SignOptions, 'signal'>;
+export type VerifyOptions = SignOptions;
 
 /**
  * Options of {@link KeyStoreKey.decrypt}.

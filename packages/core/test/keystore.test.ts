@@ -903,6 +903,7 @@ describe('KeyStoreKey: abort, close, dispose', () => {
     expect(await codeOf(key.signDigest(Buffer.alloc(32), { signal }))).toBe('ERR_KEYSTORE_CANCELLED');
     expect(await codeOf(key.decrypt(Buffer.alloc(256), { signal }))).toBe('ERR_KEYSTORE_CANCELLED');
     expect(await codeOf(key.exportPrivateKey({ signal }))).toBe('ERR_KEYSTORE_CANCELLED');
+    expect(await codeOf(key.verify(Buffer.from('x'), Buffer.alloc(256), { signal }))).toBe('ERR_KEYSTORE_CANCELLED');
     const { key: ecdh } = await keyOf('ECDH-P256');
     const peer = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey;
     expect(await codeOf(ecdh.deriveSecret(peer, { signal }))).toBe('ERR_KEYSTORE_CANCELLED');
