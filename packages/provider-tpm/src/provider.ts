@@ -20,12 +20,12 @@ import {
   type ProviderKeyRequest,
   throwIfAborted,
 } from '@keystore/core';
-import { type GuardedOutcome, guardNativeCall, processBudget } from './budget.js';
+import { type GuardedOutcome, type GuardOptions, guardNativeCall, processBudget } from './budget.js';
 import { type FapiSetup, type ProfileInfo, readFapiSetup } from './config.js';
 import { deviceIsolation, parseDeviceInfo, type TpmDeviceInfo } from './device.js';
 import { type KeyBackend, keyPassword, keyReceipt, parseExportedKey, TpmKey } from './key.js';
 import { assertKeyName, parseFapiKeyPath } from './names.js';
-import { type FapiBindings, type FapiResult, loadFapi } from './native/fapi.js';
+import { type FapiBindings, loadFapi } from './native/fapi.js';
 import {
   ambientFapiConf,
   ContextPool,
@@ -148,6 +148,28 @@ interface Located {
   readonly scope: KeyScope;
   readonly path: string;
   readonly objectFile: string;
+}
+
+/**
+ * Runs one guarded native call on a context of its own (outside the pool) and releases the context:
+ * at once when the call settles, or when an abandoned call finally returns.
+ */
+async function callOnOwnContext<T>(
+  context: PoolContext,
+  call: () => Promise<T>,
+  options: Omit<GuardOptions<T>, 'afterAbandoned'>,
+): Promise<T> {
+  let outcome: GuardedOutcome<T>;
+  try {
+    outcome = await guardNativeCall(processBudget(), call, { ...options, afterAbandoned: () => context.release() });
+  } catch (err) {
+    context.release();
+    throw err;
+  }
+  if (outcome.kind === 'abandoned') throw outcome.error;
+  context.release();
+  if (outcome.kind === 'failed') throw outcome.error;
+  return outcome.value;
 }
 
 /**
@@ -390,21 +412,10 @@ export class TpmProvider implements KeyStoreProvider {
         // FAPI read the derived config; name the provider's own again for later contexts and tools.
         await restoreFapiConf(setup.configFile);
       }
-      let outcome: GuardedOutcome<number>;
-      try {
-        outcome = await guardNativeCall(processBudget(), () => provision(native, context), {
-          timeoutMs: this.timeouts.create,
-          what: `provisioning profile ${profile.name}`,
-          afterAbandoned: () => context.release(),
-        });
-      } catch (err) {
-        context.release();
-        throw err;
-      }
-      if (outcome.kind === 'abandoned') throw outcome.error;
-      context.release();
-      if (outcome.kind === 'failed') throw outcome.error;
-      const rc = outcome.value;
+      const rc = await callOnOwnContext(context, () => provision(native, context), {
+        timeoutMs: this.timeouts.create,
+        what: `provisioning profile ${profile.name}`,
+      });
       if (rc !== 0) throw tss2Error(rc, `provisioning profile ${profile.name}`, native.decode(rc));
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -439,22 +450,11 @@ export class TpmProvider implements KeyStoreProvider {
       tcti: setup.tcti,
       defaultProfile: setup.defaultProfile.name,
     });
-    let outcome: GuardedOutcome<FapiResult<string>>;
-    try {
-      outcome = await guardNativeCall(processBudget(), () => native.getInfo(context.handle), {
-        timeoutMs: Math.max(1, deadline - Date.now()),
-        signal,
-        what: 'reading TPM properties (Fapi_GetInfo)',
-        afterAbandoned: () => context.release(),
-      });
-    } catch (err) {
-      context.release();
-      throw err;
-    }
-    if (outcome.kind === 'abandoned') throw outcome.error;
-    context.release();
-    if (outcome.kind === 'failed') throw outcome.error;
-    const result = outcome.value;
+    const result = await callOnOwnContext(context, () => native.getInfo(context.handle), {
+      timeoutMs: Math.max(1, deadline - Date.now()),
+      signal,
+      what: 'reading TPM properties (Fapi_GetInfo)',
+    });
     if (result.rc !== 0 || result.value === undefined) {
       throw tss2Error(result.rc, 'reading TPM properties (Fapi_GetInfo)', native.decode(result.rc));
     }
