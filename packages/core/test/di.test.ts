@@ -8,129 +8,10 @@ import {
   type KeyStorePolicy as KeyStorePolicyInterface,
   type KeyStoreProvider as KeyStoreProviderInterface,
 } from '@keystore/core';
+import * as di from '@keystore/core/di';
 import { createMemoryProvider } from '@keystore/core/testing';
-import { describe, expect, it, vi } from 'vitest';
-
-type DiModule = typeof import('@keystore/core/di');
-
-const hasInversify = await import('inversify').then(
-  () => true,
-  () => false,
-);
-
-/** The part of an inversify container these tests use. */
-interface TestContainer {
-  bind<T>(id: symbol): {
-    toDynamicValue(builder: () => T | Promise<T>): unknown;
-    toConstantValue(value: T): unknown;
-  };
-  load(...modules: ReturnType<DiModule['keyStoreModule']>[]): void;
-  getAsync<T>(id: symbol): Promise<T>;
-  unbindAsync(id: symbol): Promise<void>;
-}
-
-/**
- * A double of the inversify API (`ContainerModule`, and a container with bind / toDynamicValue /
- * toConstantValue / inSingletonScope / onDeactivation / getAsync / getAllAsync / unbindAsync), used only
- * while inversify is not installed; the same scenarios run against a real container when it is.
- */
-function inversifyDouble() {
-  type Binding = {
-    build: (context: unknown) => unknown;
-    singleton: boolean;
-    cached?: Promise<unknown>;
-    deactivate?: (value: unknown) => unknown;
-  };
-  class ContainerModule {
-    constructor(readonly load: (options: unknown) => void | Promise<void>) {}
-  }
-  class Container implements TestContainer {
-    readonly #bindings = new Map<symbol, Binding[]>();
-
-    bind<T>(id: symbol) {
-      const binding: Binding = { build: () => undefined, singleton: false };
-      const list = this.#bindings.get(id) ?? [];
-      list.push(binding);
-      this.#bindings.set(id, list);
-      const on = {
-        onDeactivation: (fn: (value: T) => unknown) => {
-          binding.deactivate = fn as (value: unknown) => unknown;
-          return {};
-        },
-      };
-      const scope = {
-        inSingletonScope: () => {
-          binding.singleton = true;
-          return on;
-        },
-        ...on,
-      };
-      return {
-        toDynamicValue: (builder: (context: unknown) => T | Promise<T>) => {
-          binding.build = builder;
-          return scope;
-        },
-        toConstantValue: (value: T) => {
-          binding.build = () => value;
-          binding.singleton = true;
-          return on;
-        },
-      };
-    }
-
-    load(...modules: unknown[]): void {
-      for (const m of modules) {
-        const loading = (m as ContainerModule).load({ bind: (id: symbol) => this.bind(id) });
-        if (loading instanceof Promise) throw new Error('double: an async module needs loadAsync');
-      }
-    }
-
-    #resolve(binding: Binding): Promise<unknown> {
-      const context = {
-        getAsync: (id: symbol, options?: { optional?: boolean }) => this.#get(id, options),
-        getAllAsync: (id: symbol, options?: { optional?: boolean }) => this.#getAll(id, options),
-      };
-      if (!binding.singleton) return Promise.resolve(binding.build(context));
-      binding.cached ??= Promise.resolve(binding.build(context));
-      return binding.cached;
-    }
-
-    async #get(id: symbol, options?: { optional?: boolean }) {
-      const list = this.#bindings.get(id) ?? [];
-      if (list.length === 0 && options?.optional) return undefined;
-      if (list.length !== 1) throw new Error(`double: ${list.length} bindings for ${String(id)}`);
-      return this.#resolve(list[0]!);
-    }
-
-    async #getAll(id: symbol, options?: { optional?: boolean }) {
-      const list = this.#bindings.get(id) ?? [];
-      if (list.length === 0 && !options?.optional) throw new Error(`double: no bindings for ${String(id)}`);
-      return Promise.all(list.map((b) => this.#resolve(b)));
-    }
-
-    getAsync<T>(id: symbol): Promise<T> {
-      return this.#get(id) as Promise<T>;
-    }
-
-    async unbindAsync(id: symbol) {
-      for (const b of this.#bindings.get(id) ?? []) {
-        if (b.cached && b.deactivate) await b.deactivate(await b.cached);
-      }
-      this.#bindings.delete(id);
-    }
-  }
-  return { ContainerModule, Container };
-}
-
-async function loadDi(): Promise<{ di: DiModule; newContainer: () => TestContainer }> {
-  if (hasInversify) {
-    const inversify = (await import('inversify')) as unknown as { Container: new () => TestContainer };
-    return { di: await import('@keystore/core/di'), newContainer: () => new inversify.Container() };
-  }
-  const double = inversifyDouble();
-  vi.doMock('inversify', () => ({ ContainerModule: double.ContainerModule }));
-  return { di: await import('@keystore/core/di'), newContainer: () => new double.Container() };
-}
+import { Container } from 'inversify';
+import { describe, expect, it } from 'vitest';
 
 async function codeOf(promise: Promise<unknown>): Promise<KeyStoreErrorCode | string> {
   try {
@@ -163,9 +44,8 @@ function otherProvider(): KeyStoreProviderInterface & { closed: number } {
 
 const DEV: KeyStorePolicyInterface = { minimumIsolation: 'none' };
 
-describe(`@keystore/core/di (${hasInversify ? 'real inversify container' : 'inversify not installed: API double'})`, () => {
+describe('@keystore/core/di with an inversify container', () => {
   it('tokens are global symbols named after their interfaces', async () => {
-    const { di } = await loadDi();
     expect(di.KeyStore).toBe(Symbol.for('@keystore/core/KeyStore'));
     expect(di.KeyStoreProvider).toBe(Symbol.for('@keystore/core/KeyStoreProvider'));
     expect(di.KeyStorePolicy).toBe(Symbol.for('@keystore/core/KeyStorePolicy'));
@@ -176,8 +56,7 @@ describe(`@keystore/core/di (${hasInversify ? 'real inversify container' : 'inve
   });
 
   it('resolves a working key store over every bound provider, in singleton scope', async () => {
-    const { di, newContainer } = await loadDi();
-    const container = newContainer();
+    const container = new Container();
     const other = otherProvider();
     container.bind<KeyStoreProviderInterface>(di.KeyStoreProvider).toDynamicValue(() => createMemoryProvider());
     container.bind<KeyStoreProviderInterface>(di.KeyStoreProvider).toDynamicValue(() => other);
@@ -200,8 +79,7 @@ describe(`@keystore/core/di (${hasInversify ? 'real inversify container' : 'inve
   });
 
   it('the policy option wins over a KeyStorePolicy binding', async () => {
-    const { di, newContainer } = await loadDi();
-    const container = newContainer();
+    const container = new Container();
     container.bind<KeyStorePolicyInterface>(di.KeyStorePolicy).toConstantValue(DEV);
     container.load(di.keyStoreModule({ policy: { minimumIsolation: 'hardware' }, machinePolicy: null }));
     const store = await container.getAsync<KeyStoreInterface>(di.KeyStore);
@@ -209,13 +87,23 @@ describe(`@keystore/core/di (${hasInversify ? 'real inversify container' : 'inve
   });
 
   it('with no provider and no policy bound, the store exists and createKey fails with NO_PROVIDER', async () => {
-    const { di, newContainer } = await loadDi();
-    const container = newContainer();
+    const container = new Container();
     container.load(di.keyStoreModule({ machinePolicy: null }));
     const store = await container.getAsync<KeyStoreInterface>(di.KeyStore);
     expect(store.providers).toEqual([]);
     expect(store.policy.minimumIsolation).toBe('os-isolated');
     expect(await codeOf(store.createKey('k', { algorithm: 'ECDSA-P256' }))).toBe('ERR_KEYSTORE_NO_PROVIDER');
+  });
+
+  it('memoryProviderModule binds the in-memory provider, one instance per container', async () => {
+    const container = new Container();
+    container.load(di.memoryProviderModule(), di.keyStoreModule({ policy: DEV, machinePolicy: null }));
+    const store = await container.getAsync<KeyStoreInterface>(di.KeyStore);
+    expect(store.providers.map((p) => p.id)).toEqual(['memory']);
+    expect(await container.getAsync<KeyStoreProviderInterface>(di.KeyStoreProvider)).toBe(store.providers[0]);
+    const key = await store.createKey('m', { algorithm: 'RSA-2048' });
+    expect(key.isolation.level).toBe('none');
+    expect(await key.verify(Buffer.from('x'), await key.sign(Buffer.from('x')))).toBe(true);
   });
 });
 

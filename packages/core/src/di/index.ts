@@ -22,6 +22,7 @@
  */
 import { ContainerModule } from 'inversify';
 import { createKeyStore } from '../keystore.js';
+import { createMemoryProvider, type MemoryProviderOptions } from '../testing/memory-provider.js';
 import type {
   KeyStore as KeyStoreInterface,
   KeyStorePolicy as KeyStorePolicyInterface,
@@ -139,5 +140,30 @@ export function keyStoreModule(options: KeyStoreModuleOptions = {}): ContainerMo
       })
       .inSingletonScope()
       .onDeactivation((store) => store.close());
+  });
+}
+
+/**
+ * A `ContainerModule` that multi-binds the in-memory provider (from `@keystore/core/testing`) to
+ * {@link KeyStoreProvider}, in singleton scope: the container counterpart of `createMemoryProvider`,
+ * for apps' own tests and demos.
+ *
+ * > [!NOTE]
+ * > Its keys live in JavaScript memory (isolation `none`), so the default floor refuses it: pair it
+ * > with an explicit development policy.
+ *
+ * @example
+ * ```ts
+ * const container = new Container();
+ * container.load(memoryProviderModule(), keyStoreModule({ policy: { minimumIsolation: 'none' } }));
+ * const store = await container.getAsync<KeyStore>(KeyStore);
+ * ```
+ * @since 0.1.0
+ */
+export function memoryProviderModule(options?: MemoryProviderOptions): ContainerModule {
+  return new ContainerModule(({ bind }) => {
+    bind<KeyStoreProvider>(KeyStoreProvider)
+      .toDynamicValue(() => createMemoryProvider(options))
+      .inSingletonScope();
   });
 }
