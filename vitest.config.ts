@@ -15,6 +15,12 @@ export default defineConfig({
       { find: /^@keystore\/core\/di$/, replacement: src('./packages/core/src/di/index.ts') },
       { find: /^@keystore\/core\/testing$/, replacement: src('./packages/core/src/testing/index.ts') },
       { find: /^@keystore\/provider-tpm$/, replacement: src('./packages/provider-tpm/src/index.ts') },
+      { find: /^@keystore\/provider-tpm\/module$/, replacement: src('./packages/provider-tpm/src/module.ts') },
+      { find: /^@keystore\/provider-cng$/, replacement: src('./packages/provider-cng/src/index.ts') },
+      { find: /^@keystore\/provider-cng\/module$/, replacement: src('./packages/provider-cng/src/module.ts') },
+      { find: /^@keystore\/provider-cng\/native$/, replacement: src('./packages/provider-cng/src/native/index.ts') },
+      { find: /^@keystore\/provider-capi$/, replacement: src('./packages/provider-capi/src/index.ts') },
+      { find: /^@keystore\/provider-capi\/module$/, replacement: src('./packages/provider-capi/src/module.ts') },
     ],
   },
   test: {

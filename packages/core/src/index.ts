@@ -95,6 +95,7 @@ export type {
   ProbeResult,
   ProviderCapabilities,
   ProviderCreateRequest,
+  ProviderImportRequest,
   ProviderKey,
   ProviderKeyInfo,
   ProviderKeyRequest,
@@ -107,5 +108,6 @@ export type {
   SelectionExplanation,
   SelectionRequest,
   SignOptions,
+  UserPromptOptions,
   VerifyOptions,
 } from './types.js';

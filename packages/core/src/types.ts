@@ -65,6 +65,10 @@ export interface ProviderCapabilities {
   readonly rsaSignaturePaddings: readonly RsaPadding[];
   /** OAEP hashes it can decrypt with. */
   readonly oaepHashes: readonly OaepHash[];
+  /** Whether it can import existing private keys ({@link KeyStoreProvider.importKey}). @since 0.2.0 */
+  readonly importKeys?: boolean;
+  /** Whether keys can be protected by an OS prompt ({@link ProviderCreateRequest.userPrompt}). @since 0.2.0 */
+  readonly userPrompt?: boolean;
 }
 
 /**
@@ -99,6 +103,46 @@ export interface ProviderCreateRequest extends OperationOptions {
   readonly exportable: boolean;
   /** An optional password protecting the key; never logged. */
   readonly password?: string;
+  /**
+   * The effective isolation floor. A provider that reaches higher levels only when asked (CNG's
+   * virtualization-based keys) uses it to decide how to create the key, and fails with a typed error
+   * rather than create a key below it.
+   *
+   * @since 0.2.0
+   */
+  readonly minimumIsolation?: IsolationLevel;
+  /**
+   * Ask the OS to prompt the user when the key is used (CNG's `NCRYPT_UI_POLICY`). Only providers
+   * whose capabilities say `userPrompt` accept it.
+   *
+   * @since 0.2.0
+   */
+  readonly userPrompt?: UserPromptOptions;
+}
+
+/**
+ * What the OS shows when a key protected by a user prompt is created or used.
+ *
+ * @since 0.2.0
+ */
+export interface UserPromptOptions {
+  /** A name for the key shown in the prompt. */
+  readonly friendlyName?: string;
+  /** A sentence saying what the key is for. */
+  readonly description?: string;
+  /** Require a password (strong protection) rather than a consent prompt. */
+  readonly forceHighProtection?: boolean;
+}
+
+/**
+ * A request to import an existing private key, as a provider receives it (already checked against
+ * the policy). `algorithm` is derived from `privateKey` by the core.
+ *
+ * @since 0.2.0
+ */
+export interface ProviderImportRequest extends ProviderCreateRequest {
+  /** The private key to import; the provider keeps it as `exportable` says. */
+  readonly privateKey: KeyObject;
 }
 
 /**
@@ -214,6 +258,13 @@ export interface KeyStoreProvider {
   listKeys(options?: OperationOptions & { scope?: KeyScope }): Promise<ProviderKeyInfo[]>;
   /** Deletes a key; rejects with `ERR_KEYSTORE_KEY_NOT_FOUND` when there is none. */
   deleteKey(request: ProviderKeyRequest): Promise<void>;
+  /**
+   * Imports an existing private key under a new name; rejects with `ERR_KEYSTORE_KEY_EXISTS` when the
+   * name is taken. Present only on providers whose capabilities say `importKeys`.
+   *
+   * @since 0.2.0
+   */
+  importKey?(request: ProviderImportRequest): Promise<ProviderKey>;
   /** Releases everything the provider holds (contexts, pools). Optional and idempotent. */
   close?(): Promise<void>;
 }
