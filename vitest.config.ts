@@ -3,7 +3,12 @@ import { defineConfig } from 'vitest/config';
 
 const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
-const include = ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts', 'docs/test/**/*.test.ts'];
+const include = [
+  'packages/*/test/**/*.test.ts',
+  'test-support/test/**/*.test.ts',
+  'examples/*/test/**/*.test.ts',
+  'docs/test/**/*.test.ts',
+];
 // Tests that measure timing (event-loop delay) run alone, after the others, so that other test
 // files competing for the CPU do not decide their outcome.
 const serial = ['packages/*/test/**/*.serial.int.test.ts'];

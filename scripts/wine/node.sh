@@ -1,42 +1,8 @@
 #!/usr/bin/env bash
 # Behaves like `node ARGS…`, with Windows Node.js under Wine. Run it from the repository root:
 #   scripts/wine/node.sh packages/cli/dist/bin.js doctor
-# The first use sets everything up (setup.sh). The workspace's built packages resolve as they do
-# for Linux Node. WINEPREFIX is honoured when set (default .cache/wine/prefix); WINEDEBUG defaults to
-# -all. Windows Node cannot write to a pipe, so its stdout and stderr go to files that are passed
-# through as they grow; stdin, when it is not a terminal, is passed as a file. The exit code is Node's.
+# The first use fetches Windows Node.js and koffi's Windows build and prepares the Wine prefix
+# (setup.sh). The workspace's built packages resolve as they do for Linux Node. See exec.sh for how
+# WINEPREFIX, WINEDEBUG, stdin, stdout, stderr and the exit code are handled.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-env_lines=$("$here/setup.sh")
-WINE=$(sed -n 's/^WINE=//p' <<<"$env_lines")
-WINE_NODE=$(sed -n 's/^WINE_NODE=//p' <<<"$env_lines")
-WINE_PREFIX=$(sed -n 's/^WINE_PREFIX=//p' <<<"$env_lines")
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/keystore-wine.XXXXXX")
-out="$work/stdout" err="$work/stderr" in="$work/stdin"
-: >"$out"; : >"$err"
-if [ -t 0 ]; then in=/dev/null; else cat >"$in"; fi
-
-export WINEPREFIX="$WINE_PREFIX"
-export WINEDEBUG="${WINEDEBUG:--all}"
-export WINEDLLOVERRIDES="${WINEDLLOVERRIDES:-mscoree,mshtml=}"
-export NODE_SKIP_PLATFORM_CHECK=1
-
-"$WINE" "$WINE_NODE" "$@" <"$in" >"$out" 2>"$err" &
-pid=$!
-tail -f -n +1 --pid="$pid" "$out" &
-tail_out=$!
-tail -f -n +1 --pid="$pid" "$err" >&2 &
-tail_err=$!
-forward() { kill -"$1" "$pid" 2>/dev/null || true; }
-trap 'forward INT' INT
-trap 'forward TERM' TERM
-set +e
-wait "$pid"
-rc=$?
-# `wait` returns early when a trapped signal arrives: wait again for Node itself.
-while kill -0 "$pid" 2>/dev/null; do wait "$pid"; rc=$?; done
-wait "$tail_out" "$tail_err" 2>/dev/null
-set -e
-rm -rf "$work"
-exit "$rc"
+exec "$(cd "$(dirname "$0")" && pwd)/exec.sh" node "$@"
