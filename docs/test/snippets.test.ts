@@ -11,7 +11,14 @@ import { describe, expect, it } from 'vitest';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
 function markdownFiles(): string[] {
-  const files = ['README.md', 'packages/core/README.md', 'packages/cli/README.md', 'packages/provider-tpm/README.md'];
+  const files = [
+    'README.md',
+    'packages/core/README.md',
+    'packages/cli/README.md',
+    'packages/provider-tpm/README.md',
+    'packages/provider-cng/README.md',
+    'packages/provider-capi/README.md',
+  ];
   const walk = (dir: string): void => {
     for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {
       if (entry.isDirectory() && entry.name !== 'api' && entry.name !== 'test') walk(join(dir, entry.name));

@@ -1,7 +1,8 @@
 /**
  * `@keystore/provider-tpm`: keys in a TPM 2.0. On Linux it calls tpm2-tss FAPI
- * (`libtss2-fapi.so.1`) through koffi; a key named `N` lives at FAPI path `HS/SRK/N`. The Windows
- * backend (Platform Crypto Provider) is not built yet: on Windows `probe()` says unavailable.
+ * (`libtss2-fapi.so.1`) through koffi; a key named `N` lives at FAPI path `HS/SRK/N`. On Windows it
+ * uses the Microsoft Platform Crypto Provider through NCrypt (the engine of `@keystore/provider-cng`),
+ * with the TPM's presence read from the TPM Base Services.
  *
  * @example
  * ```ts
@@ -31,3 +32,5 @@ export type {
 export type { TpmProviderOptions, TpmTimeouts } from './provider.js';
 export { createProvider, TpmProvider, tpmProvider } from './provider.js';
 export { tss2RcName } from './rc.js';
+export type { PcpProviderOptions } from './windows.js';
+export { measurePlatformCryptoPosture, PCP_CAPABILITIES, pcpProvider } from './windows.js';

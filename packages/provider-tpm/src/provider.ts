@@ -3,6 +3,7 @@
  *
  * @module
  */
+
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,7 @@ import {
   type ProviderKeyRequest,
   throwIfAborted,
 } from '@keystore/core';
+import type { NCryptKeyStorage } from '@keystore/provider-cng';
 import { type GuardedOutcome, type GuardOptions, guardNativeCall, processBudget } from './budget.js';
 import { type FapiSetup, type ProfileInfo, readFapiSetup } from './config.js';
 import { deviceIsolation, parseDeviceInfo, type TpmDeviceInfo } from './device.js';
@@ -35,6 +37,7 @@ import {
   restoreFapiConf,
 } from './pool.js';
 import { tss2Error } from './rc.js';
+import { pcpProvider } from './windows.js';
 
 /**
  * Time limits, in milliseconds.
@@ -473,7 +476,7 @@ export class TpmProvider implements KeyStoreProvider {
     if (process.platform === 'win32' && !this.options.native) {
       return down(
         [
-          'the Windows backend of the TPM provider (Platform Crypto Provider through NCrypt) is not built yet; it comes with a later release',
+          'this is the FAPI (tpm2-tss) backend; on Windows, tpmProvider() and createProvider() return the Platform Crypto Provider backend (pcpProvider())',
         ],
         { platform: 'win32' },
       );
@@ -797,7 +800,9 @@ export class TpmProvider implements KeyStoreProvider {
 }
 
 /**
- * Creates a {@link TpmProvider}.
+ * Creates the TPM provider for this platform: on Linux a {@link TpmProvider} (tpm2-tss FAPI); on
+ * Windows the Platform Crypto Provider backend ({@link pcpProvider}), unless `options.native`
+ * supplies FAPI bindings.
  *
  * @example
  * ```ts
@@ -807,17 +812,18 @@ export class TpmProvider implements KeyStoreProvider {
  * ```
  * @since 0.1.0
  */
-export function tpmProvider(options?: TpmProviderOptions): TpmProvider {
-  return new TpmProvider(options);
+export function tpmProvider(options?: TpmProviderOptions): TpmProvider | NCryptKeyStorage {
+  return process.platform === 'win32' && !options?.native ? pcpProvider() : new TpmProvider(options);
 }
 
 /**
- * The entry point the `keystore` CLI calls on every installed `@keystore/provider-*` package. With
- * no options, the FAPI config comes from env `TSS2_FAPICONF`; without it, `probe()` says unavailable
- * and why.
+ * The entry point the `keystore` CLI calls on every installed `@keystore/provider-*` package: the
+ * same as {@link tpmProvider}. On Linux, with no options, the FAPI config comes from env
+ * `TSS2_FAPICONF`; without it, `probe()` says unavailable and why. On Windows it is the Platform
+ * Crypto Provider backend.
  *
  * @since 0.1.0
  */
-export function createProvider(options?: TpmProviderOptions): TpmProvider {
-  return new TpmProvider(options);
+export function createProvider(options?: TpmProviderOptions): TpmProvider | NCryptKeyStorage {
+  return tpmProvider(options);
 }

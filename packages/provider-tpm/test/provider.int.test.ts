@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KeyStoreError, type KeyStoreErrorCode } from '@keystore/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FapiBindings, TpmProvider, tpmProvider } from '../src/index.js';
+import { type FapiBindings, TpmProvider } from '../src/index.js';
 import { loadFapi } from '../src/native/fapi.js';
 import { HAVE_SWTPM, NEEDS_SWTPM, type SwtpmInstance, startSwtpm } from './helpers/swtpm.js';
 
@@ -24,7 +24,7 @@ describe.skipIf(!HAVE_SWTPM)(`TPM provider on swtpm (${HAVE_SWTPM ? 'swtpm found
 
   beforeAll(async () => {
     tpm = await startSwtpm();
-    provider = tpmProvider({ configFile: tpm.configFile });
+    provider = new TpmProvider({ configFile: tpm.configFile });
   });
   afterAll(async () => {
     await provider?.close();

@@ -16,11 +16,20 @@
  */
 
 /** An `NCRYPT_PROV_HANDLE`. */
-export type NCryptProvHandle = bigint & { readonly __brand: 'NCRYPT_PROV_HANDLE' };
+export type NCryptProvHandle = bigint & {
+  /** Type brand only; no such property exists at run time. */
+  readonly __brand: 'NCRYPT_PROV_HANDLE';
+};
 /** An `NCRYPT_KEY_HANDLE`. */
-export type NCryptKeyHandle = bigint & { readonly __brand: 'NCRYPT_KEY_HANDLE' };
+export type NCryptKeyHandle = bigint & {
+  /** Type brand only; no such property exists at run time. */
+  readonly __brand: 'NCRYPT_KEY_HANDLE';
+};
 /** An `NCRYPT_SECRET_HANDLE`. */
-export type NCryptSecretHandle = bigint & { readonly __brand: 'NCRYPT_SECRET_HANDLE' };
+export type NCryptSecretHandle = bigint & {
+  /** Type brand only; no such property exists at run time. */
+  readonly __brand: 'NCRYPT_SECRET_HANDLE';
+};
 /** Any NCrypt object handle. */
 export type NCryptHandle = NCryptProvHandle | NCryptKeyHandle | NCryptSecretHandle;
 
@@ -32,10 +41,32 @@ export type NCryptHashName = 'SHA1' | 'SHA256' | 'SHA384' | 'SHA512';
  * padding flag (ECDSA signatures).
  */
 export type NCryptPadding =
-  | { readonly kind: 'none' }
-  | { readonly kind: 'pkcs1'; readonly hash?: NCryptHashName }
-  | { readonly kind: 'pss'; readonly hash: NCryptHashName; readonly saltLength: number }
-  | { readonly kind: 'oaep'; readonly hash: NCryptHashName; readonly label?: Buffer };
+  | {
+      /** No padding structure, no padding flag. */
+      readonly kind: 'none';
+    }
+  | {
+      /** PKCS#1 v1.5 (`BCRYPT_PAD_PKCS1`). */
+      readonly kind: 'pkcs1';
+      /** The hash whose DigestInfo is signed; omitted, the digest bytes are signed as they are. */
+      readonly hash?: NCryptHashName;
+    }
+  | {
+      /** RSA-PSS (`BCRYPT_PAD_PSS`), for signatures. */
+      readonly kind: 'pss';
+      /** The hash of the digest and of MGF1. */
+      readonly hash: NCryptHashName;
+      /** `cbSalt`, in bytes. */
+      readonly saltLength: number;
+    }
+  | {
+      /** RSA-OAEP (`BCRYPT_PAD_OAEP`), for encryption. */
+      readonly kind: 'oaep';
+      /** The hash of OAEP and MGF1. */
+      readonly hash: NCryptHashName;
+      /** The OAEP label (`pbLabel`); none when omitted. */
+      readonly label?: Buffer;
+    };
 
 /** One entry of `NCryptEnumKeys` (an `NCryptKeyName`). */
 export interface NCryptKeyNameInfo {
@@ -108,6 +139,8 @@ export interface NCryptBindings {
   /**
    * `NCryptImportKey`. With `keyName`, passes an `NCryptBufferDesc` holding one
    * `NCRYPTBUFFER_PKCS_KEY_NAME` (45) buffer so the key is persisted under that name; then finalize it.
+   * The key comes back finalized unless `flags` has `NCRYPT_DO_NOT_FINALIZE_FLAG` (0x400), which lets
+   * properties (export policy) be set before `finalizeKey`; finalizing an already finalized key fails.
    */
   importKey(
     prov: NCryptProvHandle,
@@ -152,15 +185,34 @@ export interface TpmDeviceInfo {
 
 /** The result of a posture query that may be refused (e.g. ACCESS_DENIED for a standard user). */
 export type PostureReading<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly status: number; readonly reason: string };
+  | {
+      /** The query succeeded. */
+      readonly ok: true;
+      /** What it read. */
+      readonly value: T;
+    }
+  | {
+      /** Windows refused or does not know the query. */
+      readonly ok: false;
+      /** The unsigned status (Win32 error, HRESULT, TBS result or NTSTATUS). */
+      readonly status: number;
+      /** The status's name and what it means, for a person. */
+      readonly reason: string;
+    };
 
 /** System calls used to measure the isolation posture (kernel32, advapi32, ntdll, tbs). */
 export interface WindowsSystemBindings {
   /** `wine_get_version()` from ntdll when it is exported (Wine), else null. */
   wineVersion(): string | null;
   /** Windows version from `RtlGetVersion`: major, minor, build. */
-  windowsVersion(): { readonly major: number; readonly minor: number; readonly build: number };
+  windowsVersion(): {
+    /** `dwMajorVersion` (10 on Windows 10 and 11). */
+    readonly major: number;
+    /** `dwMinorVersion`. */
+    readonly minor: number;
+    /** `dwBuildNumber` (22000 and above is Windows 11). */
+    readonly build: number;
+  };
   /** `Tbsi_GetDeviceInfo`; `TBS_E_TPM_NOT_FOUND` (0x8028400F) comes back as `{ ok: false }`. */
   tpmDeviceInfo(): PostureReading<TpmDeviceInfo>;
   /**
@@ -169,15 +221,25 @@ export interface WindowsSystemBindings {
    * `NtQueryInformationProcess(ProcessProtectionInformation = 61)`: the `PS_PROTECTION` byte
    * (0x41 = LSA light). `{ ok: false }` when a step is refused.
    */
-  lsassProtection(): PostureReading<{ readonly pid: number; readonly protection: number }>;
+  lsassProtection(): PostureReading<{
+    /** The PID of lsass.exe. */
+    readonly pid: number;
+    /** The `PS_PROTECTION` byte: type in bits 0–2 (1 = light), signer in bits 4–7 (4 = LSA). */
+    readonly protection: number;
+  }>;
   /**
    * `NtQuerySystemInformation(SystemIsolatedUserModeInformation = 165)`: bit 0 secure kernel
    * running, bit 1 HVCI, bit 8 trustlet running (needs the Ex form), bit 10 hardware-enforced VBS.
    */
   isolatedUserMode(): PostureReading<{
+    /** Bit 0: the secure kernel (VTL1) is running. */
     readonly secureKernelRunning: boolean;
+    /** Bit 1: hypervisor-protected code integrity is on. */
     readonly hvciEnabled: boolean;
+    /** Bit 8: a trustlet (e.g. LsaIso for Credential Guard) is running. */
     readonly trustletRunning: boolean;
+    /** Bit 10: virtualization-based security is enforced by hardware (absent when not measured). */
+    readonly hardwareEnforcedVbs?: boolean;
   }>;
   /** `RegGetValueW` on HKLM: a DWORD, string or multi-string; `{ ok: false, status: 2 }` when missing. */
   registryValue(path: string, name: string): PostureReading<number | string | string[]>;

@@ -1,0 +1,484 @@
+/**
+ * kernel32, advapi32, ntdll and tbs.dll through koffi: the implementation of
+ * {@link WindowsSystemBindings}, which measures the isolation posture (Windows and Wine versions, the
+ * TPM, LSASS protection, virtualization-based security, registry configuration). A query Windows
+ * refuses gives `{ ok: false, status, reason }`; only bad arguments throw.
+ *
+ * @module
+ */
+import { KeyStoreError } from '@keystore/core';
+import {
+  ERROR_MORE_DATA,
+  ERROR_NOT_FOUND,
+  HKEY_LOCAL_MACHINE,
+  PROCESS_QUERY_LIMITED_INFORMATION,
+  ProcessProtectionInformation,
+  REG_DWORD,
+  REG_MULTI_SZ,
+  REG_SZ,
+  RRF_RT_REG_DWORD,
+  RRF_RT_REG_MULTI_SZ,
+  RRF_RT_REG_SZ,
+  SC_MANAGER_CONNECT,
+  SC_STATUS_PROCESS_INFO,
+  SERVICE_QUERY_STATUS,
+  SystemIsolatedUserModeInformation,
+  TH32CS_SNAPPROCESS,
+} from './constants.js';
+import {
+  defineStruct,
+  type KoffiModule,
+  type KoffiType,
+  layoutOf,
+  loadKoffi,
+  type NativeFn,
+  type StructLayout,
+} from './koffi.js';
+import { formatStatus, NCRYPT_STATUS } from './status.js';
+import type { PostureReading, TpmDeviceInfo, WindowsSystemBindings } from './types.js';
+import { checkWideString } from './validate.js';
+
+/**
+ * The names of the structs the system bindings define.
+ *
+ * @since 0.2.0
+ */
+export type WindowsSystemStructName =
+  | 'OSVERSIONINFOW'
+  | 'TPM_DEVICE_INFO'
+  | 'SERVICE_STATUS_PROCESS'
+  | 'PROCESSENTRY32W';
+
+/** `REG_EXPAND_SZ` (RegGetValueW expands such values and may report either type). */
+const REG_EXPAND_SZ = 2;
+/** `ERROR_MOD_NOT_FOUND`. */
+const ERROR_MOD_NOT_FOUND = 126;
+/** `ERROR_UNSUPPORTED_TYPE` (a registry value of a type the reader does not decode). */
+const ERROR_UNSUPPORTED_TYPE = 1630;
+/** `ERROR_NO_MORE_FILES` (the end of a Toolhelp walk). */
+const ERROR_NO_MORE_FILES = 18;
+/** The services hosted in lsass.exe, tried in order to learn its PID. */
+const LSASS_SERVICES = ['KeyIso', 'SamSs'] as const;
+/** The largest registry value read (policy values are small). */
+const MAX_REGISTRY_VALUE = 1024 * 1024;
+
+interface SystemTypes {
+  readonly koffi: KoffiModule;
+  readonly structs: Readonly<Record<WindowsSystemStructName, KoffiType>>;
+}
+
+let types: SystemTypes | undefined;
+
+function defineTypes(): SystemTypes {
+  if (types) return types;
+  const koffi = loadKoffi();
+  const structs: Record<WindowsSystemStructName, KoffiType> = {
+    OSVERSIONINFOW: defineStruct(koffi, 'OSVERSIONINFOW', {
+      dwOSVersionInfoSize: 'uint32_t',
+      dwMajorVersion: 'uint32_t',
+      dwMinorVersion: 'uint32_t',
+      dwBuildNumber: 'uint32_t',
+      dwPlatformId: 'uint32_t',
+      szCSDVersion: koffi.array('char16_t', 128, 'String'),
+    }),
+    TPM_DEVICE_INFO: defineStruct(koffi, 'TPM_DEVICE_INFO', {
+      structVersion: 'uint32_t',
+      tpmVersion: 'uint32_t',
+      tpmInterfaceType: 'uint32_t',
+      tpmImpRevision: 'uint32_t',
+    }),
+    SERVICE_STATUS_PROCESS: defineStruct(koffi, 'SERVICE_STATUS_PROCESS', {
+      dwServiceType: 'uint32_t',
+      dwCurrentState: 'uint32_t',
+      dwControlsAccepted: 'uint32_t',
+      dwWin32ExitCode: 'uint32_t',
+      dwServiceSpecificExitCode: 'uint32_t',
+      dwCheckPoint: 'uint32_t',
+      dwWaitHint: 'uint32_t',
+      dwProcessId: 'uint32_t',
+      dwServiceFlags: 'uint32_t',
+    }),
+    PROCESSENTRY32W: defineStruct(koffi, 'PROCESSENTRY32W', {
+      dwSize: 'uint32_t',
+      cntUsage: 'uint32_t',
+      th32ProcessID: 'uint32_t',
+      th32DefaultHeapID: 'uintptr_t',
+      th32ModuleID: 'uint32_t',
+      cntThreads: 'uint32_t',
+      th32ParentProcessID: 'uint32_t',
+      pcPriClassBase: 'int32_t',
+      dwFlags: 'uint32_t',
+      szExeFile: koffi.array('char16_t', 260, 'String'),
+    }),
+  };
+  types = { koffi, structs };
+  return types;
+}
+
+/**
+ * Defines (once) the structs the system bindings use and returns their layouts as koffi computes
+ * them, for comparison with the Windows SDK headers. Needs koffi, not Windows.
+ *
+ * @example
+ * ```ts
+ * defineWindowsSystemTypes().TPM_DEVICE_INFO.size; // 16
+ * ```
+ * @since 0.2.0
+ */
+export function defineWindowsSystemTypes(): Readonly<Record<WindowsSystemStructName, StructLayout>> {
+  const { koffi, structs } = defineTypes();
+  const out = {} as Record<WindowsSystemStructName, StructLayout>;
+  for (const [name, type] of Object.entries(structs) as [WindowsSystemStructName, KoffiType][]) {
+    out[name] = layoutOf(koffi, type);
+  }
+  return out;
+}
+
+function refused<T>(fn: string, status: number, detail?: string): PostureReading<T> {
+  const unsigned = status >>> 0;
+  const info = NCRYPT_STATUS.get(unsigned);
+  const what = info ? `${info.name} (${formatStatus(unsigned)})` : formatStatus(unsigned);
+  const reason = `${fn} returned ${what}${detail ? `: ${detail}` : ''}${info ? `; ${info.hint}` : ''}`;
+  return { ok: false, status: unsigned, reason };
+}
+
+const isNull = (pointer: unknown): boolean =>
+  pointer === null || pointer === undefined || pointer === 0n || pointer === 0;
+
+/** `HKLM\…` and `HKEY_LOCAL_MACHINE\…` both name a path under HKLM; the bindings take it relative. */
+function registrySubKey(path: string): string {
+  checkWideString(path, 'registry path', { maxLength: 4096 });
+  const stripped = path.replace(/^(HKLM|HKEY_LOCAL_MACHINE)\\/i, '');
+  if (stripped.length === 0 || stripped.startsWith('\\')) {
+    throw new KeyStoreError('ERR_KEYSTORE_INVALID_ARGUMENT', `"${path}" is not a key path under HKEY_LOCAL_MACHINE`, {
+      hint: 'pass a path such as SYSTEM\\CurrentControlSet\\Control\\Lsa',
+    });
+  }
+  return stripped;
+}
+
+let cached: WindowsSystemBindings | undefined;
+
+/**
+ * Loads the system bindings (once) and returns them. koffi and the DLLs are loaded only then; tbs.dll
+ * on the first `tpmDeviceInfo()` call (a Windows without it gives `{ ok: false }`).
+ *
+ * @throws `ERR_KEYSTORE_PROVIDER_UNAVAILABLE` on a platform other than Windows, or when koffi or a
+ *   core system DLL cannot be loaded.
+ * @example
+ * ```ts
+ * const system = loadWindowsSystem();
+ * const lsa = system.lsassProtection();
+ * if (lsa.ok && (lsa.value.protection & 0x07) !== 0) console.log('LSASS runs as a protected process');
+ * ```
+ * @since 0.2.0
+ */
+export function loadWindowsSystem(): WindowsSystemBindings {
+  if (cached) return cached;
+  if (process.platform !== 'win32') {
+    throw new KeyStoreError(
+      'ERR_KEYSTORE_PROVIDER_UNAVAILABLE',
+      `the Windows posture queries run on Windows only; this is ${process.platform}`,
+      { providerId: 'cng', hint: 'on Linux the posture comes from the TPM provider' },
+    );
+  }
+  const { koffi, structs } = defineTypes();
+  const load = (name: string) => {
+    try {
+      return koffi.load(name);
+    } catch (cause) {
+      throw new KeyStoreError('ERR_KEYSTORE_PROVIDER_UNAVAILABLE', `${name} could not be loaded`, {
+        providerId: 'cng',
+        hint: 'a core Windows DLL is missing; check the system installation',
+        cause,
+      });
+    }
+  };
+  const kernel32 = load('kernel32.dll');
+  const advapi32 = load('advapi32.dll');
+  const ntdll = load('ntdll.dll');
+  const k32 = (s: string) => kernel32.func(s) as NativeFn;
+  const adv = (s: string) => advapi32.func(s) as NativeFn;
+  const nt = (s: string) => ntdll.func(s) as NativeFn;
+  const optional = (lib: ReturnType<KoffiModule['load']>, s: string): NativeFn | undefined => {
+    try {
+      return lib.func(s) as NativeFn;
+    } catch {
+      return undefined;
+    }
+  };
+
+  const GetLastError = k32('uint32_t __stdcall GetLastError(void)');
+  const CloseHandle = k32('int __stdcall CloseHandle(void *hObject)');
+  const OpenProcess = k32(
+    'void * __stdcall OpenProcess(uint32_t dwDesiredAccess, int bInheritHandle, uint32_t dwProcessId)',
+  );
+  const CreateToolhelp32Snapshot = k32(
+    'void * __stdcall CreateToolhelp32Snapshot(uint32_t dwFlags, uint32_t th32ProcessID)',
+  );
+  const Process32FirstW = k32('int __stdcall Process32FirstW(void *hSnapshot, _Inout_ PROCESSENTRY32W *lppe)');
+  const Process32NextW = k32('int __stdcall Process32NextW(void *hSnapshot, _Inout_ PROCESSENTRY32W *lppe)');
+  const OpenSCManagerW = adv(
+    'void * __stdcall OpenSCManagerW(const char16_t *lpMachineName, const char16_t *lpDatabaseName, uint32_t dwDesiredAccess)',
+  );
+  const OpenServiceW = adv(
+    'void * __stdcall OpenServiceW(void *hSCManager, const char16_t *lpServiceName, uint32_t dwDesiredAccess)',
+  );
+  const QueryServiceStatusEx = adv(
+    'int __stdcall QueryServiceStatusEx(void *hService, int InfoLevel, _Out_ SERVICE_STATUS_PROCESS *lpBuffer, uint32_t cbBufSize, _Out_ uint32_t *pcbBytesNeeded)',
+  );
+  const CloseServiceHandle = adv('int __stdcall CloseServiceHandle(void *hSCObject)');
+  const RegGetValueW = adv(
+    'int32_t __stdcall RegGetValueW(uintptr_t hkey, const char16_t *lpSubKey, const char16_t *lpValue, uint32_t dwFlags, _Out_ uint32_t *pdwType, _Out_ uint8_t *pvData, _Inout_ uint32_t *pcbData)',
+  );
+  const RtlGetVersion = nt('int32_t __stdcall RtlGetVersion(_Inout_ OSVERSIONINFOW *lpVersionInformation)');
+  const NtQueryInformationProcess = nt(
+    'int32_t __stdcall NtQueryInformationProcess(void *ProcessHandle, uint32_t ProcessInformationClass, _Out_ uint8_t *ProcessInformation, uint32_t ProcessInformationLength, _Out_ uint32_t *ReturnLength)',
+  );
+  const NtQuerySystemInformation = nt(
+    'int32_t __stdcall NtQuerySystemInformation(uint32_t SystemInformationClass, _Out_ uint8_t *SystemInformation, uint32_t SystemInformationLength, _Out_ uint32_t *ReturnLength)',
+  );
+  const NtQuerySystemInformationEx = optional(
+    ntdll,
+    'int32_t __stdcall NtQuerySystemInformationEx(uint32_t SystemInformationClass, const uint8_t *InputBuffer, uint32_t InputBufferLength, _Out_ uint8_t *SystemInformation, uint32_t SystemInformationLength, _Out_ uint32_t *ReturnLength)',
+  );
+  // Exported by Wine's ntdll only: its absence is the answer on Windows.
+  const wineGetVersion = optional(ntdll, 'const char * wine_get_version(void)');
+
+  let Tbsi_GetDeviceInfo: NativeFn | null | undefined;
+  const tbs = (): NativeFn | null => {
+    if (Tbsi_GetDeviceInfo !== undefined) return Tbsi_GetDeviceInfo;
+    try {
+      Tbsi_GetDeviceInfo = koffi
+        .load('tbs.dll')
+        .func('uint32_t __stdcall Tbsi_GetDeviceInfo(uint32_t Size, _Out_ TPM_DEVICE_INFO *Info)') as NativeFn;
+    } catch {
+      Tbsi_GetDeviceInfo = null;
+    }
+    return Tbsi_GetDeviceInfo;
+  };
+
+  /** The PID of lsass.exe from the services it hosts; 0 when they give none. */
+  const pidFromServices = (): { pid: number; status: number } => {
+    const scm = OpenSCManagerW(null, null, SC_MANAGER_CONNECT);
+    if (isNull(scm)) return { pid: 0, status: (GetLastError() as number) >>> 0 };
+    let status = 0;
+    try {
+      for (const name of LSASS_SERVICES) {
+        const service = OpenServiceW(scm, name, SERVICE_QUERY_STATUS);
+        if (isNull(service)) {
+          status = (GetLastError() as number) >>> 0;
+          continue;
+        }
+        try {
+          const info: Record<string, number>[] = [{}];
+          const needed = [0];
+          const ok = QueryServiceStatusEx(
+            service,
+            SC_STATUS_PROCESS_INFO,
+            info,
+            koffi.sizeof(structs.SERVICE_STATUS_PROCESS),
+            needed,
+          ) as number;
+          if (!ok) {
+            status = (GetLastError() as number) >>> 0;
+            continue;
+          }
+          const pid = (info[0]?.dwProcessId ?? 0) >>> 0;
+          if (pid !== 0) return { pid, status: 0 };
+        } finally {
+          CloseServiceHandle(service);
+        }
+      }
+    } finally {
+      CloseServiceHandle(scm);
+    }
+    return { pid: 0, status };
+  };
+
+  /** The PID of lsass.exe from a Toolhelp process snapshot; 0 when there is none. */
+  const pidFromSnapshot = (): { pid: number; status: number } => {
+    const snapshot = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+    // INVALID_HANDLE_VALUE is (HANDLE)-1.
+    if (isNull(snapshot) || snapshot === 0xffffffffffffffffn)
+      return { pid: 0, status: (GetLastError() as number) >>> 0 };
+    try {
+      const entry: Record<string, unknown>[] = [{ dwSize: koffi.sizeof(structs.PROCESSENTRY32W) }];
+      let more = Process32FirstW(snapshot, entry) as number;
+      for (let guard = 0; more && guard < 1_000_000; guard++) {
+        const current = entry[0] ?? {};
+        if (String(current.szExeFile ?? '').toLowerCase() === 'lsass.exe') {
+          return { pid: Number(current.th32ProcessID ?? 0) >>> 0, status: 0 };
+        }
+        entry[0] = { dwSize: koffi.sizeof(structs.PROCESSENTRY32W) };
+        more = Process32NextW(snapshot, entry) as number;
+      }
+      const last = (GetLastError() as number) >>> 0;
+      return { pid: 0, status: last === ERROR_NO_MORE_FILES ? ERROR_NOT_FOUND : last };
+    } finally {
+      CloseHandle(snapshot);
+    }
+  };
+
+  const system: WindowsSystemBindings = {
+    wineVersion() {
+      if (!wineGetVersion) return null;
+      const version = wineGetVersion() as string | null;
+      return typeof version === 'string' ? version : null;
+    },
+
+    windowsVersion() {
+      const info: Record<string, unknown>[] = [{ dwOSVersionInfoSize: koffi.sizeof(structs.OSVERSIONINFOW) }];
+      const status = (RtlGetVersion(info) as number) >>> 0;
+      if (status !== 0) {
+        throw new KeyStoreError('ERR_KEYSTORE_NATIVE_FAILURE', `RtlGetVersion failed: ${formatStatus(status)}`, {
+          providerId: 'cng',
+          nativeStatus: status,
+          hint: 'RtlGetVersion does not fail on a working Windows; report it',
+        });
+      }
+      const v = info[0] ?? {};
+      return {
+        major: Number(v.dwMajorVersion ?? 0) >>> 0,
+        minor: Number(v.dwMinorVersion ?? 0) >>> 0,
+        build: Number(v.dwBuildNumber ?? 0) >>> 0,
+      };
+    },
+
+    tpmDeviceInfo(): PostureReading<TpmDeviceInfo> {
+      const f = tbs();
+      if (f === null)
+        return refused('LoadLibrary(tbs.dll)', ERROR_MOD_NOT_FOUND, 'TPM Base Services are not installed');
+      const out: Record<string, number>[] = [{}];
+      const status = (f(koffi.sizeof(structs.TPM_DEVICE_INFO), out) as number) >>> 0;
+      if (status !== 0) return refused('Tbsi_GetDeviceInfo', status);
+      const v = out[0] ?? {};
+      return {
+        ok: true,
+        value: {
+          structVersion: (v.structVersion ?? 0) >>> 0,
+          tpmVersion: (v.tpmVersion ?? 0) >>> 0,
+          tpmInterfaceType: (v.tpmInterfaceType ?? 0) >>> 0,
+          tpmImpRevision: (v.tpmImpRevision ?? 0) >>> 0,
+        },
+      };
+    },
+
+    lsassProtection() {
+      let found = pidFromServices();
+      const serviceStatus = found.status;
+      if (found.pid === 0) found = pidFromSnapshot();
+      if (found.pid === 0) {
+        return refused(
+          'the LSASS lookup',
+          found.status === 0 ? ERROR_NOT_FOUND : found.status,
+          `no process hosts the KeyIso or SamSs service (services: ${formatStatus(serviceStatus)}) and no lsass.exe is running`,
+        );
+      }
+      const pid = found.pid;
+      const handle = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+      if (isNull(handle)) {
+        return refused(
+          'OpenProcess',
+          (GetLastError() as number) >>> 0,
+          `lsass.exe (PID ${pid}); the protection is unknown`,
+        );
+      }
+      try {
+        const protection = Buffer.alloc(1);
+        const returned = [0];
+        const status =
+          (NtQueryInformationProcess(handle, ProcessProtectionInformation, protection, 1, returned) as number) >>> 0;
+        if (status !== 0)
+          return refused('NtQueryInformationProcess(ProcessProtectionInformation)', status, `lsass.exe (PID ${pid})`);
+        return { ok: true, value: { pid, protection: protection[0] ?? 0 } };
+      } finally {
+        CloseHandle(handle);
+      }
+    },
+
+    isolatedUserMode() {
+      const out = Buffer.alloc(16);
+      const returned = [0];
+      let status: number | undefined;
+      if (NtQuerySystemInformationEx) {
+        // The Ex form with an 8-byte input of 1 also fills TrustletRunning (bit 8).
+        const input = Buffer.alloc(8);
+        input.writeBigUInt64LE(1n, 0);
+        status =
+          (NtQuerySystemInformationEx(SystemIsolatedUserModeInformation, input, 8, out, 16, returned) as number) >>> 0;
+      }
+      if (status !== 0) {
+        out.fill(0);
+        const plain = (NtQuerySystemInformation(SystemIsolatedUserModeInformation, out, 16, returned) as number) >>> 0;
+        if (plain !== 0) {
+          return refused(
+            'NtQuerySystemInformation(SystemIsolatedUserModeInformation)',
+            plain,
+            status === undefined ? undefined : `the Ex form returned ${formatStatus(status)}`,
+          );
+        }
+      }
+      const flags = out.readUInt16LE(0);
+      return {
+        ok: true,
+        value: {
+          secureKernelRunning: (flags & 0x1) !== 0,
+          hvciEnabled: (flags & 0x2) !== 0,
+          trustletRunning: (flags & 0x100) !== 0,
+          hardwareEnforcedVbs: (flags & 0x400) !== 0,
+        },
+      };
+    },
+
+    registryValue(path, name) {
+      const subKey = registrySubKey(path);
+      checkWideString(name, 'registry value name', { allowEmpty: true, maxLength: 16383 });
+      const flags = RRF_RT_REG_DWORD | RRF_RT_REG_SZ | RRF_RT_REG_MULTI_SZ;
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const type = [0];
+        const size = [0];
+        let status = (RegGetValueW(HKEY_LOCAL_MACHINE, subKey, name, flags, type, null, size) as number) >>> 0;
+        if (status !== 0) return refused('RegGetValueW', status, `HKLM\\${subKey}\\${name}`);
+        const needed = size[0] ?? 0;
+        if (needed > MAX_REGISTRY_VALUE) {
+          return refused('RegGetValueW', ERROR_MORE_DATA, `HKLM\\${subKey}\\${name} is ${needed} bytes`);
+        }
+        // Two spare bytes: RegGetValueW NUL-terminates strings, which may need room the size query omits.
+        const data = Buffer.alloc(needed + 2);
+        size[0] = data.length;
+        status = (RegGetValueW(HKEY_LOCAL_MACHINE, subKey, name, flags, type, data, size) as number) >>> 0;
+        if (status === ERROR_MORE_DATA) continue;
+        if (status !== 0) return refused('RegGetValueW', status, `HKLM\\${subKey}\\${name}`);
+        const bytes = data.subarray(0, Math.min(size[0] ?? 0, data.length));
+        switch (type[0]) {
+          case REG_DWORD:
+            if (bytes.length !== 4) break;
+            return { ok: true, value: bytes.readUInt32LE(0) };
+          case REG_SZ:
+          case REG_EXPAND_SZ:
+            return {
+              ok: true,
+              value: bytes
+                .subarray(0, bytes.length - (bytes.length % 2))
+                .toString('utf16le')
+                .replace(/\0+$/, ''),
+            };
+          case REG_MULTI_SZ:
+            return {
+              ok: true,
+              value: bytes
+                .subarray(0, bytes.length - (bytes.length % 2))
+                .toString('utf16le')
+                .split('\0')
+                .filter((s) => s.length > 0),
+            };
+        }
+        return refused('RegGetValueW', ERROR_UNSUPPORTED_TYPE, `HKLM\\${subKey}\\${name} has type ${type[0]}`);
+      }
+      return refused('RegGetValueW', ERROR_MORE_DATA, `HKLM\\${subKey}\\${name} kept growing`);
+    },
+  };
+  cached = system;
+  return system;
+}

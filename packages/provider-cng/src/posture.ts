@@ -1,0 +1,255 @@
+/**
+ * The isolation posture of the Microsoft Software Key Storage Provider, measured at run time: is
+ * ncrypt running under Wine (inside the app's process), is LSASS running as a protected process now,
+ * can the machine make virtualization-based (VBS) keys.
+ *
+ * @module
+ */
+import type { IsolationLevel } from '@keystore/core';
+import { statusName } from './native/status.js';
+import type { PostureReading, WindowsSystemBindings } from './native/types.js';
+
+/**
+ * What a posture measurement found: the level an ordinary key gets now, whether VBS keys can be
+ * made, and the sentences and facts behind it.
+ *
+ * @since 0.2.0
+ */
+export interface IsolationPosture {
+  /** Whether the key storage provider can serve here now. */
+  readonly available: boolean;
+  /** The level a key created now without virtualization-based isolation gets. */
+  readonly level: IsolationLevel;
+  /**
+   * Whether keys protected by virtualization-based security can be created: `available` (VBS
+   * running and Windows new enough), `unavailable` (known not to work here), `unknown` (the state
+   * could not be read: a create may try, and the key is checked afterwards).
+   */
+  readonly virtualization: 'available' | 'unavailable' | 'unknown';
+  /** Why virtualization-based keys cannot be made here (when `virtualization` is not `available`). */
+  readonly virtualizationReason?: string;
+  /** The strongest level keys would get now: what `probe()` reports. */
+  readonly best: IsolationLevel;
+  /** What limits the isolation, for `probe().reasons`: sentences a person can act on. */
+  readonly reasons: readonly string[];
+  /** How the level was measured, for each key's receipt: one sentence each. */
+  readonly evidence: readonly string[];
+  /** Facts for `keystore doctor`. */
+  readonly details: Readonly<Record<string, string | number | boolean>>;
+}
+
+/**
+ * A posture measurement: what an NCrypt-based provider calls (with the system bindings) before it
+ * creates or opens a key, and in `probe()`. It must not throw.
+ *
+ * @since 0.2.0
+ */
+export type IsolationMeasurement = (system: WindowsSystemBindings) => IsolationPosture;
+
+/**
+ * The first Windows build whose Software Key Storage Provider makes VBS keys
+ * (`NCRYPT_USE_VIRTUAL_ISOLATION_FLAG`): Windows 11 24H2 and Windows Server 2025.
+ *
+ * @since 0.2.0
+ */
+export const VBS_KEYS_MIN_BUILD = 26100;
+
+/** The registry key holding `RunAsPPL` (under HKLM). */
+const LSA_KEY = 'SYSTEM\\CurrentControlSet\\Control\\Lsa';
+
+const SIGNERS = ['None', 'Authenticode', 'CodeGen', 'Antimalware', 'Lsa', 'Windows', 'WinTcb', 'WinSystem', 'App'];
+const TYPES = ['none', 'light', 'full'];
+const TPM_INTERFACES = ['unknown', 'TIS (FIFO)', 'TrustZone', 'hardware', 'emulator', 'SPB'];
+
+/**
+ * A `PS_PROTECTION` byte in words: `0x41` is `0x41 (light, signer Lsa)`, `0` is `0x00 (none)`.
+ *
+ * @since 0.2.0
+ */
+export function describeProtection(protection: number): string {
+  const type = protection & 7;
+  const signer = protection >> 4;
+  const audit = (protection & 8) !== 0 ? ', audit' : '';
+  return `0x${protection.toString(16).padStart(2, '0')} (${TYPES[type] ?? `type ${type}`}${type === 0 ? '' : `, signer ${SIGNERS[signer] ?? signer}`}${audit})`;
+}
+
+function hex(status: number): string {
+  return `0x${(status >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+/** Runs one posture read; a throw (a binding that failed in an unexpected way) becomes a refused reading. */
+function read<T>(fn: () => PostureReading<T>): PostureReading<T> {
+  try {
+    return fn();
+  } catch (err) {
+    const status =
+      typeof err === 'object' && err !== null && typeof (err as { nativeStatus?: unknown }).nativeStatus === 'number'
+        ? (err as { nativeStatus: number }).nativeStatus >>> 0
+        : 0;
+    return { ok: false, status, reason: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+function refused(reading: { status: number; reason: string }): string {
+  return reading.status === 0 ? reading.reason : `${reading.reason}, status ${hex(reading.status)}`;
+}
+
+function runAsPplMeaning(value: number | string | string[]): string {
+  if (value === 1) return '1 (enabled with a UEFI lock)';
+  if (value === 2) return '2 (enabled without a UEFI lock)';
+  if (value === 0) return '0 (disabled)';
+  return `${JSON.stringify(value)} (not a known setting)`;
+}
+
+/**
+ * Measures the isolation of keys in the Microsoft Software Key Storage Provider, now:
+ *
+ * - under Wine (`wine_get_version` exported by ntdll): `in-process`, since Wine's ncrypt runs inside
+ *   the app's own process;
+ * - on Windows: `os-isolated` (keys are used only inside LSASS, by the CNG key isolation service);
+ *   `os-protected` when LSASS runs as a protected process now (its `PS_PROTECTION` type is not 0,
+ *   e.g. 0x41 for LSA light); when that cannot be read, `os-isolated` with the reason. `RunAsPPL`
+ *   in the registry is read for the details only: configured is not running;
+ * - VBS keys are possible when the secure kernel runs and the build is at least
+ *   {@link VBS_KEYS_MIN_BUILD}; then `best` is `virtualization`.
+ *
+ * @example
+ * ```ts
+ * import { loadWindowsSystem } from '@keystore/provider-cng/native';
+ * const posture = measureSoftwareKspPosture(loadWindowsSystem());
+ * console.log(posture.level, posture.evidence);
+ * ```
+ * @since 0.2.0
+ */
+export function measureSoftwareKspPosture(system: WindowsSystemBindings): IsolationPosture {
+  const details: Record<string, string | number | boolean> = {};
+  let wine: string | null = null;
+  try {
+    wine = system.wineVersion();
+  } catch {
+    wine = null;
+  }
+  let build = 0;
+  try {
+    const v = system.windowsVersion();
+    build = v.build;
+    details.windowsVersion = `${v.major}.${v.minor}.${v.build}`;
+    details.windowsBuild = v.build;
+  } catch (err) {
+    details.windowsVersion = `unreadable (${err instanceof Error ? err.message : String(err)})`;
+  }
+  const tpm = read(() => system.tpmDeviceInfo());
+  details.tpm = tpm.ok
+    ? `TPM ${tpm.value.tpmVersion === 2 ? '2.0' : tpm.value.tpmVersion === 1 ? '1.2' : `version ${tpm.value.tpmVersion}`} (interface ${TPM_INTERFACES[tpm.value.tpmInterfaceType] ?? tpm.value.tpmInterfaceType})`
+    : `not found (${statusName(tpm.status) ?? (tpm.status === 0 ? tpm.reason : hex(tpm.status))})`;
+
+  if (wine !== null) {
+    details.platform = 'wine';
+    details.wineVersion = wine;
+    const why =
+      "Wine's ncrypt runs inside this process: keys are generated and used in the app's own memory, not in LSASS, so they are reported in-process";
+    return {
+      available: true,
+      level: 'in-process',
+      virtualization: 'unavailable',
+      virtualizationReason: 'Wine has no virtualization-based security',
+      best: 'in-process',
+      reasons: [
+        why,
+        'Wine does not persist CNG keys (NCryptCreatePersistedKey ignores the name) and does not implement NCryptOpenKey, NCryptDeleteKey, NCryptEnumKeys, NCryptDecrypt, OAEP, named imports or ECC: a key lives only as long as its handle',
+      ],
+      evidence: [`ncrypt.dll is Wine ${wine}'s: ${why}`],
+      details,
+    };
+  }
+
+  details.platform = 'windows';
+  const evidence = [
+    'the Microsoft Software Key Storage Provider keeps the private key in LSASS (the CNG key isolation service, KeyIso) and uses it only there; this process reaches it by LRPC',
+  ];
+  const reasons: string[] = [];
+  let level: IsolationLevel = 'os-isolated';
+
+  const lsass = read(() => system.lsassProtection());
+  let running: string;
+  if (lsass.ok) {
+    const { pid, protection } = lsass.value;
+    details.lsassPid = pid;
+    details.lsassProtection = describeProtection(protection);
+    if ((protection & 7) !== 0) {
+      level = 'os-protected';
+      running = `yes, ${describeProtection(protection)}`;
+      evidence.push(
+        `LSASS (pid ${pid}) runs as a protected process now: PS_PROTECTION ${describeProtection(protection)}, read with NtQueryInformationProcess`,
+      );
+    } else {
+      running = `no, ${describeProtection(protection)}`;
+      evidence.push(
+        `LSASS (pid ${pid}) does not run as a protected process now (PS_PROTECTION ${describeProtection(protection)})`,
+      );
+      reasons.push(
+        'LSASS is not running as a protected process (LSA protection is off): code running as SYSTEM or with debug rights can read it; turn on LSA protection (RunAsPPL) and reboot to reach os-protected',
+      );
+    }
+  } else {
+    running = `unknown (${refused(lsass)})`;
+    details.lsassProtection = `unreadable (${refused(lsass)})`;
+    const why = `LSA protection could not be read (${refused(lsass)}); reported as os-isolated`;
+    evidence.push(why);
+    reasons.push(`${why}; run as an administrator to measure it`);
+  }
+
+  const ppl = read(() => system.registryValue(LSA_KEY, 'RunAsPPL'));
+  let configured: string;
+  if (ppl.ok) {
+    configured = runAsPplMeaning(ppl.value);
+    details.runAsPPL = typeof ppl.value === 'number' ? ppl.value : JSON.stringify(ppl.value);
+  } else if (ppl.status === 2) {
+    configured = 'not configured';
+    details.runAsPPL = 'not configured';
+  } else {
+    configured = `unreadable (${refused(ppl)})`;
+    details.runAsPPL = configured;
+  }
+  details.lsaProtection = `configured ${configured}, running ${running}`;
+  if (ppl.ok && (ppl.value === 1 || ppl.value === 2) && lsass.ok && (lsass.value.protection & 7) === 0) {
+    reasons.push('RunAsPPL is configured but LSASS is not running protected: it takes effect after a reboot');
+  }
+
+  const iso = read(() => system.isolatedUserMode());
+  let virtualization: IsolationPosture['virtualization'];
+  let virtualizationReason: string | undefined;
+  if (iso.ok) {
+    details.secureKernelRunning = iso.value.secureKernelRunning;
+    details.hvciEnabled = iso.value.hvciEnabled;
+    details.trustletRunning = iso.value.trustletRunning;
+  } else {
+    details.secureKernelRunning = `unknown (${refused(iso)})`;
+  }
+  if (build > 0 && build < VBS_KEYS_MIN_BUILD) {
+    virtualization = 'unavailable';
+    virtualizationReason = `virtualization-based key protection needs Windows 11 24H2 or Windows Server 2025 (build ${VBS_KEYS_MIN_BUILD}) or later; this is build ${build}`;
+  } else if (iso.ok && !iso.value.secureKernelRunning) {
+    virtualization = 'unavailable';
+    virtualizationReason =
+      'virtualization-based security is not running (the secure kernel is not running): VBS keys need VBS on, with a TPM 2.0 and UEFI Secure Boot';
+  } else if (iso.ok && build >= VBS_KEYS_MIN_BUILD) {
+    virtualization = 'available';
+  } else {
+    virtualization = 'unknown';
+    virtualizationReason = `whether virtualization-based security runs could not be read (${iso.ok ? 'Windows build unknown' : refused(iso)})`;
+  }
+  details.vbsKeys = virtualization;
+  if (virtualizationReason) reasons.push(virtualizationReason);
+
+  return {
+    available: true,
+    level,
+    virtualization,
+    ...(virtualizationReason === undefined ? {} : { virtualizationReason }),
+    best: virtualization === 'available' ? 'virtualization' : level,
+    reasons,
+    evidence,
+    details,
+  };
+}

@@ -1,0 +1,179 @@
+/**
+ * The TPM provider's Windows backend: keys in the TPM through the Microsoft Platform Crypto Provider
+ * (PCP), spoken to through NCrypt with the same engine as the CNG provider. The TPM's presence comes
+ * from the TPM Base Services (`Tbsi_GetDeviceInfo`), never from `NCryptOpenStorageProvider`
+ * succeeding (some implementations open any provider name).
+ *
+ * @module
+ */
+import type { IsolationLevel, ProviderCapabilities } from '@keystore/core';
+import { type IsolationPosture, type NCryptBindingSources, NCryptKeyStorage } from '@keystore/provider-cng';
+import {
+  MS_PLATFORM_CRYPTO_PROVIDER,
+  statusName,
+  TBS_E_TPM_NOT_FOUND,
+  type WindowsSystemBindings,
+} from '@keystore/provider-cng/native';
+
+/**
+ * What the Platform Crypto Provider backend can do. TPM 2.0 chips make RSA keys up to 2048 bits and
+ * ECDSA keys on P-256 (P-384 on many, not all: a TPM without it answers `NTE_NOT_SUPPORTED`, which
+ * becomes `ERR_KEYSTORE_UNSUPPORTED_ALGORITHM`). No ECDH, no P-521, no exportable keys, no imports.
+ *
+ * @since 0.2.0
+ */
+export const PCP_CAPABILITIES: ProviderCapabilities = Object.freeze({
+  algorithms: Object.freeze(['RSA-2048', 'ECDSA-P256', 'ECDSA-P384'] as const),
+  operations: Object.freeze(['sign', 'decrypt'] as const),
+  scopes: Object.freeze(['user', 'machine'] as const),
+  exportableKeys: false,
+  passwords: false,
+  legacyCryptoApi: false,
+  rsaSignaturePaddings: Object.freeze(['pkcs1', 'pss'] as const),
+  oaepHashes: Object.freeze(['sha1', 'sha256'] as const),
+  importKeys: false,
+  userPrompt: false,
+});
+
+const INTERFACES = ['unknown', 'TIS (FIFO)', 'TrustZone (firmware)', 'hardware', 'emulator', 'SPB'];
+
+function hex(status: number): string {
+  return `0x${(status >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+/** Firmware vendor strings (SMBIOS, as Windows copies them to the registry) of hypervisors with virtual TPMs. */
+const VIRTUAL_MACHINES: readonly { readonly match: RegExp; readonly name: string }[] = [
+  { match: /^Microsoft Corporation\b.*\bVirtual Machine\b/i, name: 'Hyper-V / Azure' },
+  { match: /^Google\b/i, name: 'Google Compute Engine' },
+  { match: /^Amazon EC2\b/i, name: 'AWS' },
+  { match: /^VMware\b/i, name: 'VMware' },
+  { match: /^QEMU\b/i, name: 'QEMU' },
+  { match: /^innotek GmbH\b|VirtualBox/i, name: 'VirtualBox' },
+];
+
+/** The hypervisor this machine runs under, from `HKLM\HARDWARE\DESCRIPTION\System\BIOS`, if any. */
+function virtualMachine(system: WindowsSystemBindings): string | undefined {
+  const read = (name: string): string => {
+    try {
+      const r = system.registryValue('HARDWARE\\DESCRIPTION\\System\\BIOS', name);
+      return r.ok && typeof r.value === 'string' ? r.value : '';
+    } catch {
+      return '';
+    }
+  };
+  const text = `${read('SystemManufacturer')} ${read('SystemProductName')}`.trim();
+  return VIRTUAL_MACHINES.find((vm) => vm.match.test(text))?.name;
+}
+
+/**
+ * Measures what the Platform Crypto Provider offers now, from `Tbsi_GetDeviceInfo`:
+ * - no TPM (`TBS_E_TPM_NOT_FOUND`, as under Wine) or a refused query: unavailable, with the reason;
+ * - a TPM 1.2: unavailable (the provider needs TPM 2.0);
+ * - a TPM 2.0 whose interface is `emulator`: `os-isolated` (a software TPM keeps keys in host memory);
+ * - a TPM 2.0 in a virtual machine (the firmware's manufacturer and product name, as Windows records
+ *   them under `HKLM\HARDWARE\DESCRIPTION\System\BIOS`, name a hypervisor): `virtualization`;
+ * - any other TPM 2.0 (discrete, firmware, SPB): `hardware`.
+ *
+ * @since 0.2.0
+ */
+export function measurePlatformCryptoPosture(system: WindowsSystemBindings): IsolationPosture {
+  const details: Record<string, string | number | boolean> = { storageProvider: MS_PLATFORM_CRYPTO_PROVIDER };
+  let wine: string | null = null;
+  try {
+    wine = system.wineVersion();
+  } catch {
+    wine = null;
+  }
+  details.platform = wine === null ? 'windows' : 'wine';
+  if (wine !== null) details.wineVersion = wine;
+  const down = (reason: string): IsolationPosture => ({
+    available: false,
+    level: 'none',
+    virtualization: 'unavailable',
+    virtualizationReason: 'the TPM provider does not make virtualization-based keys',
+    best: 'none',
+    reasons: [reason],
+    evidence: [],
+    details,
+  });
+  let reading: ReturnType<WindowsSystemBindings['tpmDeviceInfo']>;
+  try {
+    reading = system.tpmDeviceInfo();
+  } catch (err) {
+    return down(`the TPM could not be queried: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!reading.ok) {
+    const name = statusName(reading.status) ?? hex(reading.status);
+    details.tpm = `not found (${name})`;
+    if (reading.status >>> 0 === TBS_E_TPM_NOT_FOUND) {
+      return down(
+        `no TPM on this machine: Tbsi_GetDeviceInfo answered TBS_E_TPM_NOT_FOUND (${hex(reading.status)})${wine === null ? '; turn the TPM on in the firmware settings, or use the cng provider' : ' (Wine has no TPM)'}`,
+      );
+    }
+    return down(`the TPM Base Services refused the query: ${name} (${reading.reason})`);
+  }
+  const info = reading.value;
+  const iface = INTERFACES[info.tpmInterfaceType] ?? `interface ${info.tpmInterfaceType}`;
+  details.tpmVersion = info.tpmVersion === 2 ? '2.0' : info.tpmVersion === 1 ? '1.2' : String(info.tpmVersion);
+  details.tpmInterface = iface;
+  details.tpmRevision = info.tpmImpRevision;
+  if (info.tpmVersion !== 2) {
+    return down(`the TPM is version ${details.tpmVersion}; the TPM provider needs TPM 2.0`);
+  }
+  const evidence = [
+    `Tbsi_GetDeviceInfo reports a TPM 2.0 (interface: ${iface}); keys of the Microsoft Platform Crypto Provider are created and used inside it`,
+  ];
+  const reasons: string[] = [];
+  let level: IsolationLevel = 'hardware';
+  const vm = virtualMachine(system);
+  if (info.tpmInterfaceType === 4) {
+    level = 'os-isolated';
+    reasons.push(
+      'the TPM is an emulator: its keys live in host memory, so they are reported os-isolated, not hardware',
+    );
+  } else if (vm !== undefined) {
+    level = 'virtualization';
+    details.virtualMachine = vm;
+    evidence.push(
+      `the firmware says this is a virtual machine (${vm}): its TPM is a virtual TPM provided by the hypervisor`,
+    );
+    reasons.push(
+      `this is a virtual machine (${vm}): its TPM is software in the host, protected by the hypervisor, so keys are reported virtualization, not hardware`,
+    );
+  }
+  return { available: true, level, virtualization: 'unavailable', best: level, reasons, evidence, details };
+}
+
+/**
+ * Options of {@link pcpProvider}.
+ *
+ * @since 0.2.0
+ */
+export interface PcpProviderOptions {
+  /** The native bindings; the real ones (ncrypt.dll, tbs.dll) by default. Tests pass a double. */
+  readonly bindings?: NCryptBindingSources;
+}
+
+/**
+ * The TPM provider on Windows: id `tpm`, keys in the Microsoft Platform Crypto Provider, isolation
+ * `hardware` when a TPM 2.0 is present. {@link tpmProvider} returns it on Windows.
+ *
+ * @example
+ * ```ts
+ * import { createKeyStore } from '@keystore/core';
+ * import { pcpProvider } from '@keystore/provider-tpm';
+ * const store = await createKeyStore({ providers: [pcpProvider()], policy: { minimumIsolation: 'hardware' } });
+ * ```
+ * @since 0.2.0
+ */
+export function pcpProvider(options: PcpProviderOptions = {}): NCryptKeyStorage {
+  return new NCryptKeyStorage({
+    id: 'tpm',
+    displayName: 'TPM 2.0 (Microsoft Platform Crypto Provider)',
+    storageProvider: MS_PLATFORM_CRYPTO_PROVIDER,
+    capabilities: PCP_CAPABILITIES,
+    measure: measurePlatformCryptoPosture,
+    virtualIsolation: false,
+    ...(options.bindings ? { bindings: options.bindings } : {}),
+  });
+}

@@ -1,0 +1,54 @@
+// The TPM provider inside Windows Node under Wine: tpmProvider() picks the Platform Crypto Provider
+// backend there, and asks the TPM Base Services for real (Tbsi_GetDeviceInfo). Wine has no TPM, so
+// this shows the backend saying so, with the status, instead of trusting NCryptOpenStorageProvider
+// (which Wine lets open for any name).
+import { describe, expect, it } from 'vitest';
+import { runWineScript, wine } from '../../../test-support/wine.js';
+
+describe.skipIf(!wine.available)(`TPM provider on Windows Node under Wine (needs Wine: ${wine.reason})`, () => {
+  it('is the Platform Crypto Provider backend, and reports no TPM from Tbsi_GetDeviceInfo', async () => {
+    const run = await runWineScript(`
+      const { tpmProvider, TpmProvider } = require('@keystore/provider-tpm');
+      const native = require('@keystore/provider-cng/native');
+      (async () => {
+        const provider = tpmProvider();
+        const probe = await provider.probe();
+        let create;
+        try {
+          await provider.createKey({ name: 'pcp-under-wine', algorithm: 'RSA-2048', scope: 'user', exportable: false });
+          create = 'created';
+        } catch (err) {
+          create = { code: err.code, message: err.message };
+        }
+        const opened = native.loadNCrypt().openStorageProvider(native.MS_PLATFORM_CRYPTO_PROVIDER);
+        console.log(JSON.stringify({
+          fapi: provider instanceof TpmProvider,
+          id: provider.id,
+          storageProvider: provider.storageProvider,
+          probe,
+          create,
+          providerOpens: opened !== 0n,
+        }));
+      })().catch((err) => { console.error(err); process.exit(1); });
+    `);
+    expect(run.code, run.stderr).toBe(0);
+    const out = run.json as {
+      fapi: boolean;
+      id: string;
+      storageProvider: string;
+      probe: { available: boolean; isolation: string; reasons: string[] };
+      create: { code: string };
+      providerOpens: boolean;
+    };
+    expect(out.fapi).toBe(false);
+    expect(out.id).toBe('tpm');
+    expect(out.storageProvider).toBe('Microsoft Platform Crypto Provider');
+    // Wine opens the Platform Crypto Provider by name although there is no TPM …
+    expect(out.providerOpens).toBe(true);
+    // … and the backend still says unavailable, from the TPM Base Services' answer.
+    expect(out.probe.available).toBe(false);
+    expect(out.probe.isolation).toBe('none');
+    expect(out.probe.reasons.join(' ')).toMatch(/TBS_E_TPM_NOT_FOUND \(0x8028400f\)/);
+    expect(out.create.code).toBe('ERR_KEYSTORE_PROVIDER_UNAVAILABLE');
+  });
+});

@@ -1,0 +1,177 @@
+// The TPM provider's Windows backend (Microsoft Platform Crypto Provider) over the named NCrypt
+// double of @keystore/provider-cng's tests: presence from Tbsi_GetDeviceInfo, the TPM's limits,
+// and the hardware receipt. The real calls run on Windows only (windows.windows.test.ts) and, for
+// the TPM query, under Wine (windows.int.test.ts).
+import { createHash, verify } from 'node:crypto';
+import { createKeyStore, KeyStoreError } from '@keystore/core';
+import { MS_PLATFORM_CRYPTO_PROVIDER } from '@keystore/provider-cng/native';
+import { describe, expect, it } from 'vitest';
+import {
+  createNCryptDouble,
+  createSystemDouble,
+  type SystemState,
+} from '../../provider-cng/test/helpers/ncrypt-double.js';
+import { measurePlatformCryptoPosture, PCP_CAPABILITIES, pcpProvider, TpmProvider, tpmProvider } from '../src/index.js';
+
+function overDouble(state: Partial<SystemState> = {}) {
+  const ncrypt = createNCryptDouble();
+  const system = createSystemDouble(state);
+  const provider = pcpProvider({ bindings: { ncrypt: () => ncrypt, system: () => system } });
+  return { ncrypt, system, provider };
+}
+
+const NO_TPM: Partial<SystemState> = { tpm: { ok: false, status: 0x8028400f, reason: 'TBS_E_TPM_NOT_FOUND' } };
+
+async function rejection(p: Promise<unknown>): Promise<KeyStoreError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!KeyStoreError.is(err)) throw new Error(`expected a KeyStoreError, got ${String(err)}`);
+  return err;
+}
+
+describe('Platform Crypto Provider posture (Tbsi_GetDeviceInfo over a double)', () => {
+  it('a discrete or firmware TPM 2.0 gives hardware', () => {
+    for (const tpmInterfaceType of [1, 2, 3, 5]) {
+      const posture = measurePlatformCryptoPosture(
+        createSystemDouble({
+          tpm: { ok: true, value: { structVersion: 1, tpmVersion: 2, tpmInterfaceType, tpmImpRevision: 1 } },
+        }),
+      );
+      expect(posture).toMatchObject({ available: true, level: 'hardware', best: 'hardware' });
+      expect(posture.details.tpmVersion).toBe('2.0');
+    }
+  });
+
+  it('no TPM (TBS_E_TPM_NOT_FOUND) is unavailable, with the status named', () => {
+    const posture = measurePlatformCryptoPosture(createSystemDouble(NO_TPM));
+    expect(posture.available).toBe(false);
+    expect(posture.best).toBe('none');
+    expect(posture.reasons.join(' ')).toMatch(/TBS_E_TPM_NOT_FOUND/);
+  });
+
+  it('a TPM 1.2 is unavailable; an emulated TPM 2.0 is only os-isolated', () => {
+    const old = measurePlatformCryptoPosture(
+      createSystemDouble({
+        tpm: { ok: true, value: { structVersion: 1, tpmVersion: 1, tpmInterfaceType: 3, tpmImpRevision: 0 } },
+      }),
+    );
+    expect(old.available).toBe(false);
+    expect(old.reasons.join(' ')).toMatch(/TPM 2\.0/);
+    const emu = measurePlatformCryptoPosture(
+      createSystemDouble({
+        tpm: { ok: true, value: { structVersion: 1, tpmVersion: 2, tpmInterfaceType: 4, tpmImpRevision: 0 } },
+      }),
+    );
+    expect(emu).toMatchObject({ available: true, level: 'os-isolated' });
+  });
+
+  it('a TPM 2.0 in a Hyper-V or cloud virtual machine is virtualization, not hardware', () => {
+    const bios = (manufacturer: string, product: string): Partial<SystemState> => ({
+      registry: {
+        'HARDWARE\\DESCRIPTION\\System\\BIOS\\SystemManufacturer': { ok: true, value: manufacturer },
+        'HARDWARE\\DESCRIPTION\\System\\BIOS\\SystemProductName': { ok: true, value: product },
+      },
+    });
+    for (const [m, p] of [
+      ['Microsoft Corporation', 'Virtual Machine'],
+      ['Google', 'Google Compute Engine'],
+      ['Amazon EC2', 'm6i.large'],
+    ]) {
+      const posture = measurePlatformCryptoPosture(createSystemDouble(bios(m as string, p as string)));
+      expect(posture.level).toBe('virtualization');
+      expect(posture.evidence.join(' ')).toMatch(/virtual machine/);
+    }
+    const laptop = measurePlatformCryptoPosture(createSystemDouble(bios('LENOVO', '21CBCTO1WW')));
+    expect(laptop.level).toBe('hardware');
+  });
+
+  it('a refused TPM query is unavailable, never a guess', () => {
+    const posture = measurePlatformCryptoPosture(
+      createSystemDouble({ tpm: { ok: false, status: 0x80284012, reason: 'access denied' } }),
+    );
+    expect(posture.available).toBe(false);
+  });
+});
+
+describe('pcpProvider over the NCrypt double', () => {
+  it('opens the Platform Crypto Provider and receipts keys as hardware', async () => {
+    const { ncrypt, provider } = overDouble();
+    expect(provider.id).toBe('tpm');
+    const probe = await provider.probe();
+    expect(probe).toMatchObject({ available: true, isolation: 'hardware' });
+    const key = await provider.createKey({ name: 'pcp-ec', algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
+    expect(key.isolation.level).toBe('hardware');
+    expect(ncrypt.callsOf('openStorageProvider').map((c) => c.args[0])).toContain(MS_PLATFORM_CRYPTO_PROVIDER);
+    const digest = createHash('sha256').update('pcp').digest();
+    const sig = await key.signDigest(digest, { hash: 'sha256', padding: 'pkcs1', saltLength: 32 });
+    expect(
+      verify(
+        'sha256',
+        Buffer.from('pcp'),
+        { key: key.publicKey, dsaEncoding: sig.dsaEncoding ?? 'der' },
+        sig.signature,
+      ),
+    ).toBe(true);
+    await key.close();
+    await provider.deleteKey({ name: 'pcp-ec', scope: 'user' });
+  });
+
+  it('an open provider handle is not presence: no TPM means unavailable and no key', async () => {
+    const { ncrypt, provider } = overDouble(NO_TPM);
+    const probe = await provider.probe();
+    expect(probe.available).toBe(false);
+    expect(probe.reasons.join(' ')).toMatch(/TBS_E_TPM_NOT_FOUND/);
+    const err = await rejection(
+      provider.createKey({ name: 'no-tpm', algorithm: 'RSA-2048', scope: 'user', exportable: false }),
+    );
+    expect(err.code).toBe('ERR_KEYSTORE_PROVIDER_UNAVAILABLE');
+    expect(ncrypt.callsOf('createPersistedKey')).toHaveLength(0);
+  });
+
+  it('refuses what a TPM cannot do before any native call: RSA-4096, P-521, ECDH, exportable keys', async () => {
+    const { ncrypt, provider } = overDouble();
+    for (const algorithm of ['RSA-3072', 'RSA-4096', 'ECDSA-P521', 'ECDH-P256'] as const) {
+      const err = await rejection(provider.createKey({ name: 'too-big', algorithm, scope: 'user', exportable: false }));
+      expect(err.code).toBe('ERR_KEYSTORE_UNSUPPORTED_ALGORITHM');
+    }
+    const err = await rejection(
+      provider.createKey({ name: 'exp', algorithm: 'RSA-2048', scope: 'user', exportable: true }),
+    );
+    expect(['ERR_KEYSTORE_NOT_EXPORTABLE', 'ERR_KEYSTORE_UNSUPPORTED_OPERATION']).toContain(err.code);
+    expect(ncrypt.callsOf('createPersistedKey')).toHaveLength(0);
+  });
+
+  it('a TPM without P-384 answers NTE_NOT_SUPPORTED: a typed unsupported-algorithm error, no key left', async () => {
+    const { ncrypt, provider } = overDouble();
+    ncrypt.fail('createPersistedKey', 0x80090029);
+    const err = await rejection(
+      provider.createKey({ name: 'p384', algorithm: 'ECDSA-P384', scope: 'user', exportable: false }),
+    );
+    expect(err.code).toBe('ERR_KEYSTORE_UNSUPPORTED_ALGORITHM');
+    expect(err.nativeName).toBe('NTE_NOT_SUPPORTED');
+    expect(ncrypt.stored('user', 'p384')).toBeUndefined();
+  });
+
+  it('serves a KeyStore whose floor is hardware', async () => {
+    const { provider } = overDouble();
+    const store = await createKeyStore({ providers: [provider], policy: { minimumIsolation: 'hardware' } });
+    const key = await store.createKey('hw', { algorithm: 'RSA-2048' });
+    const data = Buffer.from('in the TPM');
+    expect(await key.verify(data, await key.sign(data))).toBe(true);
+    expect(key.isolation.level).toBe('hardware');
+    await store.deleteKey(key.ref);
+  });
+
+  it('capabilities state the TPM limits', () => {
+    expect(PCP_CAPABILITIES.algorithms).toEqual(['RSA-2048', 'ECDSA-P256', 'ECDSA-P384']);
+    expect(PCP_CAPABILITIES.exportableKeys).toBe(false);
+  });
+});
+
+describe('tpmProvider() picks the backend of the platform', () => {
+  it.skipIf(process.platform === 'win32')('on Linux it is the FAPI backend', () => {
+    expect(tpmProvider()).toBeInstanceOf(TpmProvider);
+  });
+});
