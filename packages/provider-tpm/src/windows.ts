@@ -14,6 +14,7 @@ import {
   TBS_E_TPM_NOT_FOUND,
   type WindowsSystemBindings,
 } from '@keystore/provider-cng/native';
+import { virtualTpmVendor } from './device.js';
 
 /**
  * What the Platform Crypto Provider backend can do. TPM 2.0 chips make RSA keys up to 2048 bits and
@@ -70,9 +71,13 @@ function virtualMachine(system: WindowsSystemBindings): string | undefined {
  * - no TPM (`TBS_E_TPM_NOT_FOUND`, as under Wine) or a refused query: unavailable, with the reason;
  * - a TPM 1.2: unavailable (the provider needs TPM 2.0);
  * - a TPM 2.0 whose interface is `emulator`: `os-isolated` (a software TPM keeps keys in host memory);
- * - a TPM 2.0 in a virtual machine (the firmware's manufacturer and product name, as Windows records
- *   them under `HKLM\HARDWARE\DESCRIPTION\System\BIOS`, name a hypervisor): `virtualization`;
- * - any other TPM 2.0 (discrete, firmware, SPB): `hardware`.
+ * - a TPM whose manufacturer id (`TPM2_GetCapability` through TBS) is `IBM`: a software TPM, `in-process`;
+ * - a virtual TPM: the manufacturer id is a known virtual TPM's (`MSFT`, `GOOG`, `AMZN`, `VMW`), or
+ *   the firmware's manufacturer and product name (`HKLM\HARDWARE\DESCRIPTION\System\BIOS`) name a
+ *   hypervisor: `virtualization`;
+ * - a TPM whose manufacturer could not be read: `virtualization` (a chip cannot be told from a
+ *   virtual TPM without it, so the lower level is reported);
+ * - any other TPM 2.0, with its manufacturer read: `hardware`.
  *
  * @since 0.2.0
  */
@@ -124,21 +129,56 @@ export function measurePlatformCryptoPosture(system: WindowsSystemBindings): Iso
     `Tbsi_GetDeviceInfo reports a TPM 2.0 (interface: ${iface}); keys of the Microsoft Platform Crypto Provider are created and used inside it`,
   ];
   const reasons: string[] = [];
-  let level: IsolationLevel = 'hardware';
+  let level: IsolationLevel;
   const vm = virtualMachine(system);
+  if (vm !== undefined) details.virtualMachine = vm;
+  let manufacturer: ReturnType<NonNullable<WindowsSystemBindings['tpmManufacturer']>>;
+  try {
+    manufacturer = system.tpmManufacturer
+      ? system.tpmManufacturer()
+      : { ok: false, status: 0, reason: 'these bindings cannot read it' };
+  } catch (err) {
+    manufacturer = { ok: false, status: 0, reason: err instanceof Error ? err.message : String(err) };
+  }
+  if (manufacturer.ok) details.manufacturer = manufacturer.value;
+  const virtualVendor = manufacturer.ok ? virtualTpmVendor(manufacturer.value) : undefined;
   if (info.tpmInterfaceType === 4) {
     level = 'os-isolated';
     reasons.push(
       'the TPM is an emulator: its keys live in host memory, so they are reported os-isolated, not hardware',
     );
+  } else if (manufacturer.ok && manufacturer.value === 'IBM') {
+    level = 'in-process';
+    evidence.push('the TPM reports manufacturer IBM: a software TPM (swtpm or the reference simulator)');
+    reasons.push(
+      'the TPM is a software TPM (manufacturer IBM): its keys live in the memory of an ordinary process, so they are reported in-process',
+    );
+  } else if (virtualVendor !== undefined) {
+    level = 'virtualization';
+    evidence.push(
+      `the TPM reports manufacturer ${manufacturer.ok ? manufacturer.value : '?'} (TPM2_GetCapability through TBS): ${virtualVendor}`,
+    );
+    reasons.push(
+      `the TPM is a virtual TPM (${virtualVendor}): software in the host, protected by the hypervisor, so keys are reported virtualization, not hardware`,
+    );
   } else if (vm !== undefined) {
     level = 'virtualization';
-    details.virtualMachine = vm;
     evidence.push(
       `the firmware says this is a virtual machine (${vm}): its TPM is a virtual TPM provided by the hypervisor`,
     );
     reasons.push(
       `this is a virtual machine (${vm}): its TPM is software in the host, protected by the hypervisor, so keys are reported virtualization, not hardware`,
+    );
+  } else if (manufacturer.ok) {
+    level = 'hardware';
+    evidence.push(
+      `the TPM reports manufacturer ${manufacturer.value} (TPM2_GetCapability through TBS), not a known virtual or software TPM, and the firmware names no hypervisor`,
+    );
+  } else {
+    level = 'virtualization';
+    evidence.push(`the TPM's manufacturer could not be read (${manufacturer.reason})`);
+    reasons.push(
+      `the TPM's manufacturer could not be read (${manufacturer.reason}); without it a virtual TPM cannot be told from a chip, so keys are reported virtualization, not hardware`,
     );
   }
   return { available: true, level, virtualization: 'unavailable', best: level, reasons, evidence, details };

@@ -24,8 +24,18 @@ describe.skipIf(!ready)(`Platform Crypto Provider limits (${reason})`, () => {
     expect(KeyStoreError.is(err, 'ERR_KEYSTORE_UNSUPPORTED_ALGORITHM')).toBe(true);
   });
 
-  it('receipts keys as hardware when the TPM is not an emulator', async () => {
-    expect(probe?.isolation).toBe(probe?.details?.tpmInterface === 'emulator' ? 'os-isolated' : 'hardware');
+  it("receipts each key with the level probe() measured, backed by the TPM's evidence", async () => {
+    const provider = pcpProvider();
+    const name = `pcp-receipt-${process.pid}`;
+    const key = await provider.createKey({ name, algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
+    try {
+      expect(key.isolation.level).toBe(probe?.isolation);
+      expect(key.isolation.evidence.join(' ')).toMatch(/Tbsi_GetDeviceInfo reports a TPM 2\.0/);
+      if (key.isolation.level === 'hardware') expect(probe?.details?.manufacturer).toBeTypeOf('string');
+    } finally {
+      await key.close();
+      await provider.deleteKey({ name, scope: 'user' });
+    }
   });
 });
 

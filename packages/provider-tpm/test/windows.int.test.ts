@@ -1,7 +1,8 @@
 // The TPM provider inside Windows Node under Wine: tpmProvider() picks the Platform Crypto Provider
 // backend there, and asks the TPM Base Services for real (Tbsi_GetDeviceInfo). Wine has no TPM, so
 // this shows the backend saying so, with the status, instead of trusting NCryptOpenStorageProvider
-// (which Wine lets open for any name).
+// (which Wine lets open for any name). The manufacturer query (TPM2_GetCapability through TBS) runs
+// for real too, and gets the same answer.
 import { describe, expect, it } from 'vitest';
 import { runWineScript, wine } from '../../../test-support/wine.js';
 
@@ -21,6 +22,7 @@ describe.skipIf(!wine.available)(`TPM provider on Windows Node under Wine (needs
           create = { code: err.code, message: err.message };
         }
         const opened = native.loadNCrypt().openStorageProvider(native.MS_PLATFORM_CRYPTO_PROVIDER);
+        const manufacturer = native.loadWindowsSystem().tpmManufacturer();
         console.log(JSON.stringify({
           fapi: provider instanceof TpmProvider,
           id: provider.id,
@@ -28,6 +30,7 @@ describe.skipIf(!wine.available)(`TPM provider on Windows Node under Wine (needs
           probe,
           create,
           providerOpens: opened !== 0n,
+          manufacturer,
         }));
       })().catch((err) => { console.error(err); process.exit(1); });
     `);
@@ -39,6 +42,7 @@ describe.skipIf(!wine.available)(`TPM provider on Windows Node under Wine (needs
       probe: { available: boolean; isolation: string; reasons: string[] };
       create: { code: string };
       providerOpens: boolean;
+      manufacturer: { ok: boolean; status: number };
     };
     expect(out.fapi).toBe(false);
     expect(out.id).toBe('tpm');
@@ -50,5 +54,7 @@ describe.skipIf(!wine.available)(`TPM provider on Windows Node under Wine (needs
     expect(out.probe.isolation).toBe('none');
     expect(out.probe.reasons.join(' ')).toMatch(/TBS_E_TPM_NOT_FOUND \(0x8028400f\)/);
     expect(out.create.code).toBe('ERR_KEYSTORE_PROVIDER_UNAVAILABLE');
+    // TPM2_GetCapability through Tbsi_Context_Create / Tbsip_Submit_Command: no TPM to answer.
+    expect(out.manufacturer).toMatchObject({ ok: false, status: 0x8028400f });
   });
 });

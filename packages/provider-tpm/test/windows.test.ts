@@ -1,6 +1,6 @@
 // The TPM provider's Windows backend (Microsoft Platform Crypto Provider) over the named NCrypt
 // double of @keystore/provider-cng's tests: presence from Tbsi_GetDeviceInfo, the TPM's limits,
-// and the hardware receipt. The real calls run on Windows only (windows.windows.test.ts) and, for
+// and the hardware receipt. The real calls run on Windows only (pcp.windows.test.ts) and, for
 // the TPM query, under Wine (windows.int.test.ts).
 import { createHash, verify } from 'node:crypto';
 import { createKeyStore, KeyStoreError } from '@keystore/core';
@@ -13,9 +13,16 @@ import {
 } from '../../provider-cng/test/helpers/ncrypt-double.js';
 import { measurePlatformCryptoPosture, PCP_CAPABILITIES, pcpProvider, TpmProvider, tpmProvider } from '../src/index.js';
 
-function overDouble(state: Partial<SystemState> = {}) {
+type Manufacturer = { ok: true; value: string } | { ok: false; status: number; reason: string };
+
+/** The system double, answering `tpmManufacturer()` too (a chip by Infineon unless told otherwise). */
+function systemDouble(state: Partial<SystemState> = {}, manufacturer: Manufacturer = { ok: true, value: 'IFX' }) {
+  return Object.assign(createSystemDouble(state), { tpmManufacturer: () => manufacturer });
+}
+
+function overDouble(state: Partial<SystemState> = {}, manufacturer?: Manufacturer) {
   const ncrypt = createNCryptDouble();
-  const system = createSystemDouble(state);
+  const system = systemDouble(state, manufacturer);
   const provider = pcpProvider({ bindings: { ncrypt: () => ncrypt, system: () => system } });
   return { ncrypt, system, provider };
 }
@@ -35,7 +42,7 @@ describe('Platform Crypto Provider posture (Tbsi_GetDeviceInfo over a double)', 
   it('a discrete or firmware TPM 2.0 gives hardware', () => {
     for (const tpmInterfaceType of [1, 2, 3, 5]) {
       const posture = measurePlatformCryptoPosture(
-        createSystemDouble({
+        systemDouble({
           tpm: { ok: true, value: { structVersion: 1, tpmVersion: 2, tpmInterfaceType, tpmImpRevision: 1 } },
         }),
       );
@@ -45,7 +52,7 @@ describe('Platform Crypto Provider posture (Tbsi_GetDeviceInfo over a double)', 
   });
 
   it('no TPM (TBS_E_TPM_NOT_FOUND) is unavailable, with the status named', () => {
-    const posture = measurePlatformCryptoPosture(createSystemDouble(NO_TPM));
+    const posture = measurePlatformCryptoPosture(systemDouble(NO_TPM));
     expect(posture.available).toBe(false);
     expect(posture.best).toBe('none');
     expect(posture.reasons.join(' ')).toMatch(/TBS_E_TPM_NOT_FOUND/);
@@ -60,7 +67,7 @@ describe('Platform Crypto Provider posture (Tbsi_GetDeviceInfo over a double)', 
     expect(old.available).toBe(false);
     expect(old.reasons.join(' ')).toMatch(/TPM 2\.0/);
     const emu = measurePlatformCryptoPosture(
-      createSystemDouble({
+      systemDouble({
         tpm: { ok: true, value: { structVersion: 1, tpmVersion: 2, tpmInterfaceType: 4, tpmImpRevision: 0 } },
       }),
     );
@@ -79,17 +86,38 @@ describe('Platform Crypto Provider posture (Tbsi_GetDeviceInfo over a double)', 
       ['Google', 'Google Compute Engine'],
       ['Amazon EC2', 'm6i.large'],
     ]) {
-      const posture = measurePlatformCryptoPosture(createSystemDouble(bios(m as string, p as string)));
+      const posture = measurePlatformCryptoPosture(systemDouble(bios(m as string, p as string)));
       expect(posture.level).toBe('virtualization');
       expect(posture.evidence.join(' ')).toMatch(/virtual machine/);
     }
-    const laptop = measurePlatformCryptoPosture(createSystemDouble(bios('LENOVO', '21CBCTO1WW')));
+    const laptop = measurePlatformCryptoPosture(systemDouble(bios('LENOVO', '21CBCTO1WW')));
     expect(laptop.level).toBe('hardware');
+  });
+
+  it('the manufacturer decides: virtual TPM ids give virtualization, IBM (a software TPM) in-process, a chip hardware', () => {
+    const level = (m: Manufacturer) => measurePlatformCryptoPosture(systemDouble({}, m)).level;
+    expect(level({ ok: true, value: 'MSFT' })).toBe('virtualization');
+    expect(level({ ok: true, value: 'GOOG' })).toBe('virtualization');
+    expect(level({ ok: true, value: 'IBM' })).toBe('in-process');
+    expect(level({ ok: true, value: 'NTC' })).toBe('hardware');
+    const chip = measurePlatformCryptoPosture(systemDouble({}, { ok: true, value: 'STM' }));
+    expect(chip.evidence.join(' ')).toMatch(/manufacturer STM/);
+    expect(chip.details.manufacturer).toBe('STM');
+  });
+
+  it('an unreadable manufacturer is never reported as hardware', () => {
+    const posture = measurePlatformCryptoPosture(
+      systemDouble({}, { ok: false, status: 0x80284012, reason: 'TBS_E_ACCESS_DENIED' }),
+    );
+    expect(posture.level).toBe('virtualization');
+    expect(posture.reasons.join(' ')).toMatch(/could not be read/);
+    const noMethod = measurePlatformCryptoPosture(createSystemDouble({}));
+    expect(noMethod.level).toBe('virtualization');
   });
 
   it('a refused TPM query is unavailable, never a guess', () => {
     const posture = measurePlatformCryptoPosture(
-      createSystemDouble({ tpm: { ok: false, status: 0x80284012, reason: 'access denied' } }),
+      systemDouble({ tpm: { ok: false, status: 0x80284012, reason: 'access denied' } }),
     );
     expect(posture.available).toBe(false);
   });

@@ -246,14 +246,30 @@ export function loadWindowsSystem(): WindowsSystemBindings {
   const wineGetVersion = optional(ntdll, 'const char * wine_get_version(void)');
 
   let Tbsi_GetDeviceInfo: NativeFn | null | undefined;
+  let tbsContext: { create: NativeFn; submit: NativeFn; close: NativeFn } | null | undefined;
   const tbs = (): NativeFn | null => {
     if (Tbsi_GetDeviceInfo !== undefined) return Tbsi_GetDeviceInfo;
     try {
-      Tbsi_GetDeviceInfo = koffi
-        .load('tbs.dll')
-        .func('uint32_t __stdcall Tbsi_GetDeviceInfo(uint32_t Size, _Out_ TPM_DEVICE_INFO *Info)') as NativeFn;
+      const lib = koffi.load('tbs.dll');
+      Tbsi_GetDeviceInfo = lib.func(
+        'uint32_t __stdcall Tbsi_GetDeviceInfo(uint32_t Size, _Out_ TPM_DEVICE_INFO *Info)',
+      ) as NativeFn;
+      try {
+        tbsContext = {
+          create: lib.func(
+            'uint32_t __stdcall Tbsi_Context_Create(const uint8_t *pContextParams, _Out_ uintptr_t *phContext)',
+          ) as NativeFn,
+          submit: lib.func(
+            'uint32_t __stdcall Tbsip_Submit_Command(uintptr_t hContext, uint32_t Locality, uint32_t Priority, const uint8_t *pabCommand, uint32_t cbCommand, _Out_ uint8_t *pabResult, _Inout_ uint32_t *pcbResult)',
+          ) as NativeFn,
+          close: lib.func('uint32_t __stdcall Tbsip_Context_Close(uintptr_t hContext)') as NativeFn,
+        };
+      } catch {
+        tbsContext = null;
+      }
     } catch {
       Tbsi_GetDeviceInfo = null;
+      tbsContext = null;
     }
     return Tbsi_GetDeviceInfo;
   };
@@ -343,6 +359,57 @@ export function loadWindowsSystem(): WindowsSystemBindings {
         minor: Number(v.dwMinorVersion ?? 0) >>> 0,
         build: Number(v.dwBuildNumber ?? 0) >>> 0,
       };
+    },
+
+    tpmManufacturer(): PostureReading<string> {
+      if (tbs() === null || !tbsContext) {
+        return refused('LoadLibrary(tbs.dll)', ERROR_MOD_NOT_FOUND, 'TPM Base Services are not installed');
+      }
+      const { create, submit, close } = tbsContext;
+      // TBS_CONTEXT_PARAMS2 { version = TPM_VERSION_20 (2), includeTpm20 (bit 2) }.
+      const params = Buffer.alloc(8);
+      params.writeUInt32LE(2, 0);
+      params.writeUInt32LE(0x4, 4);
+      const handle: bigint[] = [0n];
+      const created = (create(params, handle) as number) >>> 0;
+      if (created !== 0) return refused('Tbsi_Context_Create', created);
+      const context = handle[0] ?? 0n;
+      if (context === 0n) return refused('Tbsi_Context_Create', 0, 'TBS returned no context');
+      try {
+        // TPM2_GetCapability(TPM_CAP_TPM_PROPERTIES, TPM_PT_MANUFACTURER, 1), no sessions.
+        const command = Buffer.alloc(22);
+        command.writeUInt16BE(0x8001, 0); // TPM_ST_NO_SESSIONS
+        command.writeUInt32BE(22, 2); // commandSize
+        command.writeUInt32BE(0x17a, 6); // TPM_CC_GetCapability
+        command.writeUInt32BE(6, 10); // TPM_CAP_TPM_PROPERTIES
+        command.writeUInt32BE(0x105, 14); // TPM_PT_MANUFACTURER
+        command.writeUInt32BE(1, 18); // propertyCount
+        const response = Buffer.alloc(64);
+        const length = [response.length];
+        // TBS_COMMAND_LOCALITY_ZERO, TBS_COMMAND_PRIORITY_NORMAL (200).
+        const status = (submit(context, 0, 200, command, command.length, response, length) as number) >>> 0;
+        if (status !== 0) return refused('Tbsip_Submit_Command', status);
+        const n = length[0] ?? 0;
+        // header (10) | moreData (1) | capability (4) | count (4) | property (4) | value (4)
+        if (n < 27 || n > response.length || response.readUInt32BE(2) !== n) {
+          return refused('Tbsip_Submit_Command', 0, `a malformed TPM2_GetCapability response of ${n} bytes`);
+        }
+        const rc = response.readUInt32BE(6);
+        if (rc !== 0) return refused('TPM2_GetCapability', rc, `the TPM answered 0x${rc.toString(16)}`);
+        if (response.readUInt32BE(11) !== 6 || response.readUInt32BE(15) < 1 || response.readUInt32BE(19) !== 0x105) {
+          return refused('TPM2_GetCapability', 0, 'the response does not carry TPM_PT_MANUFACTURER');
+        }
+        const id = response
+          .subarray(23, 27)
+          .toString('latin1')
+          .replace(/[\0 ]+$/g, '');
+        if (!/^[\x20-\x7e]{1,4}$/.test(id)) {
+          return refused('TPM2_GetCapability', 0, 'the manufacturer id is not printable ASCII');
+        }
+        return { ok: true, value: id };
+      } finally {
+        close(context);
+      }
     },
 
     tpmDeviceInfo(): PostureReading<TpmDeviceInfo> {

@@ -216,6 +216,16 @@ export interface WindowsSystemBindings {
   /** `Tbsi_GetDeviceInfo`; `TBS_E_TPM_NOT_FOUND` (0x8028400F) comes back as `{ ok: false }`. */
   tpmDeviceInfo(): PostureReading<TpmDeviceInfo>;
   /**
+   * The TPM's manufacturer id (`TPM_PT_MANUFACTURER`, four ASCII characters such as `IFX`, `NTC`,
+   * `MSFT`), read by sending `TPM2_GetCapability` through the TPM Base Services
+   * (`Tbsi_Context_Create`, `Tbsip_Submit_Command`, `Tbsip_Context_Close`). `{ ok: false }` when there
+   * is no TPM 2.0 or TBS refuses. Optional so that older doubles of this interface still fit; a
+   * binding without it counts as "could not be read".
+   *
+   * @since 0.2.0
+   */
+  tpmManufacturer?(): PostureReading<string>;
+  /**
    * The LSASS process's protection right now: its PID (from the `KeyIso`/`SamSs` service or a process
    * snapshot), then `OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION)` and
    * `NtQueryInformationProcess(ProcessProtectionInformation = 61)`: the `PS_PROTECTION` byte
