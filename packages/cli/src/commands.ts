@@ -90,8 +90,11 @@ export const COMMANDS: readonly CommandSpec[] = [
 
 Shows the platform and Node.js version; every installed provider (@keystore/provider-* packages, plus
 'memory' with --provider memory) with its availability, the isolation it can achieve here, whether it
-qualifies under the policy, and why; the effective policy with the source of each field (default, app,
-machine); and which provider a default request would get. The default request names no algorithm
+qualifies under the policy, and why (a provider the policy's provider rules refuse is shown as
+'installed, disabled by policy', with the rule and who set it); the machine's posture as providers
+measure it (LSA protection, virtualization-based security, TPM, Windows build, Wine) and the isolation
+each provider can reach now; the effective policy with the source of each field (default, app, machine
+file, registry); and which provider a default request would get. The default request names no algorithm
 (selection then ignores algorithms), uses the user scope, and is not exportable. A provider package that
 fails to load is listed as unavailable, with the load error as its reason.
 
@@ -101,7 +104,9 @@ ${STORE_HELP}
 Exit codes: 0 when some provider satisfies the policy, 3 when none does, 1 for an invalid --policy file.
 
 JSON: { platform, arch, node, providers: [{ id, displayName, package, available, isolation, selected,
-        eligible, rank, reasons, details }], policy, sources, machinePolicyPath, request, selected }`,
+        eligible, rank, status, policyReasons, reasons, details }], posture: { facts: [{ key, label, value,
+        text, providerId }], isolation: [{ id, available, isolation, status }] }, policy, sources,
+        machinePolicyPath, registryPolicyKey, request, selected }`,
     handler: () => import('./commands/doctor.js').then((m) => m.doctor),
   },
   {
@@ -129,13 +134,14 @@ Exit codes: 0 valid, 1 invalid (or unreadable).`,
     help: `Usage: keystore policy effective [--policy FILE] [--json]
 
 Merges the built-in defaults, the app policy (--policy) and the machine policy (KEYSTORE_MACHINE_POLICY,
-else /etc/keystore/policy.json, or %ProgramData%\\keystore\\policy.json on Windows). The machine policy is a
-ceiling: every field takes the stricter of app and machine.
+else /etc/keystore/policy.json, or %ProgramData%\\keystore\\policy.json on Windows; on Windows also the
+registry key HKLM\\SOFTWARE\\Policies\\keystore). The machine policy is a ceiling: every field takes the
+stricter of app, machine file and registry.
 
 Options:
   --policy FILE      app policy (JSON)
-  --json             print { policy, sources, machinePolicyPath }; sources maps each field's JSON pointer
-                     to 'default', 'app' or 'machine'
+  --json             print { policy, sources, machinePolicyPath, registryPolicyKey }; sources maps each
+                     field's JSON pointer to 'default', 'app', 'machine' or 'registry'
   -h, --help         show this help
 
 Exit codes: 0 ok, 1 invalid policy.`,
@@ -296,6 +302,71 @@ ${STORE_HELP}
 
 JSON: { ref, hash, plaintext (base64) }, plus out when --out was given`,
     handler: () => keys().then((m) => m.decrypt),
+  },
+  {
+    path: ['migrate'],
+    summary: 'move a legacy CryptoAPI key into a stronger provider (CNG), verified; or list what can move',
+    options: {
+      from: { type: 'string' },
+      to: { type: 'string' },
+      scan: { type: 'boolean' },
+      'delete-source': { type: 'boolean' },
+      exportable: { type: 'boolean' },
+      'unsafe-allow-weak-target': { type: 'boolean' },
+      policy: { type: 'string' },
+      scope: { type: 'string' },
+      ...JSON_OPTION,
+      ...HELP_OPTION,
+    },
+    positionals: { min: 0, max: 0, names: '' },
+    choices: { scope: SCOPES },
+    help: `Usage: keystore migrate --from capi:NAME --to cng[:NEWNAME] [--delete-source] [--scope user|machine]
+                        [--exportable] [--policy FILE] [--json]
+       keystore migrate --scan [--scope user|machine] [--unsafe-allow-weak-target] [--policy FILE] [--json]
+
+Moves a key out of a legacy CryptoAPI container (provider capi, where the key is loaded into the app's
+own process) into a provider that isolates it (cng): opens the legacy key, exports its private key,
+imports it into the target (not exportable unless --exportable), then verifies the new key: its
+public key must equal the source's, and a signature it makes over a random challenge must verify with
+the source's public key. Only then, and only with --delete-source, is the source deleted. If the
+verification fails, the new key is deleted and the source is left as it was.
+
+A key created non-exportable cannot be moved (its private key cannot leave CryptoAPI): issue a new key
+in CNG and re-enrol it (a new certificate or registration) wherever the old one was used.
+
+Reading the source needs a policy that allows it: legacyCryptoApi allow, an isolation floor no higher
+than the legacy provider's (in-process), and exportable.export true, for example with
+  --policy migrate-policy.json   holding {"legacyCryptoApi":"allow","minimumIsolation":"in-process",
+                                           "exportable":{"export":true}}
+A machine policy (file or registry) that denies these must be changed by an administrator. The new key
+is held to the effective floor and to at least os-isolated, whatever --policy lowers for the source.
+
+--scan lists the keys of the legacy providers and says, for each, whether it can move and why not. It
+opens each container to read whether it is exportable; it uses and exports no key.
+
+Options:
+  --from PROVIDER:NAME        the legacy key (or its reference, keystore:capi:user:NAME)
+  --to PROVIDER[:NAME]        the target provider, and the new key's name (default: the same name)
+  --delete-source             delete the legacy key once the new key is verified
+  --exportable                make the new key exportable (the policy must allow exportable.create)
+  --unsafe-allow-weak-target  accept a target below os-isolated (still at least the effective floor)
+  --scan                      list legacy keys and whether each can move
+  --policy FILE               app policy (JSON); the machine policy still caps it
+  --scope SCOPE               user (default) or machine, for the source and the new key
+  --json                      machine-readable output on stdout (errors too, as {"error": {...}})
+  -h, --help                  show this help
+
+While it runs, each step is announced on stderr when stderr is a terminal (not with --json).
+
+Exit codes: 0 moved (or listed); 3 a provider is not installed or cannot serve; 4 no such legacy key;
+5 the policy refuses, the key is not exportable, the name is taken, or verification failed.
+
+JSON: { from: { ref, provider, name, scope, algorithm, isolation }, to: { ref, provider, name, scope,
+        algorithm, exportable, isolation }, verified: { publicKeyMatches, signatureVerifies },
+        sourceDeleted, sourceDeleteError (when deleting failed), warnings }; from and to also carry publicKey (PEM)
+--scan JSON: { keys: [{ ref, provider, name, scope, algorithm, exportable, movable, reasons }],
+        targets (installed providers that can import keys), policyBlockers }`,
+    handler: () => import('./commands/migrate.js').then((m) => m.migrate),
   },
 ];
 

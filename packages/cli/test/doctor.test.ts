@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describePosture, postureFacts } from '../src/commands/posture.js';
 import { parse, Sandbox, stderrLines } from './helpers.js';
 
 interface Row {
@@ -9,6 +10,8 @@ interface Row {
   isolation: string;
   selected: boolean;
   eligible: boolean;
+  status: string;
+  policyReasons: string[];
   reasons: string[];
   details: Record<string, unknown>;
 }
@@ -19,6 +22,11 @@ interface Doctor {
   policy: Record<string, unknown>;
   sources: Record<string, string>;
   machinePolicyPath: string | null;
+  registryPolicyKey: string | null;
+  posture: {
+    facts: { key: string; label: string; value: unknown; text: string; providerId: string }[];
+    isolation: { id: string; available: boolean; isolation: string; status: string }[];
+  };
   selected: string | null;
 }
 
@@ -38,6 +46,8 @@ function expectRowShape(row: Row): void {
   expect(typeof row.selected).toBe('boolean');
   expect(typeof row.eligible).toBe('boolean');
   expect(Array.isArray(row.reasons)).toBe(true);
+  expect(Array.isArray(row.policyReasons)).toBe(true);
+  expect(['selected', 'eligible', 'disabled-by-policy', 'refused', 'unavailable']).toContain(row.status);
   expect(typeof row.details).toBe('object');
 }
 
@@ -170,5 +180,114 @@ describe('keystore doctor', () => {
     const debug = box.run(['doctor', '--policy', policy], { env: { KEYSTORE_DEBUG: '1' } });
     expect(debug.code).toBe(1);
     expect(debug.stderr).toMatch(/\n\s+at /);
+  });
+
+  describe('posture and providers disabled by policy', () => {
+    const POSTURE = {
+      windowsBuild: 26100,
+      lsaProtectionConfigured: true,
+      lsaProtectionRunning: false,
+      vbsRunning: true,
+      credentialGuard: false,
+      hvci: true,
+      tpmPresent: true,
+      tpmVersion: '2.0',
+      wine: false,
+      somethingElse: 'not posture',
+    };
+
+    function installWindowsLike() {
+      box.installFakeProvider({ id: 'cng', details: POSTURE, ownStore: true });
+      box.installFakeProvider({ id: 'capi', legacyCryptoApi: true, isolation: 'in-process', ownStore: true });
+    }
+
+    it('a legacy provider under the default policy: installed, disabled by policy, naming the rule and its source', () => {
+      installWindowsLike();
+      const r = box.run(['doctor', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const d = parse<Doctor>(r);
+      for (const row of d.providers) expectRowShape(row);
+      const capi = d.providers.find((p) => p.id === 'capi');
+      expect(capi).toMatchObject({ available: true, eligible: false, status: 'disabled-by-policy' });
+      expect(capi?.policyReasons).toHaveLength(1);
+      expect(capi?.policyReasons[0]).toContain('/legacyCryptoApi');
+      expect(capi?.policyReasons[0]).toContain('set by the built-in default');
+      expect(d.providers.find((p) => p.id === 'cng')).toMatchObject({ status: 'selected', policyReasons: [] });
+      expect(d.registryPolicyKey).toBeNull();
+      const human = box.run(['doctor']);
+      expect(human.stdout).toMatch(/^ {4}status: {4}installed, disabled by policy: legacy CryptoAPI is denied/m);
+    });
+
+    it('a provider denied by the machine policy names the machine policy file', () => {
+      installWindowsLike();
+      box.machinePolicy({ providers: { deny: ['cng'] } });
+      const d = parse<Doctor>(box.run(['doctor', '--json']));
+      const cng = d.providers.find((p) => p.id === 'cng');
+      expect(cng?.status).toBe('disabled-by-policy');
+      expect(cng?.policyReasons[0]).toContain(`the machine policy file ${box.machinePolicyFile}`);
+    });
+
+    it('allowed by a policy, the legacy provider is no longer disabled', () => {
+      installWindowsLike();
+      const policy = box.write('legacy.json', { legacyCryptoApi: 'allow', minimumIsolation: 'in-process' });
+      const d = parse<Doctor>(box.run(['doctor', '--policy', policy, '--json']));
+      expect(d.providers.find((p) => p.id === 'capi')).toMatchObject({ status: 'eligible', policyReasons: [] });
+    });
+
+    it('a provider that is available but below the floor is refused, not disabled by policy', () => {
+      box.installFakeProvider({ id: 'weak', isolation: 'in-process', ownStore: true });
+      const d = parse<Doctor>(box.run(['doctor', '--json']));
+      expect(d.providers.find((p) => p.id === 'weak')).toMatchObject({ status: 'refused', policyReasons: [] });
+    });
+
+    it("prints the posture facts providers report, in words, and each provider's isolation now", () => {
+      installWindowsLike();
+      const d = parse<Doctor>(box.run(['doctor', '--json']));
+      const facts = Object.fromEntries(d.posture.facts.map((f) => [f.key, f]));
+      expect(Object.keys(facts).sort()).toEqual(
+        [
+          'credentialGuard',
+          'hvci',
+          'lsaProtectionConfigured',
+          'lsaProtectionRunning',
+          'tpmPresent',
+          'tpmVersion',
+          'vbsRunning',
+          'windowsBuild',
+          'wine',
+        ].sort(),
+      );
+      expect(facts.lsaProtectionRunning).toMatchObject({ value: false, text: 'no', providerId: 'cng' });
+      expect(facts.windowsBuild).toMatchObject({ value: 26100, text: '26100' });
+      expect(d.posture.isolation).toEqual(
+        expect.arrayContaining([
+          { id: 'cng', available: true, isolation: 'os-isolated', status: 'selected' },
+          { id: 'capi', available: true, isolation: 'in-process', status: 'disabled-by-policy' },
+        ]),
+      );
+      const human = box.run(['doctor']).stdout;
+      expect(human).toMatch(/^Posture:$/m);
+      expect(human).toMatch(/^ {2}LSASS running as a protected process now: +no \(cng\)$/m);
+      expect(human).toMatch(/^ {2}Credential Guard running: +no \(cng\)$/m);
+      expect(human).toMatch(/^ {2}Windows build: +26100 \(cng\)$/m);
+      expect(human).toMatch(/^ {4}capi +in-process +\(disabled by policy\)$/m);
+      expect(human).not.toContain('somethingElse:');
+    });
+
+    it('says so when no provider reports posture facts; disagreeing providers are each named', () => {
+      expect(describePosture({ facts: [], isolation: [] })).toEqual([
+        'Posture:',
+        '  no provider reports isolation facts about this machine (LSA protection, VBS, TPM …)',
+      ]);
+      const facts = postureFacts([
+        { id: 'cng', details: { tpmPresent: true, platform: 'windows' } },
+        { id: 'tpm', details: { tpmPresent: false } },
+      ]);
+      expect(facts.map((f) => [f.providerId, f.text])).toEqual([
+        ['cng', 'yes'],
+        ['tpm', 'no'],
+      ]);
+      expect(describePosture({ facts, isolation: [] })[1]).toBe('  TPM present: yes (cng); no (tpm)');
+    });
   });
 });

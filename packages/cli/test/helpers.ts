@@ -3,6 +3,7 @@
  * test-double provider packages into a temporary `KEYSTORE_PROVIDERS_DIR`.
  */
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -55,7 +56,7 @@ export class Sandbox {
   }
 
   /** Installs the file-backed fake provider (a test double) and returns its key directory. */
-  installFakeProvider(options: { id?: string } = {}): string {
+  installFakeProvider(options: FakeProviderOptions = {}): string {
     const id = options.id ?? 'fake';
     this.providersDir ??= this.path('providers');
     const pkgDir = join(this.providersDir, '@keystore', `provider-${id}`);
@@ -64,10 +65,46 @@ export class Sandbox {
       join(pkgDir, 'package.json'),
       JSON.stringify({ name: `@keystore/provider-${id}`, version: '0.0.0-test', type: 'module', main: 'index.js' }),
     );
-    writeFileSync(join(pkgDir, 'index.js'), fakeProviderSource(id));
+    writeFileSync(join(pkgDir, 'index.js'), fakeProviderSource(id, options));
     const store = this.path(`${id}-keys`);
     mkdirSync(store, { recursive: true });
     return store;
+  }
+
+  /**
+   * Puts a key straight into a fake provider installed with `ownStore` (as if some other program had
+   * made it) and returns its private key.
+   */
+  seedFakeKey(
+    id: string,
+    name: string,
+    options: {
+      algorithm?: 'RSA-2048' | 'ECDSA-P256' | 'ECDSA-P384';
+      scope?: 'user' | 'machine';
+      exportable?: boolean;
+    } = {},
+  ): KeyObject {
+    const algorithm = options.algorithm ?? 'RSA-2048';
+    const privateKey =
+      algorithm === 'RSA-2048'
+        ? generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+        : generateKeyPairSync('ec', { namedCurve: algorithm === 'ECDSA-P384' ? 'secp384r1' : 'prime256v1' }).privateKey;
+    const dir = join(this.path('fake-keys'), id, options.scope ?? 'user');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      join(dir, `${name}.json`),
+      JSON.stringify({
+        algorithm,
+        exportable: options.exportable ?? false,
+        pem: privateKey.export({ type: 'pkcs8', format: 'pem' }),
+      }),
+    );
+    return privateKey;
+  }
+
+  /** Whether a fake provider installed with `ownStore` holds a key by that name. */
+  hasFakeKey(id: string, name: string, scope: 'user' | 'machine' = 'user'): boolean {
+    return existsSync(join(this.path('fake-keys'), id, scope, `${name}.json`));
   }
 
   /** Installs a provider package whose entry throws when imported. */
@@ -125,13 +162,32 @@ export function stderrLines(result: Result): string[] {
   return result.stderr.split('\n').filter((l) => l.length > 0);
 }
 
+/** How a fake provider package differs from the default one. */
+export interface FakeProviderOptions {
+  /** The provider id and package suffix (default `fake`). */
+  id?: string;
+  /** Its isolation (default: `KEYSTORE_FAKE_ISOLATION`, else `os-isolated`). */
+  isolation?: string;
+  /** Claim to be a legacy CryptoAPI provider. */
+  legacyCryptoApi?: boolean;
+  /** Claim and implement importKey. */
+  importKeys?: boolean;
+  /** Claim exportable keys (and export them). */
+  exportableKeys?: boolean;
+  /** Extra probe details (posture facts …). */
+  details?: Record<string, string | number | boolean>;
+  /** Keep keys under `KEYSTORE_FAKE_STORE/<id>/`, apart from other fakes (default: shared). */
+  ownStore?: boolean;
+}
+
 /**
  * The source of `@keystore/provider-<id>`: a TEST DOUBLE that keeps keys as PEM files in the directory
  * named by `KEYSTORE_FAKE_STORE`, so keys outlive one CLI process. Its isolation is whatever
- * `KEYSTORE_FAKE_ISOLATION` says (default `os-isolated`); `KEYSTORE_FAKE_SIMULATOR=1` adds
- * `simulator: true` to its probe details.
+ * `KEYSTORE_FAKE_ISOLATION` says (default `os-isolated`) unless `options.isolation` fixes it;
+ * `KEYSTORE_FAKE_SIMULATOR=1` adds `simulator: true` to its probe details. `KEYSTORE_FAKE_FAULTS`
+ * (`id:fault,…`) makes it misbehave: `bad-signature` (signatures that do not verify), `delete-fails`.
  */
-function fakeProviderSource(id: string): string {
+function fakeProviderSource(id: string, options: FakeProviderOptions = {}): string {
   return `// Test double: a file-backed provider for the CLI tests. Not a real key store.
 import {
   constants, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt, privateEncrypt, sign,
@@ -141,8 +197,16 @@ import { join } from 'node:path';
 import { KeyStoreError } from ${JSON.stringify(pathToFileURL(CORE_DIST).href)};
 
 const ID = ${JSON.stringify(id)};
-const root = () => process.env.KEYSTORE_FAKE_STORE;
-const isolation = () => process.env.KEYSTORE_FAKE_ISOLATION || 'os-isolated';
+const OPTIONS = ${JSON.stringify(options)};
+const root = () => (OPTIONS.ownStore ? join(process.env.KEYSTORE_FAKE_STORE, ID) : process.env.KEYSTORE_FAKE_STORE);
+const isolation = () => OPTIONS.isolation || process.env.KEYSTORE_FAKE_ISOLATION || 'os-isolated';
+const fault = (name) => (process.env.KEYSTORE_FAKE_FAULTS || '').split(',').includes(ID + ':' + name);
+const spoil = (signature) => {
+  if (!fault('bad-signature')) return signature;
+  const copy = Buffer.from(signature);
+  copy[copy.length - 1] ^= 0xff;
+  return copy;
+};
 const ALGORITHMS = ['RSA-2048', 'ECDSA-P256', 'ECDSA-P384'];
 const DIGEST_INFO = {
   sha256: '3031300d060960864801650304020105000420',
@@ -161,7 +225,7 @@ function generate(algorithm) {
   return generateKeyPairSync('ec', { namedCurve }).privateKey;
 }
 
-function makeKey(name, scope, algorithm, privateKey) {
+function makeKey(name, scope, algorithm, privateKey, exportable = false) {
   const rsa = algorithm.startsWith('RSA');
   const opts = (params) =>
     rsa
@@ -172,18 +236,25 @@ function makeKey(name, scope, algorithm, privateKey) {
         }
       : { key: privateKey, dsaEncoding: 'der' };
   return {
-    name, scope, algorithm, exportable: false,
+    name, scope, algorithm, exportable,
     isolation: { level: isolation(), providerId: ID, measuredAt: new Date().toISOString(), evidence: ['test double: key kept in a file'] },
     publicKey: createPublicKey(privateKey),
     async signMessage(data, params) {
-      return { signature: sign(params.hash, data, opts(params)), ...(rsa ? {} : { dsaEncoding: 'der' }) };
+      return { signature: spoil(sign(params.hash, data, opts(params))), ...(rsa ? {} : { dsaEncoding: 'der' }) };
     },
     async signDigest(digest, params) {
-      if (!rsa) return { signature: sign(null, digest, { key: privateKey, dsaEncoding: 'der' }), dsaEncoding: 'der' };
+      if (!rsa) return { signature: spoil(sign(null, digest, { key: privateKey, dsaEncoding: 'der' })), dsaEncoding: 'der' };
       if (params.padding !== 'pkcs1') throw new KeyStoreError('ERR_KEYSTORE_UNSUPPORTED_OPERATION', 'pss over a digest', { providerId: ID });
       const info = Buffer.concat([Buffer.from(DIGEST_INFO[params.hash], 'hex'), digest]);
-      return { signature: privateEncrypt({ key: privateKey, padding: constants.RSA_PKCS1_PADDING }, info) };
+      return { signature: spoil(privateEncrypt({ key: privateKey, padding: constants.RSA_PKCS1_PADDING }, info)) };
     },
+    ...(exportable
+      ? {
+          async exportPrivateKey() {
+            return privateKey;
+          },
+        }
+      : {}),
     ...(rsa
       ? {
           async decrypt(ciphertext, hash) {
@@ -202,23 +273,39 @@ function notFound(name, scope) {
 export function createProvider() {
   return {
     id: ID,
-    displayName: 'File-backed test double',
+    displayName: OPTIONS.legacyCryptoApi ? 'File-backed test double (plays a legacy CryptoAPI provider)' : 'File-backed test double',
     capabilities: {
       algorithms: ALGORITHMS,
       operations: ['sign', 'decrypt'],
       scopes: ['user', 'machine'],
-      exportableKeys: false,
+      exportableKeys: OPTIONS.exportableKeys === true,
       passwords: false,
-      legacyCryptoApi: false,
+      legacyCryptoApi: OPTIONS.legacyCryptoApi === true,
       rsaSignaturePaddings: ['pkcs1', 'pss'],
       oaepHashes: ['sha1', 'sha256', 'sha384', 'sha512'],
+      importKeys: OPTIONS.importKeys === true,
     },
+    ...(OPTIONS.importKeys
+      ? {
+          async importKey({ name, algorithm, scope, exportable, privateKey }) {
+            if (!ALGORITHMS.includes(algorithm)) {
+              throw new KeyStoreError('ERR_KEYSTORE_UNSUPPORTED_ALGORITHM', algorithm + ' is not supported', { providerId: ID });
+            }
+            const path = file(scope, name);
+            if (existsSync(path)) throw new KeyStoreError('ERR_KEYSTORE_KEY_EXISTS', 'key ' + name + ' exists', { providerId: ID });
+            mkdirSync(join(root(), scope), { recursive: true });
+            const pem = privateKey.export({ type: 'pkcs8', format: 'pem' });
+            writeFileSync(path, JSON.stringify({ algorithm, exportable: exportable === true, pem }));
+            return makeKey(name, scope, algorithm, createPrivateKey(pem), exportable === true);
+          },
+        }
+      : {}),
     async probe() {
-      const details = { testDouble: true };
+      const details = { testDouble: true, ...(OPTIONS.details || {}) };
       if (process.env.KEYSTORE_FAKE_SIMULATOR === '1') details.simulator = true;
       return { available: true, isolation: isolation(), reasons: [], details };
     },
-    async createKey({ name, algorithm, scope, signal }) {
+    async createKey({ name, algorithm, scope, signal, exportable }) {
       // KEYSTORE_FAKE_CREATE_DELAY_MS: a slow device, which notes in KEYSTORE_FAKE_CREATE_STARTED that
       // it has started and honours the signal like a provider should.
       const delay = Number(process.env.KEYSTORE_FAKE_CREATE_DELAY_MS || 0);
@@ -238,15 +325,16 @@ export function createProvider() {
       const path = file(scope, name);
       if (existsSync(path)) throw new KeyStoreError('ERR_KEYSTORE_KEY_EXISTS', 'key ' + name + ' exists', { providerId: ID });
       const privateKey = generate(algorithm);
+      const keep = exportable === true && OPTIONS.exportableKeys === true;
       mkdirSync(join(root(), scope), { recursive: true });
-      writeFileSync(path, JSON.stringify({ algorithm, pem: privateKey.export({ type: 'pkcs8', format: 'pem' }) }));
-      return makeKey(name, scope, algorithm, privateKey);
+      writeFileSync(path, JSON.stringify({ algorithm, exportable: keep, pem: privateKey.export({ type: 'pkcs8', format: 'pem' }) }));
+      return makeKey(name, scope, algorithm, privateKey, keep);
     },
     async openKey({ name, scope }) {
       const path = file(scope, name);
       if (!existsSync(path)) throw notFound(name, scope);
-      const { algorithm, pem } = JSON.parse(readFileSync(path, 'utf8'));
-      return makeKey(name, scope, algorithm, createPrivateKey(pem));
+      const { algorithm, pem, exportable } = JSON.parse(readFileSync(path, 'utf8'));
+      return makeKey(name, scope, algorithm, createPrivateKey(pem), exportable === true);
     },
     async listKeys(options = {}) {
       const out = [];
@@ -263,6 +351,7 @@ export function createProvider() {
     async deleteKey({ name, scope }) {
       const path = file(scope, name);
       if (!existsSync(path)) throw notFound(name, scope);
+      if (fault('delete-fails')) throw new KeyStoreError('ERR_KEYSTORE_ACCESS_DENIED', 'the container is locked', { providerId: ID });
       rmSync(path);
     },
   };

@@ -15,6 +15,7 @@ const COMMANDS = [
   ['keys', 'sign'],
   ['keys', 'verify'],
   ['keys', 'decrypt'],
+  ['migrate'],
 ];
 
 let box: Sandbox;

@@ -48,13 +48,14 @@ export const auditChannel: diagnosticsChannel.Channel = diagnosticsChannel.chann
 export type AuditOperation = 'sign' | 'decrypt' | 'derive' | 'export-private';
 
 /**
- * An event about one key: created, opened, used (with the operation), or deleted.
+ * An event about one key: created, imported (since 0.2.0), opened, used (with the operation), or
+ * deleted. An import event names the key it made, never the key material it was given.
  *
  * @since 0.1.0
  */
 export interface AuditKeyEvent {
   /** What happened. */
-  readonly type: 'key.created' | 'key.opened' | 'key.used' | 'key.deleted';
+  readonly type: 'key.created' | 'key.imported' | 'key.opened' | 'key.used' | 'key.deleted';
   /** When (ISO 8601). */
   readonly time: string;
   /** The provider holding the key. */
@@ -70,11 +71,11 @@ export interface AuditKeyEvent {
 }
 
 /**
- * What a policy decision was about.
+ * What a policy decision was about (`import` since 0.2.0).
  *
  * @since 0.1.0
  */
-export type AuditAction = 'create' | 'open' | 'list' | 'delete' | 'export-private';
+export type AuditAction = 'create' | 'import' | 'open' | 'list' | 'delete' | 'export-private';
 
 /**
  * A policy decision: a request allowed (and which provider serves it) or refused (and why).

@@ -55,14 +55,20 @@ export { createKeyStore } from './keystore.js';
 export type {
   EffectivePolicyJson,
   LoadMachinePolicyOptions,
+  LoadRegistryPolicyOptions,
+  MergePoliciesOptions,
   PolicyField,
   PolicyRequest,
+  RegistryKeyContents,
+  RegistryReader,
+  RegistryValue,
   ResolvePolicyOptions,
 } from './policy/index.js';
 export {
   DEFAULT_POLICY,
   loadMachinePolicy,
   loadPolicyFile,
+  loadRegistryPolicy,
   MACHINE_POLICY_ENV,
   machinePolicyPath,
   mergePolicies,
@@ -70,6 +76,9 @@ export {
   POLICY_SCHEMA,
   parsePolicy,
   policyToJson,
+  REGISTRY_POLICY_KEY,
+  REGISTRY_TIMEOUT_MS,
+  readRegistryKey,
   requestViolations,
   resolvePolicy,
   validatePolicy,
@@ -77,11 +86,12 @@ export {
 export type { KeyRefParts } from './ref.js';
 export { formatKeyRef, isKeyRef, isProviderId, KEY_REF_PREFIX, parseKeyRef } from './ref.js';
 export type { SelectionCandidate } from './selection.js';
-export { PROBE_TIMEOUT_MS, probeAll, selectProvider } from './selection.js';
+export { PROBE_TIMEOUT_MS, probeAll, providerPolicyReasons, selectProvider } from './selection.js';
 export type {
   CreateKeyOptions,
   DecryptOptions,
   EffectivePolicy,
+  ImportKeyOptions,
   IsolationReceipt,
   KeyInfo,
   KeyStore,

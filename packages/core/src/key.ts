@@ -67,6 +67,7 @@ const OPERATION_VERB: Readonly<Record<string, string>> = {
   close: 'closing the key',
   open: 'opening the key',
   create: 'creating the key',
+  import: 'importing the key',
   delete: 'deleting the key',
   list: 'listing keys',
 };

@@ -3,13 +3,14 @@
  *
  * @module
  */
-import { KeyObject } from 'node:crypto';
+import { createPublicKey, KeyObject } from 'node:crypto';
 import { isKeyAlgorithm, type KeyAlgorithm, type KeyScope } from './algorithms.js';
 import { type AuditAction, auditChannel, publishAudit } from './audit.js';
 import { KeyStoreError, type ProviderRefusal, throwIfAborted } from './errors.js';
+import { algorithmOfPublicKey, publicKeyMatchesAlgorithm } from './formats.js';
 import { type IsolationLevel, isAtLeast, isIsolationLevel } from './isolation.js';
 import { ASYNC_DISPOSE, ManagedKey, providerError } from './key.js';
-import { requestViolations, resolvePolicy } from './policy/index.js';
+import { type RegistryReader, requestViolations, resolvePolicy } from './policy/index.js';
 import { formatKeyRef, isProviderId, KEY_REF_PREFIX, parseKeyRef } from './ref.js';
 import {
   evaluateCandidates,
@@ -22,6 +23,7 @@ import {
 import type {
   CreateKeyOptions,
   EffectivePolicy,
+  ImportKeyOptions,
   KeyInfo,
   KeyStore,
   KeyStoreKey,
@@ -30,10 +32,12 @@ import type {
   ListKeysOptions,
   OpenKeyOptions,
   OperationOptions,
+  ProviderCreateRequest,
   ProviderKey,
   ProviderVerdict,
   SelectionExplanation,
   SelectionRequest,
+  UserPromptOptions,
 } from './types.js';
 
 /**
@@ -53,6 +57,21 @@ export interface CreateKeyStoreOptions {
   machinePolicy?: KeyStorePolicy | null;
   /** The environment to read the machine policy's path from (default `process.env`). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * The machine policy in the Windows registry (`HKLM\SOFTWARE\Policies\keystore`). Omitted: read
+   * from the registry on Windows (nowhere else). `null`: none. An object: that one. Independent of
+   * `machinePolicy`: both caps apply.
+   *
+   * @since 0.2.0
+   */
+  registryPolicy?: KeyStorePolicy | null;
+  /**
+   * How to read the registry key (default: `reg.exe query`, see `readRegistryKey`). For apps
+   * that cannot start `reg.exe` (it is blocked on some managed machines) and for tests.
+   *
+   * @since 0.2.0
+   */
+  registryReader?: RegistryReader;
   /** Cancels reading the machine policy. */
   signal?: AbortSignal;
 }
@@ -124,6 +143,91 @@ function checkSignal(signal: unknown): AbortSignal | undefined {
   return signal;
 }
 
+const MAX_PROMPT_TEXT = 1024;
+
+/** Validates `userPrompt` and copies its known members into a fresh frozen object. */
+function checkUserPrompt(value: unknown): UserPromptOptions | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw invalid('userPrompt must be an object');
+  const prompt = value as Record<string, unknown>;
+  const out: { friendlyName?: string; description?: string; forceHighProtection?: boolean } = {};
+  for (const [key, member] of Object.entries(prompt)) {
+    if (member === undefined) continue;
+    if (key === 'friendlyName' || key === 'description') {
+      if (typeof member !== 'string') throw invalid(`userPrompt.${key} must be a string`);
+      if (member.length > MAX_PROMPT_TEXT) {
+        throw invalid(`userPrompt.${key} is at most ${MAX_PROMPT_TEXT} characters long, not ${member.length}`);
+      }
+      if (member.includes('\0')) throw invalid(`userPrompt.${key} may not contain NUL characters`);
+      out[key] = member;
+    } else if (key === 'forceHighProtection') {
+      if (typeof member !== 'boolean') throw invalid('userPrompt.forceHighProtection must be a boolean');
+      out.forceHighProtection = member;
+    } else {
+      throw invalid(
+        `unknown userPrompt member ${JSON.stringify(key)} (friendlyName, description, forceHighProtection)`,
+      );
+    }
+  }
+  return Object.freeze(out);
+}
+
+/**
+ * The algorithm of a private key to import: derived from the key (RSA by modulus size, EC by curve),
+ * `wanted` choosing ECDH over the default ECDSA for an EC key.
+ */
+function importAlgorithm(privateKey: unknown, wanted: unknown): KeyAlgorithm {
+  if (!(privateKey instanceof KeyObject)) throw invalid('privateKey must be a KeyObject (crypto.createPrivateKey)');
+  if (privateKey.type !== 'private') {
+    throw invalid(`privateKey must be a private key, not a ${privateKey.type} key`);
+  }
+  if (wanted !== undefined && !isKeyAlgorithm(wanted)) throw invalid(`unknown key algorithm: ${String(wanted)}`);
+  const type = privateKey.asymmetricKeyType;
+  const details = privateKey.asymmetricKeyDetails;
+  if (type !== 'rsa' && type !== 'ec') {
+    throw invalid(
+      `a ${String(type)} key cannot be imported: only RSA (2048, 3072, 4096 bits) and EC (P-256, P-384, P-521) keys`,
+    );
+  }
+  const derived = algorithmOfPublicKey(privateKey);
+  if (derived === null) {
+    const size = type === 'rsa' ? `${details?.modulusLength ?? '?'}-bit RSA` : `EC ${details?.namedCurve ?? '?'}`;
+    throw invalid(
+      `a ${size} key cannot be imported: only RSA (2048, 3072, 4096 bits) and EC (P-256, P-384, P-521) keys`,
+    );
+  }
+  if (wanted === undefined) return derived;
+  if (!publicKeyMatchesAlgorithm(privateKey, wanted)) {
+    throw invalid(`the key does not fit ${wanted}: it is a ${derived.replace(/^ECDSA-/, 'EC ')} key`);
+  }
+  return wanted;
+}
+
+/** What createKey and importKey share, validated. */
+interface CommonOptions {
+  readonly scope: KeyScope;
+  readonly exportable: boolean;
+  readonly providerId: string | undefined;
+  readonly password: string | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly userPrompt: UserPromptOptions | undefined;
+}
+
+/** Validates what createKey and importKey share: scope, exportable, provider, password, signal, prompt. */
+function commonOptions(options: Partial<CreateKeyOptions | ImportKeyOptions>): CommonOptions {
+  const scope = checkScope(options.scope) ?? 'user';
+  if (options.exportable !== undefined && typeof options.exportable !== 'boolean') {
+    throw invalid('exportable must be a boolean');
+  }
+  const exportable = options.exportable ?? false;
+  const providerId = checkProviderOption(options.provider);
+  const password = checkPassword(options.password);
+  const signal = checkSignal(options.signal);
+  const userPrompt = checkUserPrompt(options.userPrompt);
+  return { scope, exportable, providerId, password, signal, userPrompt };
+}
+
 function refusalsOf(verdicts: readonly ProviderVerdict[]): ProviderRefusal[] {
   return verdicts.filter((v) => !v.eligible).map((v) => ({ providerId: v.providerId, reasons: v.reasons }));
 }
@@ -174,7 +278,7 @@ function decision(
   }));
 }
 
-function keyEvent(type: 'key.created' | 'key.opened', key: KeyStoreKey): void {
+function keyEvent(type: 'key.created' | 'key.imported' | 'key.opened', key: KeyStoreKey): void {
   publishAudit(() => ({
     type,
     time: new Date().toISOString(),
@@ -226,17 +330,20 @@ class DefaultKeyStore implements KeyStore {
   }
 
   /**
-   * Checks what a provider handed back: a well-formed key (the algorithm asked for, when creating)
-   * whose receipt meets the floor. Otherwise closes it, deletes it when it was just created, and
-   * throws: `ERR_KEYSTORE_POLICY_VIOLATION` below the floor, `ERR_KEYSTORE_NATIVE_FAILURE` when malformed.
+   * Checks what a provider handed back: a well-formed key (the algorithm asked for, when creating or
+   * importing; the public key of the key given, when importing) whose receipt meets the floor.
+   * Otherwise closes it, deletes it when it was just created or imported, and throws:
+   * `ERR_KEYSTORE_POLICY_VIOLATION` below the floor, `ERR_KEYSTORE_NATIVE_FAILURE` when malformed.
    */
   async #verifyKey(
     inner: ProviderKey,
     provider: KeyStoreProvider,
-    target: { name: string; scope: KeyScope; algorithm?: KeyAlgorithm },
-    created: boolean,
+    target: { name: string; scope: KeyScope; algorithm?: KeyAlgorithm; publicKey?: KeyObject },
+    action: 'create' | 'import' | 'open',
   ): Promise<void> {
     const floor = this.policy.minimumIsolation;
+    const made = action !== 'open';
+    const verb = action === 'create' ? 'created' : action === 'import' ? 'imported' : 'opened';
     let problem: string | undefined;
     let malformed = false;
     if (
@@ -251,11 +358,14 @@ class DefaultKeyStore implements KeyStore {
     ) {
       malformed = true;
       problem = `the ${provider.id} provider returned a key object that does not match the request`;
+    } else if (target.publicKey !== undefined && !inner.publicKey.equals(target.publicKey)) {
+      malformed = true;
+      problem = `the ${provider.id} provider imported a key whose public key is not the one of the key given`;
     } else {
       const level = receiptLevel(inner);
       if (level !== null && isAtLeast(level, floor)) return;
       problem =
-        `the ${provider.id} provider ${created ? 'created' : 'opened'} the key with isolation ` +
+        `the ${provider.id} provider ${verb} the key with isolation ` +
         `${level ?? 'an unknown level'}, below the floor ${floor} (/minimumIsolation)`;
     }
     const ref = formatKeyRef({ providerId: provider.id, scope: target.scope, name: target.name });
@@ -265,15 +375,15 @@ class DefaultKeyStore implements KeyStore {
     } catch (error) {
       cleanup = error;
     }
-    if (created) {
+    if (made) {
       try {
         await provider.deleteKey({ name: target.name, scope: target.scope });
       } catch (error) {
         cleanup ??= error;
       }
     }
-    if (!malformed) decision(created ? 'create' : 'open', 'refused', null, [`${provider.id}: ${problem}`], { ref });
-    const message = created
+    if (!malformed) decision(action, 'refused', null, [`${provider.id}: ${problem}`], { ref });
+    const message = made
       ? cleanup === undefined
         ? `${problem}; the key was deleted`
         : `${problem}; deleting it failed, so it may remain in the provider`
@@ -284,24 +394,26 @@ class DefaultKeyStore implements KeyStore {
     });
   }
 
-  async createKey(name: string, options: CreateKeyOptions): Promise<KeyStoreKey> {
-    this.#checkOpen();
-    checkName(name);
-    if (typeof options !== 'object' || options === null) throw invalid('options with an algorithm are required');
-    const { algorithm } = options;
-    if (!isKeyAlgorithm(algorithm)) throw invalid(`unknown key algorithm: ${String(algorithm)}`);
-    const scope = checkScope(options.scope) ?? 'user';
-    if (options.exportable !== undefined && typeof options.exportable !== 'boolean') {
-      throw invalid('exportable must be a boolean');
-    }
-    const exportable = options.exportable ?? false;
-    const providerId = checkProviderOption(options.provider);
-    const password = checkPassword(options.password);
-    const signal = checkSignal(options.signal);
-
+  /**
+   * The policy checks and provider selection shared by createKey and importKey: refuses what the
+   * policy forbids, then picks the provider (with an audit decision either way).
+   */
+  async #select(
+    action: 'create' | 'import',
+    request: {
+      algorithm: KeyAlgorithm;
+      scope: KeyScope;
+      exportable: boolean;
+      providerId: string | undefined;
+      password: boolean;
+      userPrompt: boolean;
+    },
+    signal: AbortSignal | undefined,
+  ): Promise<KeyStoreProvider> {
+    const { algorithm, scope, exportable, providerId } = request;
     const violations = requestViolations(this.policy, { algorithm, scope, exportable });
     if (violations.length > 0) {
-      decision('create', 'refused', null, violations, { algorithm });
+      decision(action, 'refused', null, violations, { algorithm });
       throw new KeyStoreError('ERR_KEYSTORE_POLICY_VIOLATION', `the policy refuses this key: ${violations.join('; ')}`);
     }
     if (providerId !== undefined) this.#provider(providerId);
@@ -312,39 +424,117 @@ class DefaultKeyStore implements KeyStore {
       algorithm,
       scope,
       exportable,
-      password: password !== undefined,
+      password: request.password,
+      userPrompt: request.userPrompt,
+      importKey: action === 'import',
       ...(providerId === undefined ? {} : { provider: providerId }),
     });
     const provider = explanation.selected === null ? undefined : this.#byId.get(explanation.selected);
     if (provider === undefined) {
       const refusals = refusalsOf(explanation.providers);
-      decision('create', 'refused', null, flatReasons(refusals), { algorithm });
+      decision(action, 'refused', null, flatReasons(refusals), { algorithm });
       throw new KeyStoreError(
         'ERR_KEYSTORE_NO_PROVIDER',
-        `no provider can create a ${algorithm} key in the ${scope} scope under the policy ` +
+        `no provider can ${action} a ${algorithm} key in the ${scope} scope under the policy ` +
           `(floor ${this.policy.minimumIsolation}): ${describeRefusals(refusals)}`,
         { refusals },
       );
     }
-    decision('create', 'allowed', provider.id, explanation.providers[0]?.reasons ?? [], { algorithm });
+    decision(action, 'allowed', provider.id, explanation.providers[0]?.reasons ?? [], { algorithm });
+    return provider;
+  }
+
+  /** The request a provider receives, with the effective floor. */
+  #providerRequest(name: string, algorithm: KeyAlgorithm, common: CommonOptions): ProviderCreateRequest {
+    const { scope, exportable, password, signal, userPrompt } = common;
+    return {
+      name,
+      algorithm,
+      scope,
+      exportable,
+      minimumIsolation: this.policy.minimumIsolation,
+      ...(password === undefined ? {} : { password }),
+      ...(userPrompt === undefined ? {} : { userPrompt }),
+      ...(signal === undefined ? {} : { signal }),
+    };
+  }
+
+  async createKey(name: string, options: CreateKeyOptions): Promise<KeyStoreKey> {
+    this.#checkOpen();
+    checkName(name);
+    if (typeof options !== 'object' || options === null) throw invalid('options with an algorithm are required');
+    const { algorithm } = options;
+    if (!isKeyAlgorithm(algorithm)) throw invalid(`unknown key algorithm: ${String(algorithm)}`);
+    const common = commonOptions(options);
+    const { scope, signal } = common;
+    const provider = await this.#select(
+      'create',
+      {
+        algorithm,
+        scope,
+        exportable: common.exportable,
+        providerId: common.providerId,
+        password: common.password !== undefined,
+        userPrompt: common.userPrompt !== undefined,
+      },
+      signal,
+    );
 
     throwIfAborted(signal);
     let inner: ProviderKey;
     try {
-      inner = await provider.createKey({
-        name,
-        algorithm,
-        scope,
-        exportable,
-        ...(password === undefined ? {} : { password }),
-        ...(signal === undefined ? {} : { signal }),
-      });
+      inner = await provider.createKey(this.#providerRequest(name, algorithm, common));
     } catch (error) {
       throw providerError(error, provider.id, 'create', signal);
     }
-    await this.#verifyKey(inner, provider, { name, scope, algorithm }, true);
+    await this.#verifyKey(inner, provider, { name, scope, algorithm }, 'create');
     const key = new ManagedKey(inner, provider, this.policy);
     keyEvent('key.created', key);
+    return key;
+  }
+
+  async importKey(name: string, privateKey: KeyObject, options?: ImportKeyOptions): Promise<KeyStoreKey> {
+    this.#checkOpen();
+    checkName(name);
+    const o = checkOptions(options, 'options');
+    const algorithm = importAlgorithm(privateKey, o.algorithm);
+    const common = commonOptions(o);
+    const { scope, signal } = common;
+    const provider = await this.#select(
+      'import',
+      {
+        algorithm,
+        scope,
+        exportable: common.exportable,
+        providerId: common.providerId,
+        password: common.password !== undefined,
+        userPrompt: common.userPrompt !== undefined,
+      },
+      signal,
+    );
+    const importKey = provider.importKey;
+    if (typeof importKey !== 'function') {
+      // selectProvider only picks providers that have it; a provider that lost it since is a fault.
+      throw new KeyStoreError('ERR_KEYSTORE_UNSUPPORTED_OPERATION', `the ${provider.id} provider cannot import keys`, {
+        providerId: provider.id,
+      });
+    }
+
+    throwIfAborted(signal);
+    let inner: ProviderKey;
+    try {
+      inner = await importKey.call(provider, { ...this.#providerRequest(name, algorithm, common), privateKey });
+    } catch (error) {
+      throw providerError(error, provider.id, 'import', signal);
+    }
+    await this.#verifyKey(
+      inner,
+      provider,
+      { name, scope, algorithm, publicKey: createPublicKey(privateKey) },
+      'import',
+    );
+    const key = new ManagedKey(inner, provider, this.policy);
+    keyEvent('key.imported', key);
     return key;
   }
 
@@ -472,7 +662,7 @@ class DefaultKeyStore implements KeyStore {
     provider: KeyStoreProvider,
     target: { name: string; scope: KeyScope },
   ): Promise<KeyStoreKey> {
-    await this.#verifyKey(inner, provider, target, false);
+    await this.#verifyKey(inner, provider, target, 'open');
     // A key made before the policy tightened (or by another tool) is still held to the policy's
     // algorithm, RSA size and scope rules before it may be used.
     const violations = requestViolations(this.policy, { algorithm: inner.algorithm, scope: target.scope });
@@ -618,15 +808,17 @@ class DefaultKeyStore implements KeyStore {
 
 /**
  * Creates a {@link KeyStore} over `providers` under the effective policy: the built-in defaults,
- * capped by the app's `policy`, capped by the machine policy (read from its file unless
- * `machinePolicy` is given). Async because it reads that file.
+ * replaced field by field by the app's `policy`, capped by the machine policy (read from its file
+ * unless `machinePolicy` is given) and, on Windows, by the machine policy in the registry (unless
+ * `registryPolicy` is given). Async because it reads them.
  *
  * Selection never falls back below the isolation floor: when no provider qualifies, `createKey`
  * rejects with `ERR_KEYSTORE_NO_PROVIDER`, whose `refusals` say why for every provider.
  *
  * @throws {@link KeyStoreError} `ERR_KEYSTORE_INVALID_ARGUMENT` (not a provider, a bad or duplicate
  *   provider id), `ERR_KEYSTORE_INVALID_POLICY`, `ERR_KEYSTORE_ACCESS_DENIED` (the machine policy file
- *   cannot be read), `ERR_KEYSTORE_CANCELLED`.
+ *   or registry key cannot be read), `ERR_KEYSTORE_TIMEOUT` and `ERR_KEYSTORE_NATIVE_FAILURE` (the
+ *   registry could not be read), `ERR_KEYSTORE_CANCELLED`.
  * @example
  * ```ts
  * import { createKeyStore } from '@keystore/core';
@@ -673,9 +865,14 @@ export async function createKeyStore(options: CreateKeyStoreOptions): Promise<Ke
     seen.add(p.id);
   });
   const signal = checkSignal(options.signal);
+  if (options.registryReader !== undefined && typeof options.registryReader !== 'function') {
+    throw invalid('registryReader must be a function');
+  }
   const policy = await resolvePolicy({
     app: options.policy ?? null,
     ...(options.machinePolicy === undefined ? {} : { machine: options.machinePolicy }),
+    ...(options.registryPolicy === undefined ? {} : { registry: options.registryPolicy }),
+    ...(options.registryReader === undefined ? {} : { registryReader: options.registryReader }),
     ...(options.env === undefined ? {} : { env: options.env }),
     ...(signal === undefined ? {} : { signal }),
   });

@@ -123,10 +123,13 @@ export interface NormalizedRequest {
   readonly exportable: boolean;
   readonly provider?: string;
   readonly password: boolean;
+  readonly userPrompt: boolean;
+  readonly importKey: boolean;
 }
 
 /**
- * Checks a selection request and applies defaults (`scope` `user`, `exportable` and `password` false).
+ * Checks a selection request and applies defaults (`scope` `user`; `exportable`, `password`,
+ * `userPrompt` and `importKey` false).
  *
  * @throws {@link KeyStoreError} `ERR_KEYSTORE_INVALID_ARGUMENT`.
  */
@@ -142,6 +145,8 @@ export function normalizeSelectionRequest(request: SelectionRequest | undefined)
   if (scope !== 'user' && scope !== 'machine') throw invalid(`unknown scope: ${String(scope)} (user or machine)`);
   if (r.exportable !== undefined && typeof r.exportable !== 'boolean') throw invalid('exportable must be a boolean');
   if (r.password !== undefined && typeof r.password !== 'boolean') throw invalid('password must be a boolean');
+  if (r.userPrompt !== undefined && typeof r.userPrompt !== 'boolean') throw invalid('userPrompt must be a boolean');
+  if (r.importKey !== undefined && typeof r.importKey !== 'boolean') throw invalid('importKey must be a boolean');
   if (r.provider !== undefined && (typeof r.provider !== 'string' || r.provider.length === 0)) {
     throw invalid('provider must be a non-empty string');
   }
@@ -149,6 +154,8 @@ export function normalizeSelectionRequest(request: SelectionRequest | undefined)
     scope,
     exportable: r.exportable ?? false,
     password: r.password ?? false,
+    userPrompt: r.userPrompt ?? false,
+    importKey: r.importKey ?? false,
     ...(r.algorithm === undefined ? {} : { algorithm: r.algorithm }),
     ...(r.provider === undefined ? {} : { provider: r.provider }),
   };
@@ -160,8 +167,16 @@ function invalid(message: string): KeyStoreError {
 }
 
 /**
- * The reasons the policy's provider rules (allow, deny, legacy CryptoAPI) refuse `provider`,
- * whatever the request; empty when they allow it.
+ * The reasons the policy's provider rules (`providers.deny`, `providers.allow`, `legacyCryptoApi`)
+ * refuse `provider`, whatever the request; empty when they allow it. A provider these rules refuse is
+ * installed but disabled by policy: it never serves, and keys it holds cannot be opened.
+ *
+ * @example
+ * ```ts
+ * providerPolicyReasons(capi, store.policy);
+ * // ["legacy CryptoAPI is denied by policy (/legacyCryptoApi): …"] under the default policy
+ * ```
+ * @since 0.2.0
  */
 export function providerPolicyReasons(provider: KeyStoreProvider, policy: ResolvedPolicy): string[] {
   const reasons: string[] = [];
@@ -202,6 +217,12 @@ function candidateReasons(candidate: SelectionCandidate, policy: ResolvedPolicy,
   }
   if (request.exportable && !caps.exportableKeys) reasons.push('cannot create exportable keys');
   if (request.password && !caps.passwords) reasons.push('does not support key passwords');
+  if (request.userPrompt && caps.userPrompt !== true) {
+    reasons.push('cannot protect keys with a user prompt (capabilities.userPrompt)');
+  }
+  if (request.importKey && (caps.importKeys !== true || typeof provider.importKey !== 'function')) {
+    reasons.push('cannot import existing private keys (capabilities.importKeys)');
+  }
   return reasons;
 }
 
@@ -296,7 +317,7 @@ function verdict(candidate: SelectionCandidate, rank: number | null, reasons: st
  * pointer) or the fact, when: it is in `providers.deny` or not in `providers.allow`; it is a legacy
  * CryptoAPI provider and `legacyCryptoApi` is `deny`; the request names another provider; its probe
  * says it is unavailable; the isolation it achieves is below `minimumIsolation`; it lacks the
- * algorithm, the scope, exportable keys or passwords the request needs. Rules of the policy that
+ * algorithm, the scope, exportable keys, passwords, user prompts or key import the request needs. Rules of the policy that
  * refuse the request itself (allowed algorithms, RSA size, scopes, exportable keys) refuse every provider.
  *
  * The qualifying providers are ranked by `providers.prefer` order, then by stronger isolation, then

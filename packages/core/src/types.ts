@@ -408,6 +408,37 @@ export interface CreateKeyOptions extends OperationOptions {
   provider?: string;
   /** A password protecting the key, where the provider supports it. */
   password?: string;
+  /**
+   * Ask the OS to prompt the user whenever the key is used. Only providers whose capabilities say
+   * `userPrompt` are selected when it is given.
+   *
+   * @since 0.2.0
+   */
+  userPrompt?: UserPromptOptions;
+}
+
+/**
+ * Options of {@link KeyStore.importKey}.
+ *
+ * @since 0.2.0
+ */
+export interface ImportKeyOptions extends OperationOptions {
+  /**
+   * The algorithm to import the key as. An EC private key fits both the `ECDSA-*` and the `ECDH-*`
+   * algorithm of its curve: the default is `ECDSA-*`; pass `ECDH-P256` (…) for a key-agreement key.
+   * For an RSA key it may be omitted; when given, it must match the key's size.
+   */
+  algorithm?: KeyAlgorithm;
+  /** The scope (default `user`). */
+  scope?: KeyScope;
+  /** Whether the private key may be exported again later (default `false`; the policy must allow it). */
+  exportable?: boolean;
+  /** Import into this provider (it must still satisfy the policy). */
+  provider?: string;
+  /** A password protecting the imported key, where the provider supports it. */
+  password?: string;
+  /** Ask the OS to prompt the user whenever the imported key is used (see {@link CreateKeyOptions.userPrompt}). */
+  userPrompt?: UserPromptOptions;
 }
 
 /**
@@ -452,6 +483,20 @@ export interface SelectionRequest {
   provider?: string;
   /** Whether the key needs a password. */
   password?: boolean;
+  /**
+   * Whether the key is to be protected by an OS prompt (only providers whose capabilities say
+   * `userPrompt` qualify).
+   *
+   * @since 0.2.0
+   */
+  userPrompt?: boolean;
+  /**
+   * Whether an existing private key is to be imported (only providers whose capabilities say
+   * `importKeys` and that implement {@link KeyStoreProvider.importKey} qualify).
+   *
+   * @since 0.2.0
+   */
+  importKey?: boolean;
 }
 
 /**
@@ -513,6 +558,21 @@ export interface KeyStore extends AsyncDisposable {
   readonly providers: readonly KeyStoreProvider[];
   /** Creates a key with the best provider the policy allows. */
   createKey(name: string, options: CreateKeyOptions): Promise<KeyStoreKey>;
+  /**
+   * Imports an existing private key (a Node `KeyObject`) into the best provider the policy allows
+   * that can import keys, under the same policy checks as {@link KeyStore.createKey}. The algorithm
+   * is derived from the key (`options.algorithm` picks ECDH for an EC key). The imported key is
+   * non-exportable unless `options.exportable` asks otherwise (and the policy allows it).
+   *
+   * @example
+   * ```ts
+   * const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+   * await using key = await store.importKey('imported', privateKey);
+   * key.exportable; // false: the private key no longer leaves the key store
+   * ```
+   * @since 0.2.0
+   */
+  importKey(name: string, privateKey: KeyObject, options?: ImportKeyOptions): Promise<KeyStoreKey>;
   /** Opens a key by name or by reference string. */
   openKey(nameOrRef: string, options?: OpenKeyOptions): Promise<KeyStoreKey>;
   /** Lists keys of every provider the policy allows (or of one). */
@@ -564,11 +624,13 @@ export interface KeyStorePolicy {
 }
 
 /**
- * Where an effective field's value came from.
+ * Where an effective field's value came from: the built-in defaults, the app's policy, the machine
+ * policy file, or (on Windows, since 0.2.0) the machine policy in the registry
+ * (`HKLM\SOFTWARE\Policies\keystore`).
  *
  * @since 0.1.0
  */
-export type PolicySource = 'default' | 'app' | 'machine';
+export type PolicySource = 'default' | 'app' | 'machine' | 'registry';
 
 /**
  * The effective policy: every field filled in.
@@ -592,7 +654,8 @@ export interface ResolvedPolicy {
 
 /**
  * The effective policy with the source of each field (keyed by JSON pointer, e.g. `/providers/allow`),
- * and the machine policy's file when one was read.
+ * the machine policy's file when one was read, and the registry key when a machine policy was read
+ * from the registry.
  *
  * @since 0.1.0
  */
@@ -601,4 +664,11 @@ export interface EffectivePolicy extends ResolvedPolicy {
   readonly sources: Readonly<Record<string, PolicySource>>;
   /** The machine policy file that was read, or `null`. */
   readonly machinePolicyPath: string | null;
+  /**
+   * The registry key a machine policy was read from (`HKLM\SOFTWARE\Policies\keystore`), or
+   * `null` when none was (not Windows, no such key, or none asked for).
+   *
+   * @since 0.2.0
+   */
+  readonly registryPolicyKey: string | null;
 }

@@ -87,6 +87,7 @@ function patched(vault: MemoryKeyVault, provider: Partial<KeyStoreProvider> = {}
     capabilities: base.capabilities,
     probe: (o) => base.probe(o),
     createKey: async (r) => wrap(await base.createKey(r)),
+    importKey: async (r) => wrap(await base.importKey(r)),
     openKey: async (r) => wrap(await base.openKey(r)),
     listKeys: (o) => base.listKeys(o),
     deleteKey: (r) => base.deleteKey(r),
@@ -96,6 +97,7 @@ function patched(vault: MemoryKeyVault, provider: Partial<KeyStoreProvider> = {}
 }
 
 const ALGORITHMS = ['ECDSA-P256', 'RSA-2048', 'ECDH-P256'] as const;
+const IMPORT_TEST = 'importKey of Node-generated keys: the same public key, usable, not exportable unless asked';
 
 function failed(failures: Map<string, unknown>): string[] {
   return [...failures.keys()].sort();
@@ -110,6 +112,33 @@ describe('the conformance suite', () => {
     expect(suite.names).toContain('ECDSA-P256 > signDigest with every hash verifies with crypto.verify');
     expect(suite.names).toContain('RSA-2048 > decrypt of Node OAEP ciphertext, for every OAEP hash in capabilities');
     expect(suite.names).toContain('ECDH-P256 > deriveSecret equals Node diffieHellman with the peer');
+  });
+
+  it('passes a provider that neither claims nor implements importKey, without a declared skip', async () => {
+    const vault = new MemoryKeyVault();
+    const suite = collect({
+      name: 'no import',
+      createProvider: () => {
+        const { importKey: _importKey, ...rest } = patched(vault, {
+          capabilities: { ...createMemoryProvider().capabilities, importKeys: false },
+        });
+        return rest;
+      },
+      algorithms: ['ECDSA-P256'],
+    });
+    expect(suite.names).toContain(IMPORT_TEST);
+    expect(failed(await suite.run())).toEqual([]);
+  });
+
+  it('shows a declared importKey skip', () => {
+    const suite = collect({
+      name: 'skip import',
+      createProvider: () => createMemoryProvider(),
+      algorithms: ['ECDSA-P256'],
+      skip: { importKey: 'the device cannot take keys in' },
+    });
+    expect(suite.names).toContain('importKey — skipped: the device cannot take keys in');
+    expect(suite.names).not.toContain(IMPORT_TEST);
   });
 
   it('shows declared skips as tests named "… — skipped: reason"', async () => {
@@ -155,7 +184,12 @@ describe('the conformance suite', () => {
     [
       'a receipt stronger than probe()',
       (v) => patched(v, {}, (k) => ({ isolation: { ...k.isolation, level: 'hardware' } })),
-      ALGORITHMS.map((a) => `${a} > createKey returns the key with its name, algorithm, scope, receipt and public key`),
+      [
+        ...ALGORITHMS.map(
+          (a) => `${a} > createKey returns the key with its name, algorithm, scope, receipt and public key`,
+        ),
+        IMPORT_TEST,
+      ],
     ],
     [
       'an ECDSA signature labelled der that is P1363',
@@ -163,7 +197,7 @@ describe('the conformance suite', () => {
         patched(v, {}, (k) => ({
           signDigest: async (d, p, o) => ({ ...(await k.signDigest(d, p, o)), dsaEncoding: 'der' }),
         })),
-      ['ECDSA-P256 > signDigest with every hash verifies with crypto.verify'],
+      ['ECDSA-P256 > signDigest with every hash verifies with crypto.verify', IMPORT_TEST],
     ],
     [
       'PSS signatures made with PKCS#1 padding',
@@ -182,6 +216,7 @@ describe('the conformance suite', () => {
       [
         'ECDH-P256 > deriveSecret equals Node diffieHellman with the peer',
         'ECDH-P256 > close() is idempotent and later operations reject with KEY_CLOSED',
+        IMPORT_TEST,
       ],
     ],
     [
@@ -228,6 +263,27 @@ describe('the conformance suite', () => {
         return patched(v, { createKey: (r) => base.createKey({ ...r, password: undefined }) });
       },
       ['a key with a password opens (or works) only with that password'],
+    ],
+    [
+      'an import that makes a new key instead of importing the one given',
+      (v) => {
+        const base = createMemoryProvider({ vault: v });
+        return patched(v, { importKey: (r) => base.createKey(r) });
+      },
+      [IMPORT_TEST],
+    ],
+    [
+      'an import that makes keys exportable',
+      (v) => {
+        const base = createMemoryProvider({ vault: v });
+        return patched(v, { importKey: (r) => base.importKey({ ...r, exportable: true }) });
+      },
+      [IMPORT_TEST],
+    ],
+    [
+      'an importKey() that capabilities.importKeys does not claim',
+      (v) => patched(v, { capabilities: { ...createMemoryProvider().capabilities, importKeys: false } }),
+      [IMPORT_TEST],
     ],
   ];
 

@@ -610,7 +610,14 @@ describe('KeyStore.explain and close', () => {
     const e = await store.explain({ algorithm: 'ECDSA-P256' });
     expect(e.selected).toBeNull();
     expect(e.providers.map((v) => v.providerId)).toEqual(['memory', 'tpm']);
-    expect(e.request).toEqual({ algorithm: 'ECDSA-P256', scope: 'user', exportable: false, password: false });
+    expect(e.request).toEqual({
+      algorithm: 'ECDSA-P256',
+      scope: 'user',
+      exportable: false,
+      password: false,
+      userPrompt: false,
+      importKey: false,
+    });
     const dev = await memoryStore();
     expect((await dev.explain()).selected).toBe('memory');
     expect(await codeOf(dev.explain({ algorithm: 'DSA' as never }))).toBe('ERR_KEYSTORE_INVALID_ARGUMENT');

@@ -431,3 +431,136 @@ describe('mergePolicies properties', () => {
     );
   });
 });
+
+// --- the registry as a second machine layer (Windows) ------------------------------------------
+
+describe('mergePolicies with a registry policy', () => {
+  const values = ({ sources: _s, machinePolicyPath: _p, registryPolicyKey: _k, ...rest }: EffectivePolicy) => rest;
+
+  it('a registry policy alone caps exactly like a machine policy file, credited to the registry', () => {
+    fc.assert(
+      fc.property(policyArbitrary, policyArbitrary, (app, registry) => {
+        const asFile = mergePolicies(app, registry);
+        const asRegistry = mergePolicies(app, null, null, { registry, registryPolicyKey: 'HKLM\\X' });
+        expect(values(asRegistry)).toEqual(values(asFile));
+        for (const field of POLICY_FIELDS) {
+          const expected = asFile.sources[field] === 'machine' ? 'registry' : asFile.sources[field];
+          expect(asRegistry.sources[field]).toBe(expected);
+        }
+        expect(asRegistry.registryPolicyKey).toBe('HKLM\\X');
+        expect(asRegistry.machinePolicyPath).toBeNull();
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('with both, is never looser than the file, the registry, or the app (or the defaults it keeps)', () => {
+    fc.assert(
+      fc.property(policyArbitrary, policyArbitrary, policyArbitrary, (app, file, registry) => {
+        const effective = mergePolicies(app, file, '/etc/keystore/policy.json', { registry });
+        expect(looserFields(effective, file)).toEqual([]);
+        expect(looserFields(effective, registry)).toEqual([]);
+        expect(looserFields(effective, appOrDefault(app))).toEqual([]);
+        // and it is exactly the file's cap applied, then the registry's (the order does not matter)
+        const twice = mergePolicies(policyToJson(mergePolicies(app, file)).policy, registry);
+        expect(values(effective)).toEqual({ ...values(twice), providers: effective.providers });
+        expect(effective.providers.allow).toEqual(twice.providers.allow);
+        expect([...effective.providers.deny].sort()).toEqual([...twice.providers.deny].sort());
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('credits each field to a layer that sets it', () => {
+    fc.assert(
+      fc.property(policyArbitrary, policyArbitrary, policyArbitrary, (app, file, registry) => {
+        const effective = mergePolicies(app, file, null, { registry });
+        const sets = (policy: KeyStorePolicy, pointer: string) => {
+          const [, first, second] = pointer.split('/');
+          const top = (policy as Record<string, unknown>)[first!];
+          return second === undefined
+            ? top !== undefined
+            : (top as Record<string, unknown> | undefined)?.[second] !== undefined;
+        };
+        for (const [pointer, source] of Object.entries(effective.sources)) {
+          if (source === 'app') expect(sets(app, pointer)).toBe(true);
+          if (source === 'machine') expect(sets(file, pointer)).toBe(true);
+          if (source === 'registry') expect(sets(registry, pointer)).toBe(true);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it.each([
+    [
+      'the stricter floor wins: registry over file',
+      { minimumIsolation: 'none' },
+      { minimumIsolation: 'os-isolated' },
+      { minimumIsolation: 'os-protected' },
+      { minimumIsolation: 'os-protected' },
+      { '/minimumIsolation': 'registry' },
+    ],
+    [
+      'the stricter floor wins: file over registry',
+      { minimumIsolation: 'none' },
+      { minimumIsolation: 'hardware' },
+      { minimumIsolation: 'os-protected' },
+      { minimumIsolation: 'hardware' },
+      { '/minimumIsolation': 'machine' },
+    ],
+    [
+      'file and registry agree: credited to the registry',
+      {},
+      { minimumRsaBits: 3072 },
+      { minimumRsaBits: 3072 },
+      { minimumRsaBits: 3072 },
+      { '/minimumRsaBits': 'registry' },
+    ],
+    [
+      'allow lists intersect across all three; deny lists unite',
+      { providers: { allow: ['tpm', 'cng', 'memory'], deny: ['a'] } },
+      { providers: { allow: ['tpm', 'cng'], deny: ['b'] } },
+      { providers: { allow: ['cng', 'capi'], deny: ['c'] } },
+      { providers: { allow: ['cng'], deny: ['a', 'b', 'c'], prefer: [] } },
+      { '/providers/allow': 'registry', '/providers/deny': 'registry' },
+    ],
+    [
+      'preference: the registry order first, then the file, then the app',
+      { providers: { prefer: ['memory', 'tpm'] } },
+      { providers: { prefer: ['cng'] } },
+      { providers: { prefer: ['tpm'] } },
+      { providers: { allow: null, deny: [], prefer: ['tpm', 'cng', 'memory'] } },
+      { '/providers/prefer': 'registry' },
+    ],
+    [
+      'a registry value looser than the app does not loosen it',
+      { legacyCryptoApi: 'deny', exportable: { create: false } },
+      null,
+      { legacyCryptoApi: 'allow', exportable: { create: true } },
+      { legacyCryptoApi: 'deny', exportable: { create: false, export: false } },
+      { '/legacyCryptoApi': 'app', '/exportable/create': 'app' },
+    ],
+  ] as const)('%s', (_name, app, file, registry, expected, sources) => {
+    const effective = mergePolicies(app as KeyStorePolicy, file as KeyStorePolicy | null, null, {
+      registry: registry as KeyStorePolicy,
+    });
+    expect(effective).toMatchObject(expected);
+    expect(effective.sources).toMatchObject(sources);
+  });
+
+  it('renders registryPolicyKey in the JSON form', () => {
+    const effective = mergePolicies(null, null, null, {
+      registry: {},
+      registryPolicyKey: 'HKLM\\SOFTWARE\\Policies\\keystore',
+    });
+    expect(policyToJson(effective).registryPolicyKey).toBe('HKLM\\SOFTWARE\\Policies\\keystore');
+    expect(policyToJson(mergePolicies(null, null)).registryPolicyKey).toBeNull();
+  });
+
+  it('rejects an invalid registry policy with ERR_KEYSTORE_INVALID_POLICY', () => {
+    expect(() => mergePolicies(null, null, null, { registry: { minimumIsolation: 'tpm' } as never })).toThrow(
+      expect.objectContaining({ code: 'ERR_KEYSTORE_INVALID_POLICY' }),
+    );
+  });
+});

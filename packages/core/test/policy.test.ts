@@ -257,9 +257,16 @@ describe('policy files', () => {
 
     it('records no path when there is no machine policy file', async () => {
       const env = { ProgramData: join(dir, 'no-such-dir') };
-      const effective = await resolvePolicy({ app: { minimumIsolation: 'none' }, env, platform: 'win32' });
+      // registry: null, since this machine has no registry to read (registry-policy.test.ts covers it)
+      const effective = await resolvePolicy({
+        app: { minimumIsolation: 'none' },
+        env,
+        platform: 'win32',
+        registry: null,
+      });
       expect(effective.minimumIsolation).toBe('none');
       expect(effective.machinePolicyPath).toBeNull();
+      expect(effective.registryPolicyKey).toBeNull();
     });
 
     it('skips the machine policy file when machine is null', async () => {

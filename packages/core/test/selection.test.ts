@@ -287,12 +287,20 @@ describe('selectProvider: ranking', () => {
 
 describe('selectProvider: request', () => {
   it('applies defaults in the explanation', () => {
-    expect(selectProvider([], policy(), {}).request).toEqual({ scope: 'user', exportable: false, password: false });
+    expect(selectProvider([], policy(), {}).request).toEqual({
+      scope: 'user',
+      exportable: false,
+      password: false,
+      userPrompt: false,
+      importKey: false,
+    });
     expect(selectProvider([], policy(), { algorithm: 'RSA-3072', provider: 'x' }).request).toEqual({
       algorithm: 'RSA-3072',
       scope: 'user',
       exportable: false,
       password: false,
+      userPrompt: false,
+      importKey: false,
       provider: 'x',
     });
   });

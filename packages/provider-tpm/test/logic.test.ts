@@ -672,13 +672,13 @@ describe('provider logic over a double of the FAPI table', () => {
     await provider.close();
   });
 
-  it('on win32 the probe says the Windows backend is not built yet', async () => {
+  it('on win32 the FAPI backend says unavailable and points to the Platform Crypto Provider backend', async () => {
     const saved = Object.getOwnPropertyDescriptor(process, 'platform');
     Object.defineProperty(process, 'platform', { value: 'win32' });
     try {
       const probe = await new TpmProvider({ configFile }).probe();
       expect(probe.available).toBe(false);
-      expect(probe.reasons.join(' ')).toMatch(/Windows backend .* not built yet/);
+      expect(probe.reasons.join(' ')).toMatch(/pcpProvider\(\)/);
     } finally {
       if (saved) Object.defineProperty(process, 'platform', saved);
     }

@@ -4,14 +4,26 @@
  * @module
  */
 import { arch, release } from 'node:os';
-import { machinePolicyPath, policyToJson, type SelectionRequest } from '@keystore/core';
+import {
+  type EffectivePolicy,
+  type KeyStoreProvider,
+  machinePolicyPath,
+  type PolicySource,
+  policyToJson,
+  providerPolicyReasons,
+  type SelectionRequest,
+} from '@keystore/core';
 import type { CommandContext } from '../commands.js';
 import { EXIT_NO_PROVIDER, EXIT_OK } from '../exit-codes.js';
 import { json, line } from '../io.js';
-import { describePolicy } from './format.js';
+import { describePolicy, describeSource } from './format.js';
+import { describePosture, type Posture, postureFacts } from './posture.js';
 import { withStore } from './store.js';
 
 type Details = Readonly<Record<string, string | number | boolean>>;
+
+/** A provider's state in doctor's output. */
+export type DoctorStatus = 'selected' | 'eligible' | 'disabled-by-policy' | 'refused' | 'unavailable';
 
 /** One row of the doctor's provider table (and of its JSON `providers` array). */
 export interface DoctorProviderRow {
@@ -23,9 +35,46 @@ export interface DoctorProviderRow {
   selected: boolean;
   eligible: boolean;
   rank: number | null;
+  /** `disabled-by-policy`: installed and available, but the policy's provider rules refuse it. */
+  status: DoctorStatus;
+  /** Why the policy's provider rules (deny, allow, legacy CryptoAPI) refuse it, with each rule's source. */
+  policyReasons: string[];
   reasons: string[];
   details: Details;
   loadError?: string;
+}
+
+/** The policy field a provider-rule reason names. */
+const RULE_FIELDS = ['/legacyCryptoApi', '/providers/deny', '/providers/allow'] as const;
+
+/** The provider-rule reasons that refuse `provider`, each saying which policy layer set the rule. */
+function policyReasonsOf(provider: KeyStoreProvider, policy: EffectivePolicy): string[] {
+  return providerPolicyReasons(provider, policy).map((reason) => {
+    const field = RULE_FIELDS.find((f) => reason.includes(`(${f}`));
+    if (field === undefined) return reason;
+    const source = policy.sources[field] as PolicySource | undefined;
+    return source === undefined ? reason : `${reason} [set by ${describeSource(source, policy)}]`;
+  });
+}
+
+function statusOf(row: { selected: boolean; eligible: boolean; available: boolean }, policyReasons: string[]) {
+  if (row.selected) return 'selected';
+  if (row.eligible) return 'eligible';
+  if (!row.available) return 'unavailable';
+  return policyReasons.length > 0 ? 'disabled-by-policy' : 'refused';
+}
+
+function statusText(row: DoctorProviderRow): string {
+  switch (row.status) {
+    case 'disabled-by-policy':
+      return `installed, disabled by policy: ${row.policyReasons.join('; ')}`;
+    case 'unavailable':
+      return row.policyReasons.length > 0
+        ? `unavailable (and disabled by policy: ${row.policyReasons.join('; ')})`
+        : 'unavailable';
+    default:
+      return row.status;
+  }
 }
 
 export async function doctor(ctx: CommandContext): Promise<number> {
@@ -37,19 +86,25 @@ export async function doctor(ctx: CommandContext): Promise<number> {
       if (scope !== undefined) request.scope = scope;
       if (provider !== undefined && registered.has(provider)) request.provider = provider;
       const explanation = await store.explain(request, ctx.io.signal ? { signal: ctx.io.signal } : undefined);
-      const names = new Map(store.providers.map((p) => [p.id, p.displayName]));
-      const rows: DoctorProviderRow[] = explanation.providers.map((v) => ({
-        id: v.providerId,
-        displayName: names.get(v.providerId) ?? v.providerId,
-        package: packages.get(v.providerId) ?? null,
-        available: v.available,
-        isolation: v.isolation,
-        selected: v.selected,
-        eligible: v.eligible,
-        rank: v.rank,
-        reasons: [...v.reasons],
-        details: { ...(v.details ?? {}) },
-      }));
+      const byId = new Map(store.providers.map((p) => [p.id, p]));
+      const rows: DoctorProviderRow[] = explanation.providers.map((v) => {
+        const found = byId.get(v.providerId);
+        const policyReasons = found === undefined ? [] : policyReasonsOf(found, store.policy);
+        return {
+          id: v.providerId,
+          displayName: found?.displayName ?? v.providerId,
+          package: packages.get(v.providerId) ?? null,
+          available: v.available,
+          isolation: v.isolation,
+          selected: v.selected,
+          eligible: v.eligible,
+          rank: v.rank,
+          status: statusOf(v, policyReasons),
+          policyReasons,
+          reasons: [...v.reasons],
+          details: { ...(v.details ?? {}) },
+        };
+      });
       for (const found of discovered) {
         if (found.loadError === undefined) continue;
         rows.push({
@@ -61,6 +116,8 @@ export async function doctor(ctx: CommandContext): Promise<number> {
           selected: false,
           eligible: false,
           rank: null,
+          status: 'unavailable',
+          policyReasons: [],
           reasons: [`the package could not be loaded: ${found.loadError}`],
           details: {},
           loadError: found.loadError,
@@ -71,6 +128,10 @@ export async function doctor(ctx: CommandContext): Promise<number> {
       if (missing) selected = null;
       const effective = policyToJson(store.policy);
       const code = selected === null ? EXIT_NO_PROVIDER : EXIT_OK;
+      const posture: Posture = {
+        facts: postureFacts(rows),
+        isolation: rows.map((r) => ({ id: r.id, available: r.available, isolation: r.isolation, status: r.status })),
+      };
       if (ctx.json) {
         await json(ctx.io.stdout, {
           platform: process.platform,
@@ -81,6 +142,8 @@ export async function doctor(ctx: CommandContext): Promise<number> {
           policy: effective.policy,
           sources: effective.sources,
           machinePolicyPath: effective.machinePolicyPath,
+          registryPolicyKey: effective.registryPolicyKey,
+          posture,
           request: explanation.request,
           minimumIsolation: explanation.minimumIsolation,
           selected,
@@ -96,9 +159,8 @@ export async function doctor(ctx: CommandContext): Promise<number> {
       }
       for (const row of rows) {
         const simulated = row.details.simulator === true ? ' (simulated TPM)' : '';
-        const state = row.selected ? 'selected' : row.eligible ? 'eligible' : row.available ? 'refused' : 'unavailable';
         await line(out, `  ${row.id}: ${row.displayName}${simulated}`);
-        await line(out, `    status:    ${state}`);
+        await line(out, `    status:    ${statusText(row)}`);
         await line(out, `    isolation: ${row.available ? row.isolation : `${row.isolation} (unavailable)`}`);
         if (row.package) await line(out, `    package:   ${row.package}`);
         const details = Object.entries(row.details);
@@ -110,6 +172,8 @@ export async function doctor(ctx: CommandContext): Promise<number> {
       if (missing) {
         await line(out, `  ${provider}: not installed (asked for with --provider)`);
       }
+      await line(out);
+      for (const text of describePosture(posture)) await line(out, text);
       await line(out);
       for (const text of describePolicy(store.policy, machinePolicyPath(ctx.io.env as NodeJS.ProcessEnv)))
         await line(out, text);

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { EffectivePolicy, IsolationReceipt } from '@keystore/core';
+import { type EffectivePolicy, type IsolationReceipt, type PolicySource, REGISTRY_POLICY_KEY } from '@keystore/core';
 
 /** The value at an RFC 6901 JSON pointer. */
 export function atPointer(document: unknown, pointer: string): unknown {
@@ -23,10 +23,35 @@ function show(value: unknown): string {
   return String(value);
 }
 
-/** The effective policy as lines: one per field, with its source. */
-export function describePolicy(policy: EffectivePolicy, lookedAt?: string): string[] {
+/** Where a policy field's value came from, in words. */
+export function describeSource(source: PolicySource, policy: EffectivePolicy): string {
+  switch (source) {
+    case 'default':
+      return 'the built-in default';
+    case 'app':
+      return 'the app policy (--policy)';
+    case 'machine':
+      return `the machine policy file${policy.machinePolicyPath ? ` ${policy.machinePolicyPath}` : ''}`;
+    case 'registry':
+      return `the registry policy ${policy.registryPolicyKey ?? REGISTRY_POLICY_KEY}`;
+  }
+}
+
+/**
+ * The effective policy as lines: one per field, with its source. The registry policy is named when
+ * one was read, and on Windows also when none was.
+ */
+export function describePolicy(
+  policy: EffectivePolicy,
+  lookedAt?: string,
+  platform: NodeJS.Platform = process.platform,
+): string[] {
   const machine = policy.machinePolicyPath ?? (lookedAt === undefined ? 'none' : `none, no file at ${lookedAt}`);
-  const lines = [`Effective policy (machine policy: ${machine}):`];
+  const registry =
+    policy.registryPolicyKey ?? (platform === 'win32' ? `none, no key ${REGISTRY_POLICY_KEY}` : undefined);
+  const lines = [
+    `Effective policy (machine policy: ${machine}${registry === undefined ? '' : `; registry policy: ${registry}`}):`,
+  ];
   const entries = Object.entries(policy.sources);
   const width = Math.max(0, ...entries.map(([pointer]) => pointer.length)) + 2;
   const values = entries.map(([pointer]) => show(atPointer(policy, pointer)));

@@ -100,6 +100,13 @@ export interface KeyStoreModuleOptions {
   machinePolicy?: KeyStorePolicy | null;
   /** The environment to find the machine policy file with (default `process.env`). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * The machine policy in the Windows registry: omitted, read on Windows; `null`, none; an object,
+   * that one.
+   *
+   * @since 0.2.0
+   */
+  registryPolicy?: KeyStorePolicy | null;
 }
 
 /**
@@ -135,6 +142,7 @@ export function keyStoreModule(options: KeyStoreModuleOptions = {}): ContainerMo
           providers: providers ?? [],
           ...(policy === undefined ? {} : { policy }),
           ...(options.machinePolicy === undefined ? {} : { machinePolicy: options.machinePolicy }),
+          ...(options.registryPolicy === undefined ? {} : { registryPolicy: options.registryPolicy }),
           ...(options.env === undefined ? {} : { env: options.env }),
         });
       })

@@ -15,6 +15,7 @@ export {
 } from './load.js';
 export {
   type EffectivePolicyJson,
+  type MergePoliciesOptions,
   mergePolicies,
   POLICY_FIELDS,
   type PolicyField,
@@ -22,5 +23,15 @@ export {
   policyToJson,
   requestViolations,
 } from './merge.js';
+export {
+  type LoadRegistryPolicyOptions,
+  loadRegistryPolicy,
+  REGISTRY_POLICY_KEY,
+  REGISTRY_TIMEOUT_MS,
+  type RegistryKeyContents,
+  type RegistryReader,
+  type RegistryValue,
+  readRegistryKey,
+} from './registry.js';
 export { POLICY_SCHEMA } from './schema.js';
 export { parsePolicy, validatePolicy } from './validate.js';

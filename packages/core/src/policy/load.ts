@@ -8,6 +8,7 @@ import { posix, win32 } from 'node:path';
 import { KeyStoreError, throwIfAborted } from '../errors.js';
 import type { EffectivePolicy, KeyStorePolicy } from '../types.js';
 import { mergePolicies } from './merge.js';
+import { loadRegistryPolicy, type RegistryReader } from './registry.js';
 import { invalidPolicyError, parsePolicy } from './validate.js';
 
 /**
@@ -185,14 +186,24 @@ export interface ResolvePolicyOptions {
   env?: NodeJS.ProcessEnv;
   /** The platform (default `process.platform`). */
   platform?: NodeJS.Platform;
+  /**
+   * The machine policy in the Windows registry: when omitted, read with {@link loadRegistryPolicy}
+   * (on Windows only); `null` for none; a policy object to use that one.
+   *
+   * @since 0.2.0
+   */
+  registry?: KeyStorePolicy | null;
+  /** How to read the registry key (default: `reg.exe`, see `readRegistryKey`). @since 0.2.0 */
+  registryReader?: RegistryReader;
   /** Cancels reading the machine policy. */
   signal?: AbortSignal;
 }
 
 /**
- * Builds the effective policy: validates the app's policy, reads the machine policy (unless given),
- * and merges them over the defaults with {@link mergePolicies}. `machinePolicyPath` in the result is
- * the file the machine policy was read from, or `null`.
+ * Builds the effective policy: validates the app's policy, reads the machine policy file and, on
+ * Windows, the registry policy (unless given), and merges them over the defaults with
+ * {@link mergePolicies}. `machinePolicyPath` in the result is the file the machine policy was read
+ * from, or `null`; `registryPolicyKey` the registry key, or `null`.
  *
  * @throws {@link KeyStoreError} `ERR_KEYSTORE_INVALID_POLICY`, `ERR_KEYSTORE_ACCESS_DENIED`,
  * `ERR_KEYSTORE_CANCELLED`.
@@ -215,5 +226,18 @@ export async function resolvePolicy(options: ResolvePolicyOptions = {}): Promise
   } else if (options.machine !== null) {
     machine = parsePolicy(options.machine, 'machine policy');
   }
-  return mergePolicies(app, machine, path);
+  let registry: KeyStorePolicy | null = null;
+  let registryPolicyKey: string | null = null;
+  if (options.registry === undefined) {
+    const loaded = await loadRegistryPolicy({
+      ...(options.platform === undefined ? {} : { platform: options.platform }),
+      ...(options.registryReader === undefined ? {} : { reader: options.registryReader }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    registry = loaded.policy;
+    registryPolicyKey = loaded.policy === null ? null : loaded.key;
+  } else if (options.registry !== null) {
+    registry = parsePolicy(options.registry, 'registry policy');
+  }
+  return mergePolicies(app, machine, path, { registry, registryPolicyKey });
 }

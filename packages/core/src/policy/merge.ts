@@ -39,6 +39,18 @@ export type PolicyField = (typeof POLICY_FIELDS)[number];
 
 type Merged<T> = { value: T; source: PolicySource };
 
+/**
+ * Options of {@link mergePolicies}.
+ *
+ * @since 0.2.0
+ */
+export interface MergePoliciesOptions {
+  /** The machine policy read from the Windows registry (validated again here), or nothing. */
+  registry?: KeyStorePolicy | null;
+  /** The registry key it was read from, for the result's `registryPolicyKey`. */
+  registryPolicyKey?: string | null;
+}
+
 const sameList = (a: readonly string[], b: readonly string[]) =>
   a.length === b.length && a.every((item, index) => item === b[index]);
 
@@ -57,25 +69,39 @@ function union<T extends string>(base: readonly T[], extra: readonly T[]): reado
   return [...base, ...extra.filter((item) => !base.includes(item))];
 }
 
+/** One machine layer's value of a field: the file's or the registry's. */
+interface Ceiling<T> {
+  readonly value: T | undefined;
+  readonly source: PolicySource;
+}
+
 /**
- * Merges one field. `appValue`/`machineValue` are `undefined` when that layer does not set the field.
- * The value is `combine(app-or-default, machine)`. The source is `app` when the value is what the app
- * asked for; else `machine` when the value is what the machine asked for or the machine changed it;
- * else `default`.
+ * Merges one field. `appValue` and each ceiling's value are `undefined` when that layer does not set
+ * the field. The value is the app's (or the default), combined with each ceiling in turn. The source
+ * is `app` when the value is what the app asked for; else the ceiling whose own value it is (the
+ * registry before the file); else the last ceiling that changed it; else `default`.
  */
 function mergeField<T>(
   appValue: T | undefined,
-  machineValue: T | undefined,
+  ceilings: readonly Ceiling<T>[],
   fallback: T,
   combine: (base: T, machine: T) => T,
   same: (a: T, b: T) => boolean,
 ): Merged<T> {
-  const base = appValue === undefined ? fallback : appValue;
-  if (machineValue === undefined) return { value: base, source: appValue === undefined ? 'default' : 'app' };
-  const value = combine(base, machineValue);
+  let value = appValue === undefined ? fallback : appValue;
+  let changedBy: PolicySource | undefined;
+  for (const ceiling of ceilings) {
+    if (ceiling.value === undefined) continue;
+    const next = combine(value, ceiling.value);
+    if (!same(next, value)) changedBy = ceiling.source;
+    value = next;
+  }
   if (appValue !== undefined && same(value, appValue)) return { value, source: 'app' };
-  if (same(value, machineValue) || !same(value, base)) return { value, source: 'machine' };
-  return { value, source: 'default' };
+  for (let i = ceilings.length - 1; i >= 0; i--) {
+    const ceiling = ceilings[i]!;
+    if (ceiling.value !== undefined && same(value, ceiling.value)) return { value, source: ceiling.source };
+  }
+  return { value, source: changedBy ?? 'default' };
 }
 
 const same = <T>(a: T, b: T) => a === b;
@@ -106,14 +132,20 @@ function checked(policy: KeyStorePolicy | null | undefined, origin: string): Key
  * | `allowedAlgorithms`, `allowedScopes` | the intersection |
  * | `minimumRsaBits` | the larger |
  *
+ * On Windows the machine policy can also come from the registry (`options.registry`, since 0.2.0): it
+ * is a second ceiling, applied after the file, so every field takes the strictest of app, file and
+ * registry. For `providers.prefer`, the registry's order comes first, then the file's, then the app's.
+ *
  * `sources` credits each field to `app` when the effective value is what the app asked for (so when
- * app and machine agree, `app`), else to `machine` when it is the machine's value or the machine
- * changed it, else to `default`.
+ * app and machine agree, `app`); else to the machine layer whose own value it is (`registry` before
+ * `machine`, the file, when both are); else to the last machine layer that changed it; else to
+ * `default`.
  *
  * @param app - The app's policy (validated again here), or nothing.
- * @param machine - The machine policy (validated again here), or nothing.
+ * @param machine - The machine policy file's policy (validated again here), or nothing.
  * @param machinePolicyPath - The file the machine policy was read from, for the result.
- * @throws {@link KeyStoreError} `ERR_KEYSTORE_INVALID_POLICY` when either policy is invalid.
+ * @param options - The registry's machine policy and the key it was read from (since 0.2.0).
+ * @throws {@link KeyStoreError} `ERR_KEYSTORE_INVALID_POLICY` when a policy is invalid.
  * @example
  * ```ts
  * const effective = mergePolicies({ minimumIsolation: 'none' }, { minimumIsolation: 'hardware' });
@@ -126,54 +158,85 @@ export function mergePolicies(
   app: KeyStorePolicy | null | undefined,
   machine: KeyStorePolicy | null | undefined,
   machinePolicyPath: string | null = null,
+  options: MergePoliciesOptions = {},
 ): EffectivePolicy {
   const a = checked(app, 'app policy');
   const m = checked(machine, 'machine policy');
+  const r = checked(options.registry, 'registry policy');
   const d = DEFAULT_POLICY;
+  /** The file's and the registry's value of one field, in the order they are applied. */
+  const caps = <T>(pick: (policy: KeyStorePolicy) => T | undefined): Ceiling<T>[] => [
+    { value: pick(m), source: 'machine' },
+    { value: pick(r), source: 'registry' },
+  ];
 
   const minimumIsolation = mergeField<IsolationLevel>(
     a.minimumIsolation,
-    m.minimumIsolation,
+    caps((p) => p.minimumIsolation),
     d.minimumIsolation,
     strongerIsolation,
     same,
   );
   const allow = mergeField<readonly string[] | null>(
     a.providers?.allow,
-    m.providers?.allow,
+    caps((p) => p.providers?.allow),
     d.providers.allow,
     intersect,
     sameSet,
   );
-  const deny = mergeField<readonly string[]>(a.providers?.deny, m.providers?.deny, d.providers.deny, union, sameSet);
+  const deny = mergeField<readonly string[]>(
+    a.providers?.deny,
+    caps((p) => p.providers?.deny),
+    d.providers.deny,
+    union,
+    sameSet,
+  );
   const prefer = mergeField<readonly string[]>(
     a.providers?.prefer,
-    m.providers?.prefer,
+    caps((p) => p.providers?.prefer),
     d.providers.prefer,
     (base, machineOrder) => union(machineOrder, base),
     sameList,
   );
   const legacyCryptoApi = mergeField<'allow' | 'deny'>(
     a.legacyCryptoApi,
-    m.legacyCryptoApi,
+    caps((p) => p.legacyCryptoApi),
     d.legacyCryptoApi,
     (x, y) => (x === 'deny' || y === 'deny' ? 'deny' : 'allow'),
     same,
   );
   const both = (x: boolean, y: boolean) => x && y;
-  const create = mergeField(a.exportable?.create, m.exportable?.create, d.exportable.create, both, same);
-  const exportKeys = mergeField(a.exportable?.export, m.exportable?.export, d.exportable.export, both, same);
+  const create = mergeField(
+    a.exportable?.create,
+    caps((p) => p.exportable?.create),
+    d.exportable.create,
+    both,
+    same,
+  );
+  const exportKeys = mergeField(
+    a.exportable?.export,
+    caps((p) => p.exportable?.export),
+    d.exportable.export,
+    both,
+    same,
+  );
   const allowedAlgorithms = mergeField<readonly KeyAlgorithm[]>(
     a.allowedAlgorithms,
-    m.allowedAlgorithms,
+    caps((p) => p.allowedAlgorithms),
     d.allowedAlgorithms,
     (x, y) => intersect(x, y) ?? [],
     sameSet,
   );
-  const minimumRsaBits = mergeField(a.minimumRsaBits, m.minimumRsaBits, d.minimumRsaBits, Math.max, same);
+  const minimumRsaBits = mergeField(
+    a.minimumRsaBits,
+    caps((p) => p.minimumRsaBits),
+    d.minimumRsaBits,
+    Math.max,
+    same,
+  );
   const allowedScopes = mergeField<readonly KeyScope[]>(
     a.allowedScopes,
-    m.allowedScopes,
+    caps((p) => p.allowedScopes),
     d.allowedScopes,
     (x, y) => intersect(x, y) ?? [],
     sameSet,
@@ -206,6 +269,7 @@ export function mergePolicies(
     allowedScopes: copy(allowedScopes.value),
     sources,
     machinePolicyPath,
+    registryPolicyKey: options.registryPolicyKey ?? null,
   });
 }
 
@@ -284,6 +348,8 @@ export interface EffectivePolicyJson {
   sources: Record<string, PolicySource>;
   /** The machine policy file that was read, or `null`. */
   machinePolicyPath: string | null;
+  /** The registry key a machine policy was read from, or `null` (since 0.2.0). */
+  registryPolicyKey: string | null;
 }
 
 /**
@@ -314,5 +380,6 @@ export function policyToJson(policy: EffectivePolicy): EffectivePolicyJson {
     },
     sources: { ...policy.sources },
     machinePolicyPath: policy.machinePolicyPath,
+    registryPolicyKey: policy.registryPolicyKey ?? null,
   };
 }

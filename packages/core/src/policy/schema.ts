@@ -43,7 +43,7 @@ export const POLICY_SCHEMA = deepFreeze({
   $id: 'urn:keystore:policy:v1',
   title: 'keystore policy',
   description:
-    'Which key stores may hold private keys and under which rules. Every field is optional; omitted fields take the built-in defaults. A machine policy is a ceiling: for every field the effective value is the stricter of the app policy and the machine policy.',
+    'Which key stores may hold private keys and under which rules. Every field is optional; omitted fields take the built-in defaults. A machine policy is a ceiling: for every field the effective value is the stricter of the app policy and the machine policy. On Windows the machine policy can also be set in the registry under HKLM\\SOFTWARE\\Policies\\keystore, either as one REG_SZ value named Policy holding this JSON document, or as one value per field: MinimumIsolation and LegacyCryptoApi (REG_SZ); ProvidersAllow, ProvidersDeny, ProvidersPrefer, AllowedAlgorithms and AllowedScopes (REG_MULTI_SZ); MinimumRsaBits (REG_DWORD); ExportableCreate and ExportableExport (REG_DWORD, 0 or 1). The file and the registry both apply.',
   type: 'object',
   additionalProperties: false,
   properties: {

@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import {
   constants,
   createHash,
+  createPublicKey,
   diffieHellman,
+  generateKeyPair,
   generateKeyPairSync,
   type KeyObject,
   privateDecrypt,
@@ -30,6 +32,17 @@ import { KeyStoreError, type KeyStoreErrorCode } from '../errors.js';
 import { publicKeyMatchesAlgorithm } from '../formats.js';
 import { isIsolationLevel, isolationRank } from '../isolation.js';
 import type { KeyStoreProvider, ProbeResult, ProviderKey, ProviderSignature } from '../types.js';
+
+/** A Node key pair for `algorithm`, generated off the main thread. */
+function nodeKeyPair(algorithm: KeyAlgorithm): Promise<{ publicKey: KeyObject; privateKey: KeyObject }> {
+  const info = algorithmInfo(algorithm);
+  return new Promise((resolve, reject) => {
+    const done = (error: Error | null, publicKey: KeyObject, privateKey: KeyObject) =>
+      error ? reject(error) : resolve({ publicKey, privateKey });
+    if (info.family === 'rsa') generateKeyPair('rsa', { modulusLength: info.bits }, done);
+    else generateKeyPair('ec', { namedCurve: info.namedCurve! }, done);
+  });
+}
 
 /**
  * The test functions of the runner, passed in so this module loads no test runner itself. Vitest's
@@ -67,6 +80,11 @@ export interface ConformanceTestApi {
  * - `deleteKey`: deleting keys.
  * - `cancellation`: rejecting a create whose `AbortSignal` has fired.
  * - `duplicateName`: rejecting a create of a name that exists.
+ * - `importKey` (since 0.2.0): importing Node-generated private keys of every tested algorithm
+ *   ({@link KeyStoreProvider.importKey}): the imported key has the public key given, signs (verified
+ *   with the original public key) or derives, and is not exportable unless asked. A provider whose
+ *   capabilities do not claim `importKeys` passes this part when it has no `importKey` method, so
+ *   providers written before the capability existed need not declare the skip.
  *
  * @since 0.1.0
  */
@@ -82,7 +100,8 @@ export type ConformanceCapability =
   | 'listKeys'
   | 'deleteKey'
   | 'cancellation'
-  | 'duplicateName';
+  | 'duplicateName'
+  | 'importKey';
 
 /**
  * Options of {@link defineProviderConformanceSuite}.
@@ -161,7 +180,7 @@ function verifySignature(
 /**
  * Defines the provider conformance tests with the runner's functions: probe, create, open, list,
  * sign (verified with Node's `crypto.verify`), decrypt (of Node's OAEP ciphertext), ECDH (against
- * Node's `diffieHellman`), export rules, cancellation, not-found and exists errors, delete and close,
+ * Node's `diffieHellman`), export rules, key import, cancellation, not-found and exists errors, delete and close,
  * for every algorithm. Keys it creates are deleted afterwards. It asserts with `node:assert/strict`
  * and imports no test runner, so it works from ESM and CJS alike.
  *
@@ -445,6 +464,93 @@ export function defineProviderConformanceSuite(options: ConformanceOptions): voi
         );
       }
     });
+
+    part(
+      'importKey',
+      'importKey of Node-generated keys: the same public key, usable, not exportable unless asked',
+      async () => {
+        const { capabilities } = p();
+        if (capabilities.importKeys !== true) {
+          assert.ok(
+            typeof p().importKey !== 'function',
+            'the provider has importKey() but capabilities.importKeys is not true: claim it, or declare skip.importKey',
+          );
+          return;
+        }
+        assert.equal(typeof p().importKey, 'function', 'capabilities.importKeys is true but there is no importKey()');
+        const importOne = async (algorithm: KeyAlgorithm, privateKey: KeyObject, exportable = false) => {
+          const name = freshName(`import-${algorithm.toLowerCase()}`);
+          created.push({ name, scope });
+          return track(await p().importKey!({ name, algorithm, scope, exportable, privateKey }));
+        };
+        for (const algorithm of algorithms) {
+          const info = algorithmInfo(algorithm);
+          const pair = await nodeKeyPair(algorithm);
+          const key = await importOne(algorithm, pair.privateKey);
+          const what = `imported ${algorithm}`;
+          assert.equal(key.algorithm, algorithm, `${what}: algorithm`);
+          assert.equal(key.scope, scope, `${what}: scope`);
+          assert.equal(key.exportable, false, `${what}: not exportable unless asked`);
+          assert.equal(key.isolation.providerId, p().id, `${what}: isolation.providerId`);
+          assert.ok(
+            isIsolationLevel(key.isolation.level) &&
+              isolationRank(key.isolation.level) <= isolationRank(probe!.isolation),
+            `${what}: the receipt (${String(key.isolation.level)}) claims more than probe() (${probe!.isolation})`,
+          );
+          assert.ok(key.publicKey.equals(pair.publicKey), `${what}: the public key of the key given`);
+          if (info.operations.includes('sign')) {
+            const padding: RsaPadding =
+              info.family === 'rsa' &&
+              (skips.pkcs1 !== undefined || !capabilities.rsaSignaturePaddings.includes('pkcs1'))
+                ? 'pss'
+                : 'pkcs1';
+            const data = randomBytes(64);
+            const params = { hash: 'sha256' as const, padding, saltLength: 32 };
+            const result =
+              skips.signDigest === undefined
+                ? await key.signDigest(createHash('sha256').update(data).digest(), params)
+                : await key.signMessage?.(data, params);
+            if (result !== undefined) {
+              verifySignature(key, pair.publicKey, data, 'sha256', padding, result, `${what}: signature`);
+            }
+          } else if (skips.derive === undefined) {
+            assert.equal(typeof key.deriveSecret, 'function', `${what}: an ECDH key needs deriveSecret()`);
+            const peer = await nodeKeyPair(algorithm);
+            const secret = await key.deriveSecret!(peer.publicKey);
+            const expected = diffieHellman({ privateKey: peer.privateKey, publicKey: pair.publicKey });
+            assert.ok(secret.equals(expected), `${what}: the secret equals diffieHellman with the original key`);
+          }
+          if (key.exportPrivateKey !== undefined) {
+            await rejectsWith(
+              () => key.exportPrivateKey!(),
+              'ERR_KEYSTORE_NOT_EXPORTABLE',
+              `${what}: exportPrivateKey`,
+            );
+          }
+          const opened = track(await p().openKey({ name: key.name, scope }));
+          assert.ok(opened.publicKey.equals(pair.publicKey), `${what}: openKey gives the imported public key`);
+          if (skips.duplicateName === undefined) {
+            await rejectsWith(
+              () =>
+                p().importKey!({ name: key.name, algorithm, scope, exportable: false, privateKey: pair.privateKey }),
+              'ERR_KEYSTORE_KEY_EXISTS',
+              `${what}: importKey of an existing name`,
+            );
+          }
+        }
+        const first = algorithms[0];
+        if (first !== undefined && skips.exportable === undefined && capabilities.exportableKeys) {
+          const pair = await nodeKeyPair(first);
+          const key = await importOne(first, pair.privateKey, true);
+          assert.equal(key.exportable, true, 'an import asked exportable is exportable');
+          assert.equal(typeof key.exportPrivateKey, 'function', 'an exportable key needs exportPrivateKey');
+          const exported = await key.exportPrivateKey!();
+          assert.equal(exported.type, 'private');
+          const again = createPublicKey(exported);
+          assert.ok(again.equals(pair.publicKey), 'the exported private key is the one imported');
+        }
+      },
+    );
 
     for (const algorithm of algorithms) {
       const info = algorithmInfo(algorithm);

@@ -8,7 +8,7 @@ import {
   createPublicKey,
   diffieHellman,
   generateKeyPair,
-  type KeyObject,
+  KeyObject,
   privateDecrypt,
   randomBytes,
   type ScryptOptions,
@@ -29,6 +29,7 @@ import {
   type OaepHash,
 } from '../algorithms.js';
 import { KeyStoreError, type KeyStoreErrorCode, throwIfAborted } from '../errors.js';
+import { publicKeyMatchesAlgorithm } from '../formats.js';
 import type {
   IsolationReceipt,
   KeyStoreProvider,
@@ -36,6 +37,7 @@ import type {
   ProbeResult,
   ProviderCapabilities,
   ProviderCreateRequest,
+  ProviderImportRequest,
   ProviderKey,
   ProviderKeyInfo,
   ProviderKeyRequest,
@@ -195,6 +197,7 @@ const CAPABILITIES: ProviderCapabilities = Object.freeze({
   legacyCryptoApi: false,
   rsaSignaturePaddings: Object.freeze(['pkcs1', 'pss'] as const),
   oaepHashes: OAEP_HASHES,
+  importKeys: true,
 });
 
 function closedError(): KeyStoreError {
@@ -337,8 +340,8 @@ class MemoryKey implements ProviderKey {
 
 /**
  * A {@link KeyStoreProvider} that keeps keys in JavaScript memory: isolation `none`, every algorithm
- * and operation, both scopes, exportable keys and passwords (stored as scrypt hashes). For an app's
- * own tests and for demos; never for real keys.
+ * and operation, both scopes, exportable keys, passwords (stored as scrypt hashes) and importing
+ * existing keys. For an app's own tests and for demos; never for real keys.
  *
  * > [!NOTE]
  * > A policy must allow `minimumIsolation: 'none'` before a key store will select this provider.
@@ -361,7 +364,10 @@ export class MemoryProvider implements KeyStoreProvider {
   readonly id = PROVIDER_ID;
   /** `In-memory (testing only)`. */
   readonly displayName = 'In-memory (testing only)';
-  /** Every algorithm and operation, both scopes, exportable keys, passwords, PKCS#1 and PSS, every OAEP hash. */
+  /**
+   * Every algorithm and operation, both scopes, exportable keys, passwords, PKCS#1 and PSS, every
+   * OAEP hash, key import.
+   */
   readonly capabilities: ProviderCapabilities = CAPABILITIES;
   readonly #entries: Map<string, Entry>;
 
@@ -382,6 +388,31 @@ export class MemoryProvider implements KeyStoreProvider {
   }
 
   async createKey(request: ProviderCreateRequest): Promise<ProviderKey> {
+    const { id, name, scope } = this.#checkNew(request);
+    const { publicKey, privateKey } = await generate(request.algorithm);
+    return this.#store(request, id, name, scope, privateKey, publicKey);
+  }
+
+  /**
+   * Imports a private key (a Node `KeyObject`) under a new name; it must fit `request.algorithm`.
+   * The vault keeps the `KeyObject` itself.
+   *
+   * @since 0.2.0
+   */
+  async importKey(request: ProviderImportRequest): Promise<ProviderKey> {
+    const { id, name, scope } = this.#checkNew(request);
+    const { privateKey } = request;
+    if (!(privateKey instanceof KeyObject) || privateKey.type !== 'private') {
+      throw fail('ERR_KEYSTORE_INVALID_ARGUMENT', 'privateKey must be a private KeyObject');
+    }
+    if (!publicKeyMatchesAlgorithm(privateKey, request.algorithm)) {
+      throw fail('ERR_KEYSTORE_INVALID_ARGUMENT', `the private key does not fit ${request.algorithm}`);
+    }
+    return this.#store(request, id, name, scope, privateKey, createPublicKey(privateKey));
+  }
+
+  /** Checks a create or import request: signal, name, scope, algorithm, password, free name. */
+  #checkNew(request: ProviderCreateRequest): { id: string; name: string; scope: KeyScope } {
     throwIfAborted(checkRequest(request).signal);
     const name = checkName(request.name);
     const scope = checkScope(request.scope);
@@ -395,7 +426,18 @@ export class MemoryProvider implements KeyStoreProvider {
     if (this.#entries.has(id)) {
       throw fail('ERR_KEYSTORE_KEY_EXISTS', `a key named "${name}" exists in the ${scope} scope`);
     }
-    const { publicKey, privateKey } = await generate(request.algorithm);
+    return { id, name, scope };
+  }
+
+  /** Stores a new entry (checking again that the name is free) and returns a handle on it. */
+  async #store(
+    request: ProviderCreateRequest,
+    id: string,
+    name: string,
+    scope: KeyScope,
+    privateKey: KeyObject,
+    publicKey: KeyObject,
+  ): Promise<ProviderKey> {
     const password = request.password === undefined ? undefined : await hashPassword(request.password);
     throwIfAborted(request.signal);
     if (this.#entries.has(id)) {
