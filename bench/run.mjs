@@ -1,5 +1,6 @@
 // `npm run bench`: every benchmark of the repository, each reporting ratios against a baseline
-// measured in the same run. The TPM benchmark runs when its package and swtpm are present.
+// measured in the same run. The TPM benchmark runs when its package and swtpm are present; the
+// CryptoAPI one when Wine and mingw-w64 are.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -10,5 +11,12 @@ const tpm = fileURLToPath(new URL('./tpm.mjs', import.meta.url));
 if (existsSync(tpm)) {
   console.log('');
   const mod = await import('./tpm.mjs');
+  if (typeof mod.run === 'function') await mod.run();
+}
+
+const capi = fileURLToPath(new URL('./capi.mjs', import.meta.url));
+if (existsSync(capi)) {
+  console.log('');
+  const mod = await import('./capi.mjs');
   if (typeof mod.run === 'function') await mod.run();
 }

@@ -420,12 +420,12 @@ export async function startWineProvider(options: StartWineProviderOptions): Prom
     capabilities: meta.capabilities,
     probe: (o?: OperationOptions) => conn.call<ProbeResult>('probe', {}, o?.signal),
     createKey: async (request: ProviderCreateRequest) =>
-      remoteKey(conn, await conn.call<WireKey>('createKey', { request }, request.signal)),
+      remoteKey(conn, await conn.call<WireKey>('createKey', { request }, request?.signal)),
     openKey: async (request: ProviderKeyRequest) =>
-      remoteKey(conn, await conn.call<WireKey>('openKey', { request }, request.signal)),
+      remoteKey(conn, await conn.call<WireKey>('openKey', { request }, request?.signal)),
     listKeys: (o?: OperationOptions & { scope?: KeyScope }) =>
       conn.call<ProviderKeyInfo[]>('listKeys', { options: o ?? {} }, o?.signal),
-    deleteKey: (request: ProviderKeyRequest) => conn.call<void>('deleteKey', { request }, request.signal),
+    deleteKey: (request: ProviderKeyRequest) => conn.call<void>('deleteKey', { request }, request?.signal),
     close: () => conn.call<void>('close'),
     stderr: () => stderr,
     stop: () => {
@@ -443,7 +443,7 @@ export async function startWineProvider(options: StartWineProviderOptions): Prom
   };
   if (meta.capabilities.importKeys) {
     provider.importKey = async (request: ProviderImportRequest) =>
-      remoteKey(conn, await conn.call<WireKey>('importKey', { request }, request.signal));
+      remoteKey(conn, await conn.call<WireKey>('importKey', { request }, request?.signal));
   }
   return provider;
 }

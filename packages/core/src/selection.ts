@@ -9,6 +9,7 @@ import { KeyStoreError, throwIfAborted } from './errors.js';
 import { isAtLeast, isIsolationLevel, isolationRank } from './isolation.js';
 import { requestViolations } from './policy/index.js';
 import type {
+  EffectivePolicy,
   KeyStoreProvider,
   ProbeResult,
   ProviderVerdict,
@@ -181,18 +182,39 @@ function invalid(message: string): KeyStoreError {
 export function providerPolicyReasons(provider: KeyStoreProvider, policy: ResolvedPolicy): string[] {
   const reasons: string[] = [];
   const { id } = provider;
-  if (policy.providers.deny.includes(id)) reasons.push(`${id} is denied by policy (/providers/deny)`);
+  if (policy.providers.deny.includes(id)) {
+    reasons.push(`${id} is denied by policy (/providers/deny)${setBy(policy, '/providers/deny')}`);
+  }
   if (policy.providers.allow !== null && !policy.providers.allow.includes(id)) {
     const allowed = policy.providers.allow.length === 0 ? 'none' : policy.providers.allow.join(', ');
-    reasons.push(`${id} is not in the providers the policy allows (/providers/allow: ${allowed})`);
+    reasons.push(
+      `${id} is not in the providers the policy allows (/providers/allow: ${allowed})${setBy(policy, '/providers/allow')}`,
+    );
   }
   if (provider.capabilities.legacyCryptoApi && policy.legacyCryptoApi === 'deny') {
+    const byMachine = setBy(policy, '/legacyCryptoApi');
     reasons.push(
-      "legacy CryptoAPI is denied by policy (/legacyCryptoApi): its keys are loaded into the app's own process; " +
-        'set legacyCryptoApi to allow in a policy to opt in',
+      `legacy CryptoAPI is denied by policy (/legacyCryptoApi)${byMachine}: its keys are loaded into the app's own process; ` +
+        (byMachine ? 'only the machine policy can change that' : 'set legacyCryptoApi to allow in a policy to opt in'),
     );
   }
   return reasons;
+}
+
+/**
+ * `, set by the machine policy (/etc/keystore/policy.json)` when the machine policy (file or
+ * registry) decided the field at `pointer`; empty otherwise (the app's policy or the defaults).
+ */
+function setBy(policy: ResolvedPolicy, pointer: string): string {
+  const effective = policy as Partial<EffectivePolicy>;
+  switch (effective.sources?.[pointer]) {
+    case 'machine':
+      return `, set by the machine policy${effective.machinePolicyPath ? ` (${effective.machinePolicyPath})` : ''}`;
+    case 'registry':
+      return `, set by the machine policy in the registry${effective.registryPolicyKey ? ` (${effective.registryPolicyKey})` : ''}`;
+    default:
+      return '';
+  }
 }
 
 /** The reasons `candidate` cannot serve `request`, provider-specific checks only, in filter order. */
@@ -207,7 +229,9 @@ function candidateReasons(candidate: SelectionCandidate, policy: ResolvedPolicy,
     if (probe.reasons.length === 0) reasons.push('not available here (its probe gave no reason)');
     else for (const reason of probe.reasons) reasons.push(`not available here: ${reason}`);
   } else if (!isAtLeast(probe.isolation, policy.minimumIsolation)) {
-    reasons.push(`achieves ${probe.isolation}, below the floor ${policy.minimumIsolation} (/minimumIsolation)`);
+    reasons.push(
+      `achieves ${probe.isolation}, below the floor ${policy.minimumIsolation} (/minimumIsolation)${setBy(policy, '/minimumIsolation')}`,
+    );
   }
   if (request.algorithm !== undefined && !caps.algorithms.includes(request.algorithm)) {
     reasons.push(`does not support ${request.algorithm}`);

@@ -179,7 +179,9 @@ describe('createKeyStore', () => {
     expect(store.policy.machinePolicyPath).toBe(file);
     const error = await errorOf(store.createKey('k', { algorithm: 'ECDSA-P256' }));
     expect(error.code).toBe('ERR_KEYSTORE_NO_PROVIDER');
-    expect(error.refusals[0]!.reasons).toContain('achieves none, below the floor os-isolated (/minimumIsolation)');
+    expect(error.refusals[0]!.reasons).toContain(
+      `achieves none, below the floor os-isolated (/minimumIsolation), set by the machine policy (${file})`,
+    );
   });
 
   it('an explicit machinePolicy is used instead of the file', async () => {

@@ -2,7 +2,8 @@
  * `@keystore/provider-cng`: keys in Windows CNG's Microsoft Software Key Storage Provider, generated
  * and used only inside LSASS (the CNG key isolation service), with an isolation receipt measured at
  * run time: `os-isolated`, `os-protected` (LSASS running as a protected process now),
- * `virtualization` (VBS keys, when the floor asks for them), `in-process` under Wine.
+ * `virtualization` (VBS keys, when the floor is above what an ordinary key gets), `in-process` under
+ * Wine.
  *
  * The engine ({@link NCryptKeyStorage}) is parameterized by the storage provider's name, capability
  * limits and isolation measurement, so other NCrypt key storage providers (the Platform Crypto

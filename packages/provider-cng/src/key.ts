@@ -16,6 +16,7 @@ import {
   OAEP_HASHES,
   type OaepHash,
   type OperationOptions,
+  type ProviderCapabilities,
   type ProviderKey,
   type ProviderSignature,
   type ProviderSignParams,
@@ -67,6 +68,13 @@ export interface NCryptKeyInit {
   readonly providerId: string;
   /** The storage provider's name, for messages. */
   readonly storageProvider: string;
+  /**
+   * What the provider can do: its `operations`, `rsaSignaturePaddings` and `oaepHashes` limit what
+   * the key accepts, before any native call.
+   */
+  readonly capabilities: ProviderCapabilities;
+  /** Whether an RSA-PSS salt must be as long as the digest (the Platform Crypto Provider's limit). */
+  readonly pssSaltMustEqualDigest: boolean;
   /** The bindings its operations call. */
   readonly ncrypt: NCryptBindings;
   /** The key handle; the key object owns it from now on. */
@@ -81,7 +89,9 @@ export interface NCryptKeyInit {
  * A key in an NCrypt key storage provider. It holds its key handle and its storage provider handle
  * until {@link NCryptKey.close} (or, when it is dropped unclosed, until it is garbage-collected).
  * Every input is checked in TypeScript before a native call: a wrong digest length, a hash or
- * padding the key cannot use, a peer key on another curve, an operation the algorithm does not have.
+ * padding the key cannot use, a peer key on another curve, an operation the algorithm does not have,
+ * and anything beyond the provider's capabilities (an OAEP hash, an RSA padding, an operation it
+ * does not list; a PSS salt other than the digest length where the provider allows no other).
  *
  * @since 0.2.0
  */
@@ -100,6 +110,8 @@ export class NCryptKey implements ProviderKey {
   readonly publicKey: KeyObject;
   readonly #providerId: string;
   readonly #storageProvider: string;
+  readonly #capabilities: ProviderCapabilities;
+  readonly #pssSaltMustEqualDigest: boolean;
   readonly #ncrypt: NCryptBindings;
   readonly #tracker: HandleTracker;
   readonly #key: NCryptKeyHandle;
@@ -118,6 +130,8 @@ export class NCryptKey implements ProviderKey {
     this.publicKey = init.publicKey;
     this.#providerId = init.providerId;
     this.#storageProvider = init.storageProvider;
+    this.#capabilities = init.capabilities;
+    this.#pssSaltMustEqualDigest = init.pssSaltMustEqualDigest;
     this.#ncrypt = init.ncrypt;
     this.#tracker = init.tracker;
     this.#key = init.keyHandle;
@@ -142,6 +156,13 @@ export class NCryptKey implements ProviderKey {
 
   #invalid(message: string): KeyStoreError {
     return this.#error('ERR_KEYSTORE_INVALID_ARGUMENT', message);
+  }
+
+  /** Refuses an operation the provider does not list, with `ERR_KEYSTORE_UNSUPPORTED_OPERATION`. */
+  #assertOperation(operation: ProviderCapabilities['operations'][number]): void {
+    if (!this.#capabilities.operations.includes(operation)) {
+      throw this.#unsupported(`the ${this.#providerId} provider cannot ${operation} (${this.#storageProvider})`);
+    }
   }
 
   #assertOpen(): void {
@@ -189,6 +210,7 @@ export class NCryptKey implements ProviderKey {
         'create an ECDSA key to sign',
       );
     }
+    this.#assertOperation('sign');
     if (!((digest as unknown) instanceof Uint8Array)) throw this.#invalid('the digest must be a Buffer');
     if (typeof params !== 'object' || params === null) throw this.#invalid('signDigest needs params');
     const hash = params.hash;
@@ -222,10 +244,16 @@ export class NCryptKey implements ProviderKey {
 
   #signPadding(hash: HashAlgorithm, params: ProviderSignParams) {
     const bits = algorithmInfo(this.algorithm).bits;
-    if (params.padding === 'pkcs1') return { kind: 'pkcs1', hash: NCRYPT_HASH[hash] } as const;
-    if (params.padding !== 'pss') {
+    if (params.padding !== 'pkcs1' && params.padding !== 'pss') {
       throw this.#invalid(`unsupported RSA padding ${JSON.stringify(params.padding)}: use pkcs1 or pss`);
     }
+    if (!this.#capabilities.rsaSignaturePaddings.includes(params.padding)) {
+      throw this.#unsupported(
+        `${this.#storageProvider} does not sign with RSA padding ${params.padding}`,
+        `use ${this.#capabilities.rsaSignaturePaddings.join(' or ')}`,
+      );
+    }
+    if (params.padding === 'pkcs1') return { kind: 'pkcs1', hash: NCRYPT_HASH[hash] } as const;
     const saltLength = params.saltLength;
     const hLen = digestLength(hash);
     // EMSA-PSS (RFC 8017 §9.1.1): emLen ≥ hLen + sLen + 2, emLen = ⌈(modBits − 1) / 8⌉.
@@ -235,10 +263,19 @@ export class NCryptKey implements ProviderKey {
         `a PSS salt for an RSA-${bits} key and ${hash} is an integer from 0 to ${max} bytes, not ${String(saltLength)}`,
       );
     }
+    if (this.#pssSaltMustEqualDigest && saltLength !== hLen) {
+      throw this.#unsupported(
+        `${this.#storageProvider} signs RSA-PSS with a salt of the digest length only (${hLen} bytes for ${hash}), not ${saltLength}`,
+        `pass saltLength ${hLen} (the default)`,
+      );
+    }
     return { kind: 'pss', hash: NCRYPT_HASH[hash], saltLength } as const;
   }
 
-  /** RSA-OAEP decryption with SHA-1, SHA-256, SHA-384 or SHA-512 (MGF1 with the same hash, no label). */
+  /**
+   * RSA-OAEP decryption with SHA-1, SHA-256, SHA-384 or SHA-512 (MGF1 with the same hash, no label),
+   * as far as the provider's `oaepHashes` allow.
+   */
   async decrypt(ciphertext: Buffer, hash: OaepHash, options?: OperationOptions): Promise<Buffer> {
     this.#assertOpen();
     throwIfAborted(options?.signal);
@@ -246,8 +283,15 @@ export class NCryptKey implements ProviderKey {
     if (info.family !== 'rsa') {
       throw this.#unsupported(`the key "${this.name}" is ${this.algorithm}: only RSA keys decrypt`);
     }
+    this.#assertOperation('decrypt');
     if (!OAEP_HASHES.includes(hash)) {
       throw this.#invalid(`unsupported OAEP hash ${JSON.stringify(hash)}: use one of ${OAEP_HASHES.join(', ')}`);
+    }
+    if (!this.#capabilities.oaepHashes.includes(hash)) {
+      throw this.#unsupported(
+        `${this.#storageProvider} does not decrypt RSA-OAEP with ${hash}`,
+        `use ${this.#capabilities.oaepHashes.join(', ') || 'another provider'}`,
+      );
     }
     if (!((ciphertext as unknown) instanceof Uint8Array)) throw this.#invalid('the ciphertext must be a Buffer');
     const size = info.bits / 8;
@@ -274,6 +318,7 @@ export class NCryptKey implements ProviderKey {
         'create an ECDH key for key agreement',
       );
     }
+    this.#assertOperation('derive');
     if (!(peer instanceof KeyObject) || peer.type !== 'public' || peer.asymmetricKeyType !== 'ec') {
       throw this.#invalid('the peer must be an EC public KeyObject');
     }

@@ -6,6 +6,7 @@
  * @module
  */
 import type { IsolationLevel } from '@keystore/core';
+import { ERROR_NOT_FOUND, ERROR_SERVICE_DOES_NOT_EXIST } from './native/constants.js';
 import { statusName } from './native/status.js';
 import type { PostureReading, WindowsSystemBindings } from './native/types.js';
 
@@ -108,8 +109,10 @@ function runAsPplMeaning(value: number | string | string[]): string {
  *   the app's own process;
  * - on Windows: `os-isolated` (keys are used only inside LSASS, by the CNG key isolation service);
  *   `os-protected` when LSASS runs as a protected process now (its `PS_PROTECTION` type is not 0,
- *   e.g. 0x41 for LSA light); when that cannot be read, `os-isolated` with the reason. `RunAsPPL`
- *   in the registry is read for the details only: configured is not running;
+ *   e.g. 0x41 for LSA light); when that cannot be read (e.g. access denied), `os-isolated` with the
+ *   reason; when no LSASS is found at all (`ERROR_NOT_FOUND`, `ERROR_SERVICE_DOES_NOT_EXIST`), the
+ *   key isolation service cannot be confirmed: `in-process`, with the reason. `RunAsPPL` in the
+ *   registry is read for the details only: configured is not running;
  * - VBS keys are possible when the secure kernel runs and the build is at least
  *   {@link VBS_KEYS_MIN_BUILD}; then `best` is `virtualization`.
  *
@@ -164,15 +167,28 @@ export function measureSoftwareKspPosture(system: WindowsSystemBindings): Isolat
   }
 
   details.platform = 'windows';
-  const evidence = [
-    'the Microsoft Software Key Storage Provider keeps the private key in LSASS (the CNG key isolation service, KeyIso) and uses it only there; this process reaches it by LRPC',
-  ];
+  const evidence: string[] = [];
   const reasons: string[] = [];
   let level: IsolationLevel = 'os-isolated';
 
   const lsass = read(() => system.lsassProtection());
+  // Not found (the lookup walked every process and found no lsass.exe, after no KeyIso or SamSs
+  // service gave one; or no such service): not a normal Windows.
+  const noLsass = !lsass.ok && (lsass.status === ERROR_NOT_FOUND || lsass.status === ERROR_SERVICE_DOES_NOT_EXIST);
+  if (!noLsass) {
+    evidence.push(
+      'the Microsoft Software Key Storage Provider keeps the private key in LSASS (the CNG key isolation service, KeyIso) and uses it only there; this process reaches it by LRPC',
+    );
+  }
   let running: string;
-  if (lsass.ok) {
+  if (noLsass) {
+    level = 'in-process';
+    running = `no LSASS found (${refused(lsass)})`;
+    details.lsassProtection = `no LSASS found (${refused(lsass)})`;
+    const why = `no LSASS process was found (${refused(lsass)}): the CNG key isolation service that would keep keys out of this process cannot be confirmed, so keys are reported in-process`;
+    evidence.push(why);
+    reasons.push(why);
+  } else if (lsass.ok) {
     const { pid, protection } = lsass.value;
     details.lsassPid = pid;
     details.lsassProtection = describeProtection(protection);

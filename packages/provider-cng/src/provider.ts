@@ -34,8 +34,8 @@ export interface CngProviderOptions {
  * user's or the machine's key store, generated and used only inside LSASS (the CNG key isolation
  * service). Each key's receipt is measured at run time: `os-isolated`, `os-protected` when LSASS
  * runs as a protected process now, `virtualization` for keys made with
- * `NCRYPT_USE_VIRTUAL_ISOLATION_FLAG` when the floor asks for it, and `in-process` under Wine, whose
- * ncrypt runs inside the app.
+ * `NCRYPT_USE_VIRTUAL_ISOLATION_FLAG` when the floor is above what an ordinary key gets, and
+ * `in-process` under Wine, whose ncrypt runs inside the app (or where no LSASS is found).
  *
  * @example
  * ```ts

@@ -53,11 +53,10 @@ import {
   NCRYPT_DO_NOT_FINALIZE_FLAG,
   NCRYPT_ECC_CURVE_NAME_PROPERTY,
   NCRYPT_EXPORT_POLICY_PROPERTY,
-  NCRYPT_IMPL_TYPE_PROPERTY,
-  NCRYPT_IMPL_VIRTUAL_ISOLATION_FLAG,
   NCRYPT_KEY_USAGE_PROPERTY,
   NCRYPT_LENGTH_PROPERTY,
   NCRYPT_MACHINE_KEY_FLAG,
+  NCRYPT_PERSIST_FLAG,
   NCRYPT_SILENT_FLAG,
   NCRYPT_UI_FORCE_HIGH_PROTECTION_FLAG,
   NCRYPT_UI_PROTECT_KEY_FLAG,
@@ -121,6 +120,8 @@ export interface NCryptBindingSources {
  *     };
  *   },
  *   virtualIsolation: false,
+ *   // The PCP signs RSA-PSS with a salt of the digest length only.
+ *   pssSaltMustEqualDigest: true,
  * });
  * ```
  * @since 0.2.0
@@ -138,9 +139,20 @@ export interface NCryptKeyStorageConfig {
   readonly measure: IsolationMeasurement;
   /**
    * Whether the storage provider can make keys protected by virtualization-based security
-   * (`NCRYPT_USE_VIRTUAL_ISOLATION_FLAG`) when a request's floor is `virtualization`.
+   * (`NCRYPT_USE_VIRTUAL_ISOLATION_FLAG`). When it can, a request whose floor is above the level an
+   * ordinary key gets now (`measure().level`) and at most `virtualization` gets a VBS key, checked
+   * after it is made.
    */
   readonly virtualIsolation: boolean;
+  /**
+   * Whether RSA-PSS signatures must use a salt as long as the digest: the Microsoft Platform Crypto
+   * Provider signs with no other salt (`TPM_E_PCP_UNSUPPORTED_PSS_SALT`). When true, any other
+   * `saltLength` is refused with `ERR_KEYSTORE_UNSUPPORTED_OPERATION` before any native call.
+   * Default false.
+   *
+   * @since 0.2.0
+   */
+  readonly pssSaltMustEqualDigest?: boolean;
   /** The native bindings; the real ones by default. */
   readonly bindings?: NCryptBindingSources;
 }
@@ -190,6 +202,7 @@ export class NCryptKeyStorage implements KeyStoreProvider {
   readonly storageProvider: string;
   readonly #measure: IsolationMeasurement;
   readonly #virtualIsolation: boolean;
+  readonly #pssSaltMustEqualDigest: boolean;
   readonly #sources: NCryptBindingSources;
   readonly #tracker: HandleTracker;
   #ncrypt: NCryptBindings | undefined;
@@ -206,6 +219,10 @@ export class NCryptKeyStorage implements KeyStoreProvider {
     this.storageProvider = config.storageProvider;
     this.#measure = config.measure;
     this.#virtualIsolation = config.virtualIsolation;
+    if (config.pssSaltMustEqualDigest !== undefined && typeof config.pssSaltMustEqualDigest !== 'boolean') {
+      throw this.#invalid('pssSaltMustEqualDigest must be a boolean');
+    }
+    this.#pssSaltMustEqualDigest = config.pssSaltMustEqualDigest === true;
     const sources = config.bindings;
     if (
       sources !== undefined &&
@@ -349,24 +366,29 @@ export class NCryptKeyStorage implements KeyStoreProvider {
   }
 
   /**
-   * Decides whether the new key must be a VBS key, or refuses: a floor above what a key gets now is
-   * met only by a VBS key (floor `virtualization`, on a storage provider that makes them), never by
-   * hoping; anything else is `ERR_KEYSTORE_POLICY_VIOLATION` before any key is made.
+   * Decides whether the new key must be a VBS key, or refuses. A floor the posture meets needs
+   * nothing. A floor above it and at most `virtualization` is met only by a VBS key (on a storage
+   * provider that makes them; checked after it is made), never by hoping; an import cannot be one.
+   * Anything else is `ERR_KEYSTORE_POLICY_VIOLATION` before any key is made.
    */
   #planIsolation(posture: IsolationPosture, floor: IsolationLevel | undefined, importing: boolean): boolean {
     if (floor === undefined || isAtLeast(posture.level, floor)) return false;
     const refuse = (message: string, hint: string) => this.#error('ERR_KEYSTORE_POLICY_VIOLATION', message, { hint });
-    if (floor === 'virtualization' && this.#virtualIsolation) {
+    const now = `${this.storageProvider} keys get ${posture.level} isolation here now`;
+    const vbsHint =
+      'VBS keys need Windows 11 24H2 or Windows Server 2025 (build 26100+) with virtualization-based security running (TPM 2.0, UEFI Secure Boot)';
+    const lsaHint = 'turn on LSA protection (RunAsPPL) and reboot, so that LSASS runs as a protected process';
+    if (this.#virtualIsolation && isAtLeast('virtualization', floor)) {
       if (importing) {
         throw refuse(
-          `the floor is virtualization, and ${this.storageProvider} imports keys with ${posture.level} isolation only`,
+          `the floor is ${floor}, ${now}, and only a virtualization-based key would meet it; ${this.storageProvider} imports keys with ${posture.level} isolation only`,
           'create the key instead: a key generated with virtualization-based security never existed outside the isolated LSA',
         );
       }
       if (posture.virtualization === 'unavailable') {
         throw refuse(
-          `the floor is virtualization, but virtualization-based keys cannot be made here: ${posture.virtualizationReason ?? 'VBS is not available'}`,
-          'VBS keys need Windows 11 24H2 or Windows Server 2025 (build 26100+) with virtualization-based security running (TPM 2.0, UEFI Secure Boot)',
+          `the floor is ${floor}, ${now}, and virtualization-based keys cannot be made here: ${posture.virtualizationReason ?? 'VBS is not available'}`,
+          floor === 'os-protected' ? `${lsaHint}; or: ${vbsHint}` : vbsHint,
         );
       }
       return true;
@@ -377,10 +399,10 @@ export class NCryptKeyStorage implements KeyStoreProvider {
         : floor === 'virtualization'
           ? `${this.storageProvider} cannot make virtualization-based keys`
           : floor === 'os-protected'
-            ? 'turn on LSA protection (RunAsPPL) and reboot, so that LSASS runs as a protected process'
+            ? lsaHint
             : `keys in ${this.storageProvider} get ${posture.level} isolation here`;
     throw refuse(
-      `the floor is ${floor}, and ${this.storageProvider} keys get ${posture.level} isolation here now: ${posture.reasons.join('; ') || 'no stronger isolation is available'}`,
+      `the floor is ${floor}, and ${now}: ${posture.reasons.join('; ') || 'no stronger isolation is available'}`,
       hint,
     );
   }
@@ -470,7 +492,7 @@ export class NCryptKeyStorage implements KeyStoreProvider {
     if (vbs && (status === NTE_NOT_SUPPORTED || status === NTE_INVALID_PARAMETER || status === NTE_BAD_FLAGS)) {
       return this.#error(
         'ERR_KEYSTORE_POLICY_VIOLATION',
-        `the floor is virtualization, and ${this.storageProvider} refused NCRYPT_USE_VIRTUAL_ISOLATION_FLAG (${step})`,
+        `the floor is ${req.minimumIsolation ?? 'virtualization'}, which only a virtualization-based key meets here, and ${this.storageProvider} refused NCRYPT_USE_VIRTUAL_ISOLATION_FLAG (${step})`,
         {
           hint: 'VBS keys need Windows 11 24H2 or Windows Server 2025 (build 26100+) with virtualization-based security running (TPM 2.0, UEFI Secure Boot)',
           cause: err,
@@ -538,8 +560,9 @@ export class NCryptKeyStorage implements KeyStoreProvider {
 
   /**
    * Creates a key: `NCryptCreatePersistedKey` (no overwrite flag; `NCRYPT_MACHINE_KEY_FLAG` for the
-   * machine scope; `NCRYPT_USE_VIRTUAL_ISOLATION_FLAG` only when the floor is `virtualization`), then
-   * `Length` (RSA), `Export Policy`, `Key Usage` and the UI policy, then `NCryptFinalizeKey`.
+   * machine scope; `NCRYPT_USE_VIRTUAL_ISOLATION_FLAG` only when the floor is above what an ordinary
+   * key gets now and at most `virtualization`), then `Length` (RSA), `Export Policy` and `Key Usage`
+   * (with `NCRYPT_PERSIST_FLAG`) and the UI policy, then `NCryptFinalizeKey`.
    */
   async createKey(request: ProviderCreateRequest): Promise<NCryptKey> {
     const req = this.#checkCreate(request, 'createKey');
@@ -615,8 +638,14 @@ export class NCryptKeyStorage implements KeyStoreProvider {
         await step('Length', () => ncrypt.setProperty(k, NCRYPT_LENGTH_PROPERTY, info.bits));
       }
       const exportPolicy = req.exportable ? NCRYPT_ALLOW_EXPORT_FLAG | NCRYPT_ALLOW_PLAINTEXT_EXPORT_FLAG : 0;
-      await step('Export Policy', () => ncrypt.setProperty(k, NCRYPT_EXPORT_POLICY_PROPERTY, exportPolicy));
-      await step('Key Usage', () => ncrypt.setProperty(k, NCRYPT_KEY_USAGE_PROPERTY, keyUsage(req.algorithm)));
+      // Stored with the key material (NCRYPT_PERSIST_FLAG), as .NET's CngKey does: the policy must
+      // hold for every later open, not only for this handle. `Length` is a generation parameter.
+      await step('Export Policy', () =>
+        ncrypt.setProperty(k, NCRYPT_EXPORT_POLICY_PROPERTY, exportPolicy, NCRYPT_PERSIST_FLAG),
+      );
+      await step('Key Usage', () =>
+        ncrypt.setProperty(k, NCRYPT_KEY_USAGE_PROPERTY, keyUsage(req.algorithm), NCRYPT_PERSIST_FLAG),
+      );
       const prompt = req.userPrompt;
       if (prompt !== undefined) {
         await step('UI Policy', () =>
@@ -652,6 +681,8 @@ export class NCryptKeyStorage implements KeyStoreProvider {
         publicKey,
         providerId: this.id,
         storageProvider: this.storageProvider,
+        capabilities: this.capabilities,
+        pssSaltMustEqualDigest: this.#pssSaltMustEqualDigest,
         ncrypt,
         keyHandle: k,
         provHandle: p,
@@ -697,36 +728,26 @@ export class NCryptKeyStorage implements KeyStoreProvider {
   }
 
   /**
-   * Checks that a key created with `NCRYPT_USE_VIRTUAL_ISOLATION_FLAG` carries it: its `Virtual Iso`
-   * property is present with a first byte other than 0, or its `Impl Type` has
-   * `NCRYPT_IMPL_VIRTUAL_ISOLATION_FLAG`. Returns the evidence sentence; throws
-   * `ERR_KEYSTORE_POLICY_VIOLATION` otherwise (the caller deletes the key).
+   * Checks that a key created with `NCRYPT_USE_VIRTUAL_ISOLATION_FLAG` carries it: its own
+   * `Virtual Iso` property is present with a first byte other than 0 (what `openKey` checks too).
+   * `Impl Type` is not taken as proof: it is documented as a property of the storage provider, and
+   * says nothing about this key. Returns the evidence sentence; throws `ERR_KEYSTORE_POLICY_VIOLATION`
+   * otherwise (the caller deletes the key).
    */
   #checkVirtualIsolation(ncrypt: NCryptBindings, key: NCryptKeyHandle, req: CheckedCreate): string {
-    const seen: string[] = [];
+    let seen: string;
     try {
       const value = ncrypt.getProperty(key, NCRYPT_VIRTUAL_ISO_PROPERTY);
       if (value.length > 0 && value[0] !== 0) {
         return `the key was created with NCRYPT_USE_VIRTUAL_ISOLATION_FLAG and its "Virtual Iso" property reads ${value.toString('hex')}: it is used only inside the isolated LSA (LsaIso, VTL1), behind the hypervisor`;
       }
-      seen.push(`"Virtual Iso" reads ${value.length === 0 ? 'empty' : value.toString('hex')}`);
+      seen = `"Virtual Iso" reads ${value.length === 0 ? 'empty' : value.toString('hex')}`;
     } catch (err) {
-      seen.push(
-        `"Virtual Iso" is unreadable (${KeyStoreError.is(err) ? (err.nativeName ?? err.message) : String(err)})`,
-      );
-    }
-    try {
-      const impl = ncrypt.getDwordProperty(key, NCRYPT_IMPL_TYPE_PROPERTY);
-      if ((impl & NCRYPT_IMPL_VIRTUAL_ISOLATION_FLAG) !== 0) {
-        return `the key was created with NCRYPT_USE_VIRTUAL_ISOLATION_FLAG and its "Impl Type" (0x${impl.toString(16)}) has NCRYPT_IMPL_VIRTUAL_ISOLATION_FLAG: it is used only inside the isolated LSA (LsaIso, VTL1), behind the hypervisor`;
-      }
-      seen.push(`"Impl Type" is 0x${impl.toString(16)}`);
-    } catch (err) {
-      seen.push(`"Impl Type" is unreadable (${KeyStoreError.is(err) ? (err.nativeName ?? err.message) : String(err)})`);
+      seen = `"Virtual Iso" is unreadable (${KeyStoreError.is(err) ? (err.nativeName ?? err.message) : String(err)})`;
     }
     throw this.#error(
       'ERR_KEYSTORE_POLICY_VIOLATION',
-      `the floor is virtualization, and the key "${req.name}" was created with NCRYPT_USE_VIRTUAL_ISOLATION_FLAG but does not carry virtualization-based protection (${seen.join('; ')})`,
+      `the floor is ${req.minimumIsolation ?? 'virtualization'}, which only a virtualization-based key meets here, and the key "${req.name}" was created with NCRYPT_USE_VIRTUAL_ISOLATION_FLAG but does not carry virtualization-based protection (${seen})`,
       {
         hint: 'VBS keys need Windows 11 24H2 or Windows Server 2025 (build 26100+) with virtualization-based security running (TPM 2.0, UEFI Secure Boot)',
       },
@@ -787,6 +808,8 @@ export class NCryptKeyStorage implements KeyStoreProvider {
         publicKey: described.publicKey,
         providerId: this.id,
         storageProvider: this.storageProvider,
+        capabilities: this.capabilities,
+        pssSaltMustEqualDigest: this.#pssSaltMustEqualDigest,
         ncrypt,
         keyHandle: key,
         provHandle: prov,
@@ -862,6 +885,8 @@ export class NCryptKeyStorage implements KeyStoreProvider {
   /**
    * Lists keys with valid names (`NCryptEnumKeys`), in one scope or both. RSA keys are opened
    * silently to read their size; a key whose algorithm the SDK does not know is listed without one.
+   * Entries with a legacy key spec (CryptoAPI containers the storage provider surfaces) are left
+   * out: use the capi provider, or `keystore migrate --scan`, for those.
    */
   async listKeys(options?: OperationOptions & { scope?: KeyScope }): Promise<ProviderKeyInfo[]> {
     if (options !== undefined && (typeof options !== 'object' || options === null)) {
@@ -885,6 +910,9 @@ export class NCryptKeyStorage implements KeyStoreProvider {
         }
         const seen = new Set<string>();
         for (const entry of entries) {
+          // A legacy key spec (AT_KEYEXCHANGE, AT_SIGNATURE) marks a CryptoAPI container the storage
+          // provider surfaces: a key that was used in-process before. It is the capi provider's.
+          if (entry.legacyKeySpec !== 0) continue;
           if (!isValidKeyName(entry.name) || seen.has(entry.name)) continue;
           seen.add(entry.name);
           let algorithm = keyAlgorithmOf(entry.algorithm);

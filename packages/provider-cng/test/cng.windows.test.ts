@@ -144,6 +144,39 @@ describe.skipIf(!onWindows)(
         await key.close();
       });
 
+      it('the export policy is stored with the key: an exportable key reopened by a new provider instance exports', async () => {
+        // The default export policy is already "not exportable", so only an exportable key shows
+        // whether the policy set before finalize (with NCRYPT_PERSIST_FLAG) was kept with the key.
+        for (const [algorithm, blob] of [
+          ['RSA-2048', BCRYPT_RSAFULLPRIVATE_BLOB],
+          ['ECDSA-P256', BCRYPT_ECCPRIVATE_BLOB],
+        ] as const) {
+          const name = fresh(`exportable-${algorithm.toLowerCase()}`);
+          const key = await provider.createKey({ name, algorithm, scope: 'user', exportable: true });
+          const publicKey = key.publicKey;
+          await key.close();
+          const other = createProvider();
+          const opened = await other.openKey({ name, scope: 'user' });
+          expect(opened.exportable).toBe(true);
+          const privateKey = await opened.exportPrivateKey();
+          expect(createPublicKey(privateKey).equals(publicKey)).toBe(true);
+          await opened.close();
+          await other.close();
+          expect(await nativeExportStatus(name, 'user', blob)).toBe('exported');
+        }
+        // And a non-exportable key reopened the same way stays sealed.
+        const sealed = fresh('sealed-reopened');
+        await (
+          await provider.createKey({ name: sealed, algorithm: 'ECDSA-P256', scope: 'user', exportable: false })
+        ).close();
+        const other = createProvider();
+        const opened = await other.openKey({ name: sealed, scope: 'user' });
+        expect(opened.exportable).toBe(false);
+        expect((await rejection(opened.exportPrivateKey())).code).toBe('ERR_KEYSTORE_NOT_EXPORTABLE');
+        await opened.close();
+        await other.close();
+      });
+
       it('RSA: PSS with a custom salt and OAEP with every hash', async () => {
         const key = await provider.createKey({
           name: fresh('rsa-ops'),

@@ -61,6 +61,21 @@ describe('measureSoftwareKspPosture', () => {
     expect(posture.details.runAsPPL).toBe(1);
   });
 
+  it('no LSASS found (not found, or no such service): in-process, since the key isolation service cannot be confirmed', () => {
+    const notFound = measure(POSTURES.noLsass());
+    expect(notFound).toMatchObject({ available: true, level: 'in-process', best: 'in-process' });
+    expect(notFound.reasons.some((r) => r.startsWith('no LSASS process was found'))).toBe(true);
+    expect(notFound.evidence.some((e) => e.startsWith('no LSASS process was found'))).toBe(true);
+    // The evidence does not claim that LSASS keeps the key.
+    expect(notFound.evidence.some((e) => e.includes('keeps the private key in LSASS'))).toBe(false);
+    expect(String(notFound.details.lsassProtection)).toMatch(/^no LSASS found/);
+    const noService = measure({ lsass: { ok: false, status: 1060, reason: 'ERROR_SERVICE_DOES_NOT_EXIST' } });
+    expect(noService.level).toBe('in-process');
+    // Access denied is not "not found": the protection is unreadable, the level os-isolated.
+    const denied = measure({ lsass: { ok: false, status: 5, reason: 'ERROR_ACCESS_DENIED' } });
+    expect(denied.level).toBe('os-isolated');
+  });
+
   it('RunAsPPL configured but LSASS not protected: os-isolated (configured is not running)', () => {
     const posture = measure({ registry: { [RUN_AS_PPL]: { ok: true, value: 1 } } });
     expect(posture.level).toBe('os-isolated');
@@ -108,6 +123,8 @@ describe('probe()', () => {
     ['Windows', POSTURES.windows(), 'os-isolated'],
     ['Windows with LSA protection', POSTURES.ppl(), 'os-protected'],
     ['Windows, protection unreadable', POSTURES.pplUnreadable(), 'os-isolated'],
+    ['Windows, no LSASS found', POSTURES.noLsass(), 'in-process'],
+    ['Windows with VBS, LSASS unprotected', POSTURES.vbsNoPpl(), 'virtualization'],
     ['Windows with VBS', POSTURES.vbs(), 'virtualization'],
   ];
   for (const [label, posture, isolation] of cases) {

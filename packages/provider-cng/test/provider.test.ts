@@ -15,8 +15,8 @@ import {
 } from 'node:crypto';
 import type { KeyAlgorithm, ProviderCreateRequest } from '@keystore/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CNG_CAPABILITIES, keyUsage } from '../src/index.js';
-import { F, POSTURES, S } from './helpers/ncrypt-double.js';
+import { CNG_CAPABILITIES, keyUsage, measureSoftwareKspPosture, NCryptKeyStorage } from '../src/index.js';
+import { createNCryptDouble, createSystemDouble, F, POSTURES, S } from './helpers/ncrypt-double.js';
 import { type DoubleSetup, flagsOf, overDouble, rejection } from './helpers/setup.js';
 
 const KSP = 'Microsoft Software Key Storage Provider';
@@ -129,6 +129,10 @@ describe('flags and properties of a new key', () => {
       .filter((c) => ['setProperty', 'setUiPolicy', 'finalizeKey'].includes(c.fn))
       .map((c) => (c.fn === 'setProperty' ? `${c.args[1]}=${c.args[2]}` : c.fn));
     expect(sequence).toEqual(['Length=3072', 'Export Policy=0', 'Key Usage=3', 'finalizeKey']);
+    // Export Policy and Key Usage are stored with the key (NCRYPT_PERSIST_FLAG); Length is a
+    // generation parameter.
+    const flagsByProperty = Object.fromEntries(ncrypt.callsOf('setProperty').map((c) => [c.args[1], c.args[3]]));
+    expect(flagsByProperty).toEqual({ Length: 0, 'Export Policy': F.PERSIST, 'Key Usage': F.PERSIST });
     expect(ncrypt.stored('user', key.name)?.properties.get('Export Policy')).toBe(0);
     expect(key.exportable).toBe(false);
     await key.close();
@@ -152,7 +156,7 @@ describe('flags and properties of a new key', () => {
     expect(ncrypt.stored('machine', key.name)).toBeUndefined();
   });
 
-  it('never passes the overwrite or a VBS flag unless asked for virtualization', async () => {
+  it('never passes the overwrite flag, nor a VBS flag when ordinary keys meet the floor', async () => {
     const { provider, ncrypt } = setup(POSTURES.vbs());
     for (const minimumIsolation of [undefined, 'none', 'in-process', 'os-isolated', 'os-protected'] as const) {
       const key = await provider.createKey(req('ECDH-P384', minimumIsolation ? { minimumIsolation } : {}));
@@ -527,6 +531,71 @@ describe('virtualization-based (VBS) keys', () => {
     await key.close();
   });
 
+  it('VBS running, LSASS unprotected, floor os-protected: a VBS key with receipt virtualization (what probe() promised)', async () => {
+    const { provider, ncrypt } = setup(POSTURES.vbsNoPpl());
+    expect((await provider.probe()).isolation).toBe('virtualization');
+    const key = await provider.createKey(req('ECDSA-P256', { minimumIsolation: 'os-protected' }));
+    expect(flagsOf(ncrypt, 'createPersistedKey')).toEqual([F.USE_VBS]);
+    expect(key.isolation.level).toBe('virtualization');
+    expect(ncrypt.stored('user', key.name)?.virtualIsolation).toBe(true);
+    await key.close();
+    // The floor os-isolated is met by an ordinary key: no VBS flag.
+    const plain = await provider.createKey(req('ECDSA-P256', { minimumIsolation: 'os-isolated' }));
+    expect(flagsOf(ncrypt, 'createPersistedKey')[1]).toBe(0);
+    expect(plain.isolation.level).toBe('os-isolated');
+    await plain.close();
+    // Without VBS protection on the new key, the os-protected floor is refused and the key deleted.
+    const unmarked = setup(POSTURES.vbsNoPpl(), { marks: false });
+    const request = req('RSA-2048', { minimumIsolation: 'os-protected' });
+    expect((await rejection(unmarked.provider.createKey(request))).code).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
+    expect(unmarked.ncrypt.stored('user', request.name)).toBeUndefined();
+    expect(unmarked.ncrypt.liveHandles()).toEqual([]);
+  });
+
+  it('a floor above an ordinary key under Wine (os-isolated) is not met by a VBS key there', async () => {
+    const { provider, ncrypt } = setup(POSTURES.wine());
+    expect((await rejection(provider.createKey(req('RSA-2048', { minimumIsolation: 'os-isolated' })))).code).toBe(
+      'ERR_KEYSTORE_POLICY_VIOLATION',
+    );
+    expect(ncrypt.calls).toEqual([]);
+  });
+
+  it('"Impl Type" with NCRYPT_IMPL_VIRTUAL_ISOLATION_FLAG is no proof: only the key\'s "Virtual Iso" is', async () => {
+    const { provider, ncrypt } = setup(POSTURES.vbs(), { marks: 'impl-type-only' });
+    const request = req('ECDSA-P256', { minimumIsolation: 'virtualization' });
+    const err = await rejection(provider.createKey(request));
+    expect(err.code).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
+    expect(ncrypt.stored('user', request.name)).toBeUndefined();
+    expect(ncrypt.callsOf('deleteKey')).toHaveLength(1);
+    // On open too: a key whose Impl Type has the flag but without "Virtual Iso" gets the posture's level.
+    ncrypt.seed('user', 'impl-only', 'ECDSA_P256', generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, {
+      implTypeVbs: true,
+    });
+    const opened = await provider.openKey({ name: 'impl-only', scope: 'user' });
+    expect(opened.isolation.level).toBe('os-protected');
+    await opened.close();
+    ncrypt.seed('user', 'vbs-marked', 'ECDSA_P256', generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, {
+      virtualIsolation: true,
+    });
+    const marked = await provider.openKey({ name: 'vbs-marked', scope: 'user' });
+    expect(marked.isolation.level).toBe('virtualization');
+    await marked.close();
+    expect(ncrypt.liveHandles()).toEqual([]);
+  });
+
+  it('an import whose floor only a VBS key would meet is refused before any native call', async () => {
+    const { provider, ncrypt } = setup(POSTURES.vbsNoPpl());
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const err = await rejection(
+      provider.importKey({ ...req('ECDSA-P256', { minimumIsolation: 'os-protected' }), privateKey }),
+    );
+    expect(err.code).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
+    expect(ncrypt.calls).toEqual([]);
+    const ok = await provider.importKey({ ...req('ECDSA-P256', { minimumIsolation: 'os-isolated' }), privateKey });
+    expect(ok.isolation.level).toBe('os-isolated');
+    await ok.close();
+  });
+
   it('an import with floor virtualization is refused', async () => {
     const { provider, ncrypt } = setup(POSTURES.vbs());
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -653,6 +722,108 @@ describe('keys at work', () => {
   });
 });
 
+describe("limits of the provider, enforced before any native call (the Platform Crypto Provider's)", () => {
+  /** An engine over the double with narrower capabilities, as the TPM backend configures it. */
+  function limited(pssSaltMustEqualDigest?: boolean) {
+    const ncrypt = createNCryptDouble();
+    const system = createSystemDouble();
+    const provider = new NCryptKeyStorage({
+      id: 'tpm',
+      displayName: 'a narrower NCrypt provider',
+      storageProvider: KSP,
+      capabilities: {
+        ...CNG_CAPABILITIES,
+        operations: ['sign', 'decrypt'],
+        rsaSignaturePaddings: ['pkcs1', 'pss'],
+        oaepHashes: ['sha256'],
+      },
+      measure: measureSoftwareKspPosture,
+      virtualIsolation: false,
+      ...(pssSaltMustEqualDigest === undefined ? {} : { pssSaltMustEqualDigest }),
+      bindings: { ncrypt: () => ncrypt, system: () => system },
+    });
+    current = { ncrypt, system, provider: provider as never };
+    return { ncrypt, provider };
+  }
+
+  it('an OAEP hash beyond the capabilities is UNSUPPORTED_OPERATION; a listed one decrypts', async () => {
+    const { provider, ncrypt } = limited();
+    const key = await provider.createKey(req('RSA-2048'));
+    const plaintext = randomBytes(16);
+    for (const hash of ['sha1', 'sha384', 'sha512'] as const) {
+      const ciphertext = publicEncrypt(
+        { key: key.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash },
+        plaintext,
+      );
+      expect((await rejection(key.decrypt(ciphertext, hash))).code).toBe('ERR_KEYSTORE_UNSUPPORTED_OPERATION');
+    }
+    expect(ncrypt.callsOf('decrypt')).toEqual([]);
+    const ciphertext = publicEncrypt(
+      { key: key.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+      plaintext,
+    );
+    expect((await key.decrypt(ciphertext, 'sha256')).equals(plaintext)).toBe(true);
+    await key.close();
+  });
+
+  it('pssSaltMustEqualDigest: a PSS salt other than the digest length is UNSUPPORTED_OPERATION; the digest length signs', async () => {
+    const { provider, ncrypt } = limited(true);
+    const key = await provider.createKey(req('RSA-2048'));
+    const data = randomBytes(32);
+    for (const hash of ['sha256', 'sha384'] as const) {
+      const digest = createHash(hash).update(data).digest();
+      for (const saltLength of [0, 20, digest.length + 1]) {
+        expect((await rejection(key.signDigest(digest, { hash, padding: 'pss', saltLength }))).code).toBe(
+          'ERR_KEYSTORE_UNSUPPORTED_OPERATION',
+        );
+      }
+      expect(ncrypt.callsOf('signHash')).toEqual([]);
+      const { signature } = await key.signDigest(digest, { hash, padding: 'pss', saltLength: digest.length });
+      expect(
+        verify(
+          hash,
+          data,
+          { key: key.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: digest.length },
+          signature,
+        ),
+      ).toBe(true);
+      ncrypt.calls.length = 0;
+    }
+    await key.close();
+    // Without the option (the Software KSP), any valid salt signs.
+    const free = limited(false);
+    const other = await free.provider.createKey(req('RSA-2048'));
+    await other.signDigest(sha256('x'), { hash: 'sha256', padding: 'pss', saltLength: 20 });
+    await other.close();
+    expect(() => limited('yes' as unknown as boolean)).toThrow(
+      expect.objectContaining({ code: 'ERR_KEYSTORE_INVALID_ARGUMENT' }),
+    );
+  });
+
+  it('an RSA padding or an operation the provider does not list is UNSUPPORTED_OPERATION', async () => {
+    const ncrypt = createNCryptDouble();
+    const system = createSystemDouble();
+    const provider = new NCryptKeyStorage({
+      id: 'narrow',
+      displayName: 'PKCS#1 only, sign only',
+      storageProvider: KSP,
+      capabilities: { ...CNG_CAPABILITIES, operations: ['sign'], rsaSignaturePaddings: ['pkcs1'] },
+      measure: measureSoftwareKspPosture,
+      virtualIsolation: false,
+      bindings: { ncrypt: () => ncrypt, system: () => system },
+    });
+    current = { ncrypt, system, provider: provider as never };
+    const key = await provider.createKey(req('RSA-2048'));
+    const pss = key.signDigest(sha256('x'), { hash: 'sha256', padding: 'pss', saltLength: 32 });
+    expect((await rejection(pss)).code).toBe('ERR_KEYSTORE_UNSUPPORTED_OPERATION');
+    expect((await rejection(key.decrypt(Buffer.alloc(256), 'sha256'))).code).toBe('ERR_KEYSTORE_UNSUPPORTED_OPERATION');
+    expect(ncrypt.callsOf('signHash')).toEqual([]);
+    expect(ncrypt.callsOf('decrypt')).toEqual([]);
+    await key.signDigest(sha256('x'), { hash: 'sha256', padding: 'pkcs1', saltLength: 32 });
+    await key.close();
+  });
+});
+
 describe('importKey', () => {
   it('imports RSA as RSAFULLPRIVATEBLOB, unfinalized, non-exportable by default; signatures verify with the original key', async () => {
     const { provider, ncrypt } = setup();
@@ -733,6 +904,18 @@ describe('listKeys', () => {
     expect(ncrypt.liveHandles()).toEqual([]);
   });
 
+  it('leaves out CryptoAPI containers the storage provider surfaces (a legacy key spec)', async () => {
+    const { provider, ncrypt } = setup();
+    await (await provider.createKey({ ...req('ECDSA-P256'), name: 'cng-key' })).close();
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    ncrypt.seed('user', 'capi-exchange', 'RSA', rsa, { legacyKeySpec: 1 });
+    ncrypt.seed('user', 'capi-signature', 'RSA', rsa, { legacyKeySpec: 2 });
+    ncrypt.seed('machine', 'capi-machine', 'RSA', rsa, { legacyKeySpec: 1 });
+    expect(await provider.listKeys()).toEqual([{ name: 'cng-key', scope: 'user', algorithm: 'ECDSA-P256' }]);
+    // They were not opened to read their size either.
+    expect(ncrypt.callsOf('openKey')).toEqual([]);
+  });
+
   it('an opened key of an algorithm the SDK does not know is UNSUPPORTED_ALGORITHM, with its handles freed', async () => {
     const { provider, ncrypt } = setup();
     ncrypt.seed('user', 'legacy-dsa', 'DSA');
@@ -798,6 +981,17 @@ describe('through a KeyStore (the core passes the policy floor to the provider)'
     );
     expect(plain.ncrypt.store.size).toBe(0);
     await refusing.close();
+  });
+
+  it('floor os-protected with VBS running and LSASS unprotected: the provider qualifies and makes a VBS key', async () => {
+    const { createKeyStore } = await import('@keystore/core');
+    const { provider, ncrypt } = setup(POSTURES.vbsNoPpl());
+    const store = await createKeyStore({ providers: [provider], policy: { minimumIsolation: 'os-protected' } });
+    const key = await store.createKey('vbs-for-os-protected', { algorithm: 'ECDSA-P256' });
+    expect(key.isolation.level).toBe('virtualization');
+    expect(flagsOf(ncrypt, 'createPersistedKey')).toEqual([F.USE_VBS]);
+    await key.close();
+    await store.close();
   });
 
   it('under Wine the default floor (os-isolated) refuses the provider; a floor of in-process accepts it', async () => {

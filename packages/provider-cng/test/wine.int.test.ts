@@ -35,12 +35,14 @@ const NTE_NOT_SUPPORTED = 0x80090029;
 
 /**
  * Stub lines that every create prints and that the tests expect: Wine's NCryptOpenStorageProvider
- * says "stub" but opens any name, and NCryptCreatePersistedKey says keys are not persisted (the
- * provider's probe() reports both limits).
+ * says "stub" but opens any name, NCryptCreatePersistedKey says keys are not persisted (the
+ * provider's probe() reports both limits), and NCryptSetProperty says it ignores
+ * NCRYPT_PERSIST_FLAG (it sets the property on the handle all the same; Wine persists nothing).
  */
 const KNOWN_STUBS = [
   /fixme:ncrypt:NCryptOpenStorageProvider .*: stub$/,
   /fixme:ncrypt:NCryptCreatePersistedKey Persistent keys are not supported$/,
+  /fixme:ncrypt:NCryptSetProperty flags 0x80000000 not supported$/,
 ];
 
 async function rejection(promise: Promise<unknown>): Promise<KeyStoreError> {

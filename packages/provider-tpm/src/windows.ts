@@ -214,6 +214,8 @@ export function pcpProvider(options: PcpProviderOptions = {}): NCryptKeyStorage 
     capabilities: PCP_CAPABILITIES,
     measure: measurePlatformCryptoPosture,
     virtualIsolation: false,
+    // The PCP signs PSS only with a salt of the digest's length (TPM_E_PCP_UNSUPPORTED_PSS_SALT otherwise).
+    pssSaltMustEqualDigest: true,
     ...(options.bindings ? { bindings: options.bindings } : {}),
   });
 }

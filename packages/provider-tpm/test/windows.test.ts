@@ -2,7 +2,7 @@
 // double of @keystore/provider-cng's tests: presence from Tbsi_GetDeviceInfo, the TPM's limits,
 // and the hardware receipt. The real calls run on Windows only (pcp.windows.test.ts) and, for
 // the TPM query, under Wine (windows.int.test.ts).
-import { createHash, verify } from 'node:crypto';
+import { constants, createHash, verify } from 'node:crypto';
 import { createKeyStore, KeyStoreError } from '@keystore/core';
 import { MS_PLATFORM_CRYPTO_PROVIDER } from '@keystore/provider-cng/native';
 import { describe, expect, it } from 'vitest';
@@ -190,6 +190,26 @@ describe('pcpProvider over the NCrypt double', () => {
     expect(await key.verify(data, await key.sign(data))).toBe(true);
     expect(key.isolation.level).toBe('hardware');
     await store.deleteKey(key.ref);
+  });
+
+  it('refuses a PSS salt other than the digest length before reaching the TPM (TPM_E_PCP_UNSUPPORTED_PSS_SALT)', async () => {
+    const { ncrypt, provider } = overDouble();
+    const key = await provider.createKey({ name: 'pss', algorithm: 'RSA-2048', scope: 'user', exportable: false });
+    const digest = createHash('sha256').update('pss').digest();
+    const before = ncrypt.callsOf('signHash').length;
+    const err = await rejection(key.signDigest(digest, { hash: 'sha256', padding: 'pss', saltLength: 20 }));
+    expect(err.code).toBe('ERR_KEYSTORE_UNSUPPORTED_OPERATION');
+    expect(ncrypt.callsOf('signHash').length).toBe(before);
+    const ok = await key.signDigest(digest, { hash: 'sha256', padding: 'pss', saltLength: 32 });
+    expect(
+      verify(
+        'sha256',
+        Buffer.from('pss'),
+        { key: key.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
+        ok.signature,
+      ),
+    ).toBe(true);
+    await key.close();
   });
 
   it('capabilities state the TPM limits', () => {

@@ -46,8 +46,14 @@ export function loadKoffi(providerId = 'cng'): KoffiModule {
       cause,
     });
   }
-  // NCrypt calls run on koffi's async worker stacks (128 KiB by default); a key storage provider can
-  // go deep (RPC to LSASS, smart-card and TPM stacks). Raise them to 1 MiB when koffi still allows it.
+  // koffi runs the native function itself on a stack block it allocates (it switches RSP to it and
+  // sets the thread's TEB stack bounds to it): for `.async` calls that block is `async_stack_size`,
+  // 128 KiB by default. So that size is the whole stack ncrypt.dll and everything under it gets:
+  // the LRPC client to LSASS, the Platform Crypto Provider's TPM stack, smart-card minidrivers.
+  // Windows code expects a thread's usual 1 MiB; running out of stack there is an access violation
+  // that ends the process, not an error. So it is raised to 1 MiB (the size of a Windows thread's
+  // default stack reservation), when koffi still allows it. Cost: 1 MiB committed per async call
+  // in flight (koffi keeps `resident_async_pools`, 8, of them; others are freed after their call).
   try {
     const config = koffi.config();
     if ((config.async_stack_size ?? 0) < 1 << 20) koffi.config({ ...config, async_stack_size: 1 << 20 });
@@ -95,13 +101,42 @@ export function defineStruct(koffi: KoffiModule, name: string, members: Record<s
   return existing;
 }
 
-/** Calls a koffi function through its async mode (a worker thread) and resolves with its result. */
-export function callAsync<T>(fn: NativeFn, args: readonly unknown[]): Promise<T> {
+/** koffi's refusal of an async call when `max_async_calls` calls are running or queued. */
+const QUEUE_FULL = /too many asynchronous calls/i;
+
+/**
+ * Calls a koffi function through its async mode (a worker thread) and resolves with its result.
+ * koffi refuses a call synchronously, with a plain `Error`, when `max_async_calls` (256 by default)
+ * calls are already running or queued: that becomes `ERR_KEYSTORE_PROVIDER_UNAVAILABLE` with a hint;
+ * any other synchronous refusal (a marshalling failure) becomes `ERR_KEYSTORE_NATIVE_FAILURE`.
+ */
+export function callAsync<T>(fn: NativeFn, args: readonly unknown[], providerId = 'cng'): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    fn.async(...args, (err: unknown, result: T) => {
-      if (err) reject(err);
-      else resolve(result);
-    });
+    try {
+      fn.async(...args, (err: unknown, result: T) => {
+        if (err) reject(err);
+        else resolve(result);
+      });
+    } catch (cause) {
+      const message = cause instanceof Error ? cause.message : String(cause);
+      reject(
+        QUEUE_FULL.test(message)
+          ? new KeyStoreError(
+              'ERR_KEYSTORE_PROVIDER_UNAVAILABLE',
+              `too many native calls are running or queued at once (${message})`,
+              {
+                providerId,
+                hint: 'koffi runs or queues at most max_async_calls (256 by default) asynchronous calls per process: let some finish (run fewer operations in parallel) and try again',
+                cause,
+              },
+            )
+          : new KeyStoreError('ERR_KEYSTORE_NATIVE_FAILURE', `koffi refused the native call: ${message}`, {
+              providerId,
+              hint: 'an argument could not be marshalled; report it',
+              cause,
+            }),
+      );
+    }
   });
 }
 

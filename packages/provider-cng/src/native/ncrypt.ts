@@ -2,7 +2,8 @@
  * ncrypt.dll through koffi: the implementation of {@link NCryptBindings}. Loaded lazily on the first
  * {@link loadNCrypt} call; nothing untyped leaves this module. Every argument is checked in TypeScript
  * before the native call (see `validate.ts`), handles are tracked so that a freed or foreign handle is
- * refused rather than passed to NCrypt, and slow calls run through koffi's async mode.
+ * refused rather than passed to NCrypt (`freeObject` of a handle that is not open does nothing: it is
+ * idempotent, never an error), and slow calls run through koffi's async mode.
  *
  * @module
  */
@@ -15,6 +16,7 @@ import {
   BCRYPT_PAD_PSS,
   BCRYPT_RSAFULLPRIVATE_BLOB,
   BCRYPT_RSAPRIVATE_BLOB,
+  NCRYPT_PERSIST_FLAG,
   NCRYPT_PROVIDER_HANDLE_PROPERTY,
   NCRYPT_UI_POLICY_PROPERTY,
   NCRYPTBUFFER_PKCS_KEY_NAME,
@@ -748,7 +750,15 @@ export function loadNCrypt(): NCryptBindings {
         pszFriendlyName: text(policy.friendlyName),
         pszDescription: text(policy.description),
       });
-      const status = callSync(NCryptSetProperty, [h, NCRYPT_UI_POLICY_PROPERTY, data, data.length, 0]);
+      // Stored with the key (NCRYPT_PERSIST_FLAG), as .NET's CngKey stores it: the prompt must come
+      // back on every open, not only through this handle.
+      const status = callSync(NCryptSetProperty, [
+        h,
+        NCRYPT_UI_POLICY_PROPERTY,
+        data,
+        data.length,
+        NCRYPT_PERSIST_FLAG,
+      ]);
       keep.length = 0;
       if (status !== 0) {
         throw statusError('NCryptSetProperty', status, {

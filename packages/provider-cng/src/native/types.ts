@@ -132,7 +132,10 @@ export interface NCryptBindings {
     value: NCryptPropertyValue,
     flags?: number,
   ): void;
-  /** `NCryptSetProperty(NCRYPT_UI_POLICY_PROPERTY)` with a marshalled `NCRYPT_UI_POLICY` (before finalize). */
+  /**
+   * `NCryptSetProperty(NCRYPT_UI_POLICY_PROPERTY)` with a marshalled `NCRYPT_UI_POLICY` and
+   * `NCRYPT_PERSIST_FLAG` (before finalize).
+   */
   setUiPolicy(key: NCryptKeyHandle, policy: NCryptUiPolicy): void;
   /** `NCryptExportKey` (size query, then the blob); e.g. `RSAPUBLICBLOB`, `ECCPUBLICBLOB`, `RSAFULLPRIVATEBLOB`. */
   exportKey(key: NCryptKeyHandle, blobType: string, flags?: number): Buffer;
@@ -167,7 +170,11 @@ export interface NCryptBindings {
   secretAgreement(priv: NCryptKeyHandle, peer: NCryptKeyHandle, flags?: number): Promise<NCryptSecretHandle>;
   /** `NCryptDeriveKey(secret, "TRUNCATE", NULL, …)`: the raw secret, **little-endian** as Windows returns it. */
   deriveRawSecret(secret: NCryptSecretHandle, flags?: number): Promise<Buffer>;
-  /** `NCryptFreeObject`. Idempotent per handle value: freeing the same handle twice is refused in TS. */
+  /**
+   * `NCryptFreeObject`. Idempotent per handle value: freeing a handle that is not open (freed already,
+   * freed by `deleteKey`, or not from these bindings) does nothing, with no native call; a handle handed
+   * out N times (Wine returns the provider handle as `Provider Handle`) is freed on the N-th call.
+   */
   freeObject(handle: NCryptHandle): void;
 }
 

@@ -62,6 +62,7 @@ export const F = {
   PREFER_VBS: 0x10000,
   USE_VBS: 0x20000,
   PER_BOOT: 0x40000,
+  PERSIST: 0x80000000,
 } as const;
 
 const NATIVE_NAMES: Record<string, string> = {
@@ -109,6 +110,10 @@ export interface StoredKey {
   readonly createFlags: number;
   /** Whether the key carries virtualization-based isolation (its `Virtual Iso` property is set). */
   readonly virtualIsolation: boolean;
+  /** Whether its `Impl Type` reads `NCRYPT_IMPL_VIRTUAL_ISOLATION_FLAG` (0x20). */
+  readonly implTypeVbs: boolean;
+  /** `dwLegacyKeySpec` as `NCryptEnumKeys` reports it (0, or 1/2 for a CryptoAPI container). */
+  readonly legacyKeySpec: number;
 }
 
 type HandleObject =
@@ -125,6 +130,7 @@ type HandleObject =
       privateKey: KeyObject | undefined;
       publicKey: KeyObject | undefined;
       virtualIsolation: boolean;
+      implTypeVbs: boolean;
       /** The stored key this handle refers to, once finalized/opened. */
       stored: StoredKey | undefined;
     }
@@ -140,8 +146,11 @@ export interface DoubleCall {
 export interface VbsBehaviour {
   /** Refuse the flag at create with this status (default: accept it). */
   refuseWith?: number;
-  /** Whether a key created with the flag carries it (`Virtual Iso` = 1; default true). */
-  marks?: boolean;
+  /**
+   * Whether a key created with the flag carries it (`Virtual Iso` = 1 and `Impl Type` with 0x20;
+   * default true); `impl-type-only`: `Impl Type` has 0x20 but the key has no `Virtual Iso`.
+   */
+  marks?: boolean | 'impl-type-only';
 }
 
 export interface NCryptDouble extends NCryptBindings {
@@ -167,8 +176,17 @@ export interface NCryptDouble extends NCryptBindings {
   onCall: ((fn: string, args: readonly unknown[]) => void) | undefined;
   /** How VBS requests are answered. */
   vbs: VbsBehaviour;
-  /** Adds a key as another program would have made it (any algorithm id, any name). */
-  seed(scope: 'user' | 'machine', name: string, algorithm: string, privateKey?: KeyObject): void;
+  /**
+   * Adds a key as another program would have made it (any algorithm id, any name); `options` set its
+   * legacy key spec (a CryptoAPI container) or its VBS marks.
+   */
+  seed(
+    scope: 'user' | 'machine',
+    name: string,
+    algorithm: string,
+    privateKey?: KeyObject,
+    options?: { legacyKeySpec?: number; virtualIsolation?: boolean; implTypeVbs?: boolean },
+  ): void;
   /** The calls of `fn`. */
   callsOf(fn: keyof NCryptBindings): DoubleCall[];
 }
@@ -382,6 +400,8 @@ export function createNCryptDouble(options: { vbs?: VbsBehaviour } = {}): NCrypt
       uiPolicy: obj.uiPolicy,
       createFlags: obj.flags,
       virtualIsolation: obj.virtualIsolation,
+      implTypeVbs: obj.implTypeVbs,
+      legacyKeySpec: 0,
     };
     store.set(id, stored);
     obj.stored = stored;
@@ -404,7 +424,7 @@ export function createNCryptDouble(options: { vbs?: VbsBehaviour } = {}): NCrypt
       case 'Key Usage':
         return dword(usage(obj));
       case 'Impl Type':
-        return dword(0x2 | (obj.virtualIsolation ? 0x20 : 0));
+        return dword(0x2 | (obj.implTypeVbs ? 0x20 : 0));
       case 'Virtual Iso':
         return obj.virtualIsolation ? dword(1) : undefined;
       case 'Name':
@@ -437,7 +457,7 @@ export function createNCryptDouble(options: { vbs?: VbsBehaviour } = {}): NCrypt
     fail(fn, status, opts = {}) {
       failures.push({ fn, status, times: opts.times ?? 1, ...(opts.when ? { when: opts.when } : {}) });
     },
-    seed(scope, name, algorithm, privateKey) {
+    seed(scope, name, algorithm, privateKey, options = {}) {
       const publicKey = privateKey ? createPublicKey(privateKey) : undefined;
       store.set(storeKey(scope, name), {
         name,
@@ -448,7 +468,9 @@ export function createNCryptDouble(options: { vbs?: VbsBehaviour } = {}): NCrypt
         properties: new Map(),
         uiPolicy: undefined,
         createFlags: scope === 'machine' ? F.MACHINE : 0,
-        virtualIsolation: false,
+        virtualIsolation: options.virtualIsolation === true,
+        implTypeVbs: options.implTypeVbs === true,
+        legacyKeySpec: options.legacyKeySpec ?? 0,
       });
     },
 
@@ -486,7 +508,8 @@ export function createNCryptDouble(options: { vbs?: VbsBehaviour } = {}): NCrypt
         uiPolicy: undefined,
         privateKey: undefined,
         publicKey: undefined,
-        virtualIsolation: wantsVbs && self.vbs.marks !== false,
+        virtualIsolation: wantsVbs && (self.vbs.marks === undefined || self.vbs.marks === true),
+        implTypeVbs: wantsVbs && self.vbs.marks !== false,
         stored: undefined,
       }) as NCryptKeyHandle;
     },
@@ -520,6 +543,7 @@ export function createNCryptDouble(options: { vbs?: VbsBehaviour } = {}): NCrypt
         privateKey: stored.privateKey,
         publicKey: stored.publicKey,
         virtualIsolation: stored.virtualIsolation,
+        implTypeVbs: stored.implTypeVbs,
         stored,
       }) as NCryptKeyHandle;
     },
@@ -542,7 +566,7 @@ export function createNCryptDouble(options: { vbs?: VbsBehaviour } = {}): NCrypt
         out.push({
           name: key.name,
           algorithm: key.algorithm,
-          legacyKeySpec: 0,
+          legacyKeySpec: key.legacyKeySpec,
           flags: scope === 'machine' ? F.MACHINE : 0,
         });
       }
@@ -632,6 +656,7 @@ export function createNCryptDouble(options: { vbs?: VbsBehaviour } = {}): NCrypt
         privateKey: parsed.privateKey,
         publicKey: parsed.publicKey,
         virtualIsolation: false,
+        implTypeVbs: false,
         stored: undefined,
       };
       if (!obj.pending) persist('importKey', obj);
@@ -785,5 +810,18 @@ export const POSTURES = {
   vbs: (): Partial<SystemState> => ({
     lsass: { ok: true, value: { pid: 812, protection: 0x41 } },
     iso: { ok: true, value: { secureKernelRunning: true, hvciEnabled: true, trustletRunning: true } },
+  }),
+  /** VBS running, LSASS not protected: ordinary keys get os-isolated, VBS keys can be made. */
+  vbsNoPpl: (): Partial<SystemState> => ({
+    iso: { ok: true, value: { secureKernelRunning: true, hvciEnabled: true, trustletRunning: true } },
+  }),
+  /** The LSASS lookup found nothing (no KeyIso or SamSs service process, no lsass.exe). */
+  noLsass: (): Partial<SystemState> => ({
+    lsass: {
+      ok: false,
+      status: 1168,
+      reason:
+        'the LSASS lookup returned ERROR_NOT_FOUND (0x00000490): no process hosts the KeyIso or SamSs service (services: 0x00000424) and no lsass.exe is running',
+    },
   }),
 };

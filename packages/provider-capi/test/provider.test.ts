@@ -1,0 +1,535 @@
+// The provider's logic over a programmable double of the CryptoAPI function table
+// (helpers/advapi-double.ts): which calls it makes, in which order, what it validates before any
+// native call, how statuses become typed errors, and that every handle it acquires is released.
+// The same behaviour is checked for real under Wine in the *.int.test.ts files.
+import { constants, createHash, publicEncrypt, verify } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KeyStoreError, type KeyStoreErrorCode, type KeyStorePolicy } from '@keystore/core';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CapiProvider } from '../src/index.js';
+import {
+  type AdvapiDouble,
+  createAdvapiDouble,
+  NTE_BAD_DATA,
+  NTE_BAD_FLAGS,
+  NTE_BAD_KEYSET,
+  NTE_EXISTS,
+} from './helpers/advapi-double.js';
+
+// The legacy warning has its own test file (warning.test.ts); here it would only be noise.
+beforeAll(() => {
+  (globalThis as Record<symbol, unknown>)[Symbol.for('@keystore/provider-capi/legacy-warning-emitted')] = true;
+});
+
+async function codeOf(action: () => Promise<unknown>): Promise<KeyStoreErrorCode | string> {
+  try {
+    await action();
+  } catch (err) {
+    return KeyStoreError.is(err) ? err.code : `not a KeyStoreError: ${String(err)}`;
+  }
+  return 'resolved';
+}
+
+async function errorOf(action: () => Promise<unknown>): Promise<KeyStoreError> {
+  try {
+    await action();
+  } catch (err) {
+    if (KeyStoreError.is(err)) return err;
+    throw err;
+  }
+  throw new Error('expected a rejection');
+}
+
+const digest = (hash: 'sha256' | 'sha384' | 'sha512', text = 'data') => createHash(hash).update(text).digest();
+const PKCS1 = { hash: 'sha256', padding: 'pkcs1', saltLength: 32 } as const;
+
+let native: AdvapiDouble;
+let provider: CapiProvider;
+
+beforeEach(() => {
+  native = createAdvapiDouble();
+  provider = new CapiProvider({ native, machinePolicy: null });
+});
+
+describe('probe', () => {
+  it('says unavailable off Windows without a native table, naming the platform', async () => {
+    if (process.platform === 'win32') return;
+    const probe = await new CapiProvider({ machinePolicy: null }).probe();
+    expect(probe.available).toBe(false);
+    expect(probe.isolation).toBe('none');
+    expect(probe.reasons.join(' ')).toContain(process.platform);
+  });
+
+  it('says available with in-process isolation, and why, when CryptoAPI answers', async () => {
+    const probe = await provider.probe();
+    expect(probe).toMatchObject({ available: true, isolation: 'in-process' });
+    expect(probe.reasons.length).toBeGreaterThan(0);
+    expect(native.openHandles()).toBe(0);
+  });
+
+  it('reports Wine in its details when running under Wine', async () => {
+    const underWine = new CapiProvider({ native: createAdvapiDouble({ wineVersion: '8.0' }), machinePolicy: null });
+    expect((await underWine.probe()).details?.wine).toBe('8.0');
+  });
+
+  it('says unavailable, with the status, when the CSP cannot be loaded', async () => {
+    native.fail('CryptAcquireContextW', 0x8009001e /* NTE_PROV_DLL_NOT_FOUND */);
+    const probe = await provider.probe();
+    expect(probe.available).toBe(false);
+    expect(probe.reasons.join(' ')).toContain('NTE_PROV_DLL_NOT_FOUND');
+  });
+});
+
+describe('the machine policy, obeyed by the provider itself', () => {
+  const denying: KeyStorePolicy[] = [
+    { legacyCryptoApi: 'deny' },
+    { minimumIsolation: 'os-isolated' },
+    { providers: { deny: ['capi'] } },
+    { providers: { allow: ['cng'] } },
+  ];
+
+  for (const machinePolicy of denying) {
+    it(`${JSON.stringify(machinePolicy)}: probe unavailable and every key operation refused before any native call`, async () => {
+      const gated = new CapiProvider({ native, machinePolicy });
+      const probe = await gated.probe();
+      expect(probe.available).toBe(false);
+      expect(probe.reasons.join(' ')).toContain('machine policy');
+      const before = native.calls.length;
+      const request = { name: 'k', scope: 'user' as const };
+      expect(await codeOf(() => gated.createKey({ ...request, algorithm: 'RSA-2048', exportable: false }))).toBe(
+        'ERR_KEYSTORE_POLICY_VIOLATION',
+      );
+      expect(await codeOf(() => gated.openKey(request))).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
+      expect(await codeOf(() => gated.deleteKey(request))).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
+      expect(await codeOf(() => gated.listKeys())).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
+      expect(native.calls.length).toBe(before);
+    });
+  }
+
+  it('a machine policy that allows it, or says nothing about it, refuses nothing', async () => {
+    for (const machinePolicy of [{ legacyCryptoApi: 'allow' }, { minimumIsolation: 'in-process' }, {}] as const) {
+      expect((await new CapiProvider({ native, machinePolicy }).probe()).available).toBe(true);
+    }
+  });
+
+  it('reads the file named by KEYSTORE_MACHINE_POLICY and names it in the reason', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'capi-policy-'));
+    try {
+      const file = join(dir, 'policy.json');
+      writeFileSync(file, JSON.stringify({ legacyCryptoApi: 'deny' }));
+      const gated = new CapiProvider({ native, env: { KEYSTORE_MACHINE_POLICY: file } });
+      const probe = await gated.probe();
+      expect(probe.available).toBe(false);
+      expect(probe.reasons.join(' ')).toContain(file);
+      expect(probe.details?.machinePolicy).toBe(file);
+      const err = await errorOf(() => gated.openKey({ name: 'k', scope: 'user' }));
+      expect(err.code).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
+      expect(err.message).toContain(file);
+      // A named file that is missing fails closed, as it does for the key store.
+      const missing = new CapiProvider({ native, env: { KEYSTORE_MACHINE_POLICY: join(dir, 'missing.json') } });
+      expect((await missing.probe()).available).toBe(false);
+      expect(await codeOf(() => missing.listKeys())).toBe('ERR_KEYSTORE_INVALID_POLICY');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('createKey', () => {
+  it('makes a container with NEWKEYSET, generates with bits << 16, releases, then opens it again', async () => {
+    const key = await provider.createKey({ name: 'new-key', algorithm: 'RSA-3072', scope: 'user', exportable: false });
+    const fns = native.calls.map((c) => c.fn);
+    const gen = native.calls.find((c) => c.fn === 'CryptGenKeyAsync');
+    expect(native.calls[0]).toMatchObject({ fn: 'CryptAcquireContextW' });
+    expect((native.calls[0]?.args[3] as number) & 0x8).toBe(0x8);
+    expect(gen?.args[1]).toBe(1); // AT_KEYEXCHANGE
+    expect(gen?.args[2]).toBe(3072 << 16); // not exportable
+    // The key and context are released before the container is opened for use (rsaenh stores the key then).
+    const release = fns.indexOf('CryptReleaseContext');
+    expect(fns.indexOf('CryptDestroyKey')).toBeLessThan(release);
+    expect(fns.indexOf('CryptAcquireContextW', 1)).toBeGreaterThan(release);
+    expect(key).toMatchObject({ name: 'new-key', algorithm: 'RSA-3072', scope: 'user', exportable: false });
+    expect(key.keySpec).toBe('keyExchange');
+    expect(key.isolation.level).toBe('in-process');
+    expect(key.isolation.providerId).toBe('capi');
+    await key.close();
+    expect(native.openHandles()).toBe(0);
+  });
+
+  it('asks for CRYPT_EXPORTABLE only when the key is to be exportable, and for the machine key set in that scope', async () => {
+    const key = await provider.createKey({ name: 'm', algorithm: 'RSA-2048', scope: 'machine', exportable: true });
+    const acquire = native.calls.find((c) => c.fn === 'CryptAcquireContextW');
+    expect((acquire?.args[3] as number) & 0x20).toBe(0x20);
+    expect(native.calls.find((c) => c.fn === 'CryptGenKeyAsync')?.args[2]).toBe((2048 << 16) | 1);
+    expect(native.containers.machine.has('m')).toBe(true);
+    expect(native.containers.user.has('m')).toBe(false);
+    expect(key.exportable).toBe(true);
+    await key.close();
+  });
+
+  it('makes AT_SIGNATURE keys with keySpec signature', async () => {
+    const signer = new CapiProvider({ native, machinePolicy: null, keySpec: 'signature' });
+    const key = await signer.createKey({ name: 's', algorithm: 'RSA-2048', scope: 'user', exportable: false });
+    expect(native.calls.find((c) => c.fn === 'CryptGenKeyAsync')?.args[1]).toBe(2);
+    expect(key.keySpec).toBe('signature');
+    await key.close();
+  });
+
+  it('maps NTE_EXISTS to KEY_EXISTS and leaves the existing container alone', async () => {
+    native.addKey('user', 'taken', 1, 2048);
+    const err = await errorOf(() =>
+      provider.createKey({ name: 'taken', algorithm: 'RSA-2048', scope: 'user', exportable: false }),
+    );
+    expect(err.code).toBe('ERR_KEYSTORE_KEY_EXISTS');
+    expect(err.nativeStatus).toBe(NTE_EXISTS);
+    expect(native.containers.user.get('taken')?.keys.size).toBe(1);
+    expect(native.openHandles()).toBe(0);
+  });
+
+  it('deletes the new container when generation fails, and reports the status', async () => {
+    native.fail('CryptGenKeyAsync', NTE_BAD_FLAGS);
+    const err = await errorOf(() =>
+      provider.createKey({ name: 'fails', algorithm: 'RSA-2048', scope: 'user', exportable: false }),
+    );
+    expect(err.nativeName).toBe('NTE_BAD_FLAGS');
+    expect(native.containers.user.has('fails')).toBe(false);
+    expect(native.openHandles()).toBe(0);
+  });
+
+  it('deletes the new key when the signal fires during generation', async () => {
+    const controller = new AbortController();
+    native.before('CryptGenKeyAsync', () => controller.abort());
+    const err = await errorOf(() =>
+      provider.createKey({
+        name: 'aborted',
+        algorithm: 'RSA-2048',
+        scope: 'user',
+        exportable: false,
+        signal: controller.signal,
+      }),
+    );
+    expect(err.code).toBe('ERR_KEYSTORE_CANCELLED');
+    expect(native.containers.user.has('aborted')).toBe(false);
+    expect(native.openHandles()).toBe(0);
+  });
+
+  it('refuses bad requests before any native call', async () => {
+    const base = { name: 'ok', algorithm: 'RSA-2048', scope: 'user', exportable: false } as const;
+    const bad: Array<[unknown, KeyStoreErrorCode]> = [
+      [{ ...base, name: 'has space' }, 'ERR_KEYSTORE_INVALID_NAME'],
+      [{ ...base, name: '{guid}' }, 'ERR_KEYSTORE_INVALID_NAME'],
+      [{ ...base, name: 'x'.repeat(65) }, 'ERR_KEYSTORE_INVALID_NAME'],
+      [{ ...base, name: '' }, 'ERR_KEYSTORE_INVALID_NAME'],
+      [{ ...base, name: 42 }, 'ERR_KEYSTORE_INVALID_NAME'],
+      [{ ...base, algorithm: 'ECDSA-P256' }, 'ERR_KEYSTORE_UNSUPPORTED_ALGORITHM'],
+      [{ ...base, algorithm: 'RSA-1024' }, 'ERR_KEYSTORE_UNSUPPORTED_ALGORITHM'],
+      [{ ...base, scope: 'global' }, 'ERR_KEYSTORE_INVALID_ARGUMENT'],
+      [{ ...base, exportable: 'yes' }, 'ERR_KEYSTORE_INVALID_ARGUMENT'],
+      [{ ...base, password: 'secret' }, 'ERR_KEYSTORE_UNSUPPORTED_OPERATION'],
+      [{ ...base, userPrompt: {} }, 'ERR_KEYSTORE_UNSUPPORTED_OPERATION'],
+      [{ ...base, minimumIsolation: 'os-isolated' }, 'ERR_KEYSTORE_POLICY_VIOLATION'],
+      [{ ...base, minimumIsolation: 'bogus' }, 'ERR_KEYSTORE_INVALID_ARGUMENT'],
+      [{ ...base, signal: 'nope' }, 'ERR_KEYSTORE_INVALID_ARGUMENT'],
+      [null, 'ERR_KEYSTORE_INVALID_ARGUMENT'],
+    ];
+    for (const [request, code] of bad) {
+      expect([request, await codeOf(() => provider.createKey(request as never))]).toEqual([request, code]);
+    }
+    const aborted = AbortSignal.abort();
+    expect(await codeOf(() => provider.createKey({ ...base, signal: aborted }))).toBe('ERR_KEYSTORE_CANCELLED');
+    expect(native.calls).toEqual([]);
+  });
+});
+
+describe('openKey', () => {
+  it('opens a container another program made: AT_KEYEXCHANGE first, then AT_SIGNATURE', async () => {
+    const pair = native.addKey('user', '{0F3A5C1E-8B2D-4E7F-9A10-3C4D5E6F7A8B}', 2, 2048);
+    const key = await provider.openKey({ name: '{0F3A5C1E-8B2D-4E7F-9A10-3C4D5E6F7A8B}', scope: 'user' });
+    expect(native.calls.filter((c) => c.fn === 'CryptGetUserKey').map((c) => c.args[1])).toEqual([1, 2]);
+    expect(key.keySpec).toBe('signature');
+    expect(key.publicKey.equals(pair.publicKey)).toBe(true);
+    expect(key.exportable).toBe(false);
+    await key.close();
+    expect(native.openHandles()).toBe(0);
+  });
+
+  it('opens with CRYPT_SILENT, so a key that would prompt fails instead', async () => {
+    native.addKey('user', 'k', 1, 2048);
+    await (await provider.openKey({ name: 'k', scope: 'user' })).close();
+    const acquire = native.calls.find((c) => c.fn === 'CryptAcquireContextW');
+    expect((acquire?.args[3] as number) & 0x40).toBe(0x40);
+    native.fail('CryptAcquireContextW', 0x80090022 /* NTE_SILENT_CONTEXT */);
+    expect(await codeOf(() => provider.openKey({ name: 'k', scope: 'user' }))).toBe('ERR_KEYSTORE_ACCESS_DENIED');
+  });
+
+  it('maps a missing container to KEY_NOT_FOUND with the native status', async () => {
+    const err = await errorOf(() => provider.openKey({ name: 'nothing', scope: 'machine' }));
+    expect(err.code).toBe('ERR_KEYSTORE_KEY_NOT_FOUND');
+    expect(err.nativeStatus).toBe(NTE_BAD_KEYSET);
+    expect(err.nativeName).toBe('NTE_BAD_KEYSET');
+  });
+
+  it('an empty container (a create that never finished) is KEY_NOT_FOUND, with its context released', async () => {
+    native.containers.user.set('empty', { keys: new Map() });
+    const err = await errorOf(() => provider.openKey({ name: 'empty', scope: 'user' }));
+    expect(err.code).toBe('ERR_KEYSTORE_KEY_NOT_FOUND');
+    expect(err.nativeName).toBe('NTE_NO_KEY');
+    expect(native.openHandles()).toBe(0);
+  });
+
+  it('refuses a key size the SDK has no algorithm for, releasing its handles', async () => {
+    native.addKey('user', 'old', 1, 1024);
+    const err = await errorOf(() => provider.openKey({ name: 'old', scope: 'user' }));
+    expect(err.code).toBe('ERR_KEYSTORE_UNSUPPORTED_ALGORITHM');
+    expect(native.openHandles()).toBe(0);
+  });
+
+  it('reads exportability from KP_PERMISSIONS', async () => {
+    native.addKey('user', 'exp', 1, 2048, true);
+    const key = await provider.openKey({ name: 'exp', scope: 'user' });
+    expect(key.exportable).toBe(true);
+    expect((await key.exportPrivateKey()).type).toBe('private');
+    await key.close();
+  });
+
+  it('validates names by the container rule before any native call', async () => {
+    for (const name of ['a\\b', ' lead', 'trail ', 'ünï', 'tab\there', '', 'x'.repeat(256)]) {
+      expect(await codeOf(() => provider.openKey({ name, scope: 'user' }))).toBe('ERR_KEYSTORE_INVALID_NAME');
+      expect(await codeOf(() => provider.deleteKey({ name, scope: 'user' }))).toBe('ERR_KEYSTORE_INVALID_NAME');
+    }
+    expect(await codeOf(() => provider.openKey({ name: 'k', scope: 'user', password: 'x' }))).toBe(
+      'ERR_KEYSTORE_UNSUPPORTED_OPERATION',
+    );
+    expect(native.calls).toEqual([]);
+  });
+});
+
+describe('a key', () => {
+  it('signs PKCS#1 v1.5 with every hash; the little-endian signature comes back big-endian', async () => {
+    const key = await provider.createKey({ name: 'signer', algorithm: 'RSA-2048', scope: 'user', exportable: false });
+    for (const hash of ['sha256', 'sha384', 'sha512'] as const) {
+      const data = Buffer.from(`message ${hash}`);
+      const { signature } = await key.signDigest(createHash(hash).update(data).digest(), {
+        hash,
+        padding: 'pkcs1',
+        saltLength: 0,
+      });
+      expect(signature.length).toBe(256);
+      expect(verify(hash, data, key.publicKey, signature)).toBe(true);
+    }
+    // Every hash object was destroyed.
+    await key.close();
+    expect(native.openHandles()).toBe(0);
+  });
+
+  it('runs RSA-2048 signatures on the calling thread and larger keys (or threading worker) on a worker thread', async () => {
+    const k2048 = await provider.createKey({ name: 'a', algorithm: 'RSA-2048', scope: 'user', exportable: false });
+    const k3072 = await provider.createKey({ name: 'b', algorithm: 'RSA-3072', scope: 'user', exportable: false });
+    await k2048.signDigest(digest('sha256'), PKCS1);
+    await k3072.signDigest(digest('sha256'), PKCS1);
+    const worker = new CapiProvider({ native, machinePolicy: null, threading: 'worker' });
+    const k2048w = await worker.openKey({ name: 'a', scope: 'user' });
+    await k2048w.signDigest(digest('sha256'), PKCS1);
+    expect(native.calls.filter((c) => c.fn.startsWith('CryptSignHashW')).map((c) => c.fn)).toEqual([
+      'CryptSignHashW',
+      'CryptSignHashWAsync',
+      'CryptSignHashWAsync',
+    ]);
+    await Promise.all([k2048.close(), k3072.close(), k2048w.close()]);
+  });
+
+  it('checks digests and padding in TypeScript before any native call', async () => {
+    const key = await provider.createKey({ name: 'v', algorithm: 'RSA-2048', scope: 'user', exportable: false });
+    const before = native.calls.length;
+    const bad: Array<[() => Promise<unknown>, KeyStoreErrorCode]> = [
+      [() => key.signDigest(Buffer.alloc(31), PKCS1), 'ERR_KEYSTORE_INVALID_ARGUMENT'],
+      [() => key.signDigest(digest('sha384'), PKCS1), 'ERR_KEYSTORE_INVALID_ARGUMENT'],
+      [() => key.signDigest('digest' as never, PKCS1), 'ERR_KEYSTORE_INVALID_ARGUMENT'],
+      [() => key.signDigest(digest('sha256'), { ...PKCS1, hash: 'md5' as never }), 'ERR_KEYSTORE_INVALID_ARGUMENT'],
+      [() => key.signDigest(digest('sha256'), { ...PKCS1, padding: 'pss' }), 'ERR_KEYSTORE_UNSUPPORTED_OPERATION'],
+      [() => key.signDigest(digest('sha256'), null as never), 'ERR_KEYSTORE_INVALID_ARGUMENT'],
+      [() => key.decrypt(Buffer.alloc(256), 'sha256'), 'ERR_KEYSTORE_UNSUPPORTED_OPERATION'],
+      [() => key.decrypt(Buffer.alloc(255), 'sha1'), 'ERR_KEYSTORE_INVALID_ARGUMENT'],
+      [() => key.decrypt('x' as never, 'sha1'), 'ERR_KEYSTORE_INVALID_ARGUMENT'],
+      [() => key.signDigest(digest('sha256'), { ...PKCS1 }, { signal: AbortSignal.abort() }), 'ERR_KEYSTORE_CANCELLED'],
+    ];
+    for (const [action, code] of bad) expect(await codeOf(action)).toBe(code);
+    expect(native.calls.length).toBe(before);
+    await key.close();
+  });
+
+  it('decrypts RSA-OAEP (SHA-1) made by Node: the ciphertext goes in little-endian', async () => {
+    const key = await provider.createKey({ name: 'dec', algorithm: 'RSA-2048', scope: 'user', exportable: false });
+    const plaintext = Buffer.from('secret');
+    const ciphertext = publicEncrypt(
+      { key: key.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' },
+      plaintext,
+    );
+    expect((await key.decrypt(ciphertext, 'sha1')).equals(plaintext)).toBe(true);
+    const call = native.calls.find((c) => c.fn === 'CryptDecrypt');
+    expect((call?.args[1] as Buffer | undefined)?.equals(Buffer.from(ciphertext).reverse())).toBe(true);
+    expect(call?.args[2]).toBe(0x40); // CRYPT_OAEP
+    const err = await errorOf(() => key.decrypt(Buffer.alloc(256, 7), 'sha1'));
+    expect(err.nativeStatus).toBe(NTE_BAD_DATA);
+    await key.close();
+  });
+
+  it('an AT_SIGNATURE key refuses to decrypt without a native call', async () => {
+    native.addKey('user', 'sig', 2, 2048);
+    const key = await provider.openKey({ name: 'sig', scope: 'user' });
+    const before = native.calls.length;
+    expect(await codeOf(() => key.decrypt(Buffer.alloc(256), 'sha1'))).toBe('ERR_KEYSTORE_UNSUPPORTED_OPERATION');
+    expect(native.calls.length).toBe(before);
+    await key.close();
+  });
+
+  it('export of a non-exportable key: NOT_EXPORTABLE with NTE_BAD_KEY_STATE from CryptoAPI itself', async () => {
+    const key = await provider.createKey({ name: 'ne', algorithm: 'RSA-2048', scope: 'user', exportable: false });
+    const err = await errorOf(() => key.exportPrivateKey());
+    expect(err.code).toBe('ERR_KEYSTORE_NOT_EXPORTABLE');
+    expect(err.nativeName).toBe('NTE_BAD_KEY_STATE');
+    expect(err.hint).toContain('new key');
+    await key.close();
+  });
+
+  it('exports an exportable key as a private KeyObject that matches the public key', async () => {
+    const key = await provider.createKey({ name: 'ex', algorithm: 'RSA-2048', scope: 'user', exportable: true });
+    const privateKey = await key.exportPrivateKey();
+    expect(privateKey.type).toBe('private');
+    const data = Buffer.from('x');
+    const { signature } = await key.signDigest(createHash('sha256').update(data).digest(), PKCS1);
+    expect(verify('sha256', data, privateKey, signature)).toBe(true);
+    await key.close();
+  });
+
+  it('after close: KEY_CLOSED for every operation, close idempotent, handles released', async () => {
+    const key = await provider.createKey({ name: 'c', algorithm: 'RSA-2048', scope: 'user', exportable: false });
+    const pending = key.signDigest(digest('sha256'), PKCS1);
+    const closing = key.close();
+    await pending; // queued before close: it finishes
+    await closing;
+    await key.close();
+    expect(await codeOf(() => key.signDigest(digest('sha256'), PKCS1))).toBe('ERR_KEYSTORE_KEY_CLOSED');
+    expect(await codeOf(() => key.decrypt(Buffer.alloc(256), 'sha256'))).toBe('ERR_KEYSTORE_KEY_CLOSED');
+    expect(await codeOf(() => key.exportPrivateKey())).toBe('ERR_KEYSTORE_KEY_CLOSED');
+    expect(native.openHandles()).toBe(0);
+  });
+
+  it('runs one operation at a time per key', async () => {
+    const key = await provider.createKey({ name: 'q', algorithm: 'RSA-3072', scope: 'user', exportable: false });
+    let inFlight = 0;
+    let most = 0;
+    const original = native.CryptSignHashWAsync.bind(native);
+    native.CryptSignHashWAsync = async (...args) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setTimeout(r, 2));
+      inFlight--;
+      return original(...args);
+    };
+    await Promise.all(Array.from({ length: 5 }, () => key.signDigest(digest('sha256'), PKCS1)));
+    expect(most).toBe(1);
+    await key.close();
+  });
+});
+
+describe('listKeys and deleteKey', () => {
+  it('lists both scopes sorted, with algorithms, leaving out names it cannot open', async () => {
+    native.addKey('user', 'b-key', 1, 3072);
+    native.addKey('user', 'a key with spaces', 2, 2048);
+    native.addKey('user', 'old', 1, 1024);
+    native.addKey('user', 'bad\\name', 1, 2048);
+    native.containers.user.set('empty', { keys: new Map() });
+    native.addKey('machine', 'm', 1, 4096);
+    expect(await provider.listKeys()).toEqual([
+      { name: 'a key with spaces', scope: 'user', algorithm: 'RSA-2048' },
+      { name: 'b-key', scope: 'user', algorithm: 'RSA-3072' },
+      { name: 'empty', scope: 'user' },
+      { name: 'old', scope: 'user' },
+      { name: 'm', scope: 'machine', algorithm: 'RSA-4096' },
+    ]);
+    expect(await provider.listKeys({ scope: 'machine' })).toEqual([
+      { name: 'm', scope: 'machine', algorithm: 'RSA-4096' },
+    ]);
+    expect(native.openHandles()).toBe(0);
+  });
+
+  it('enumerates from a VERIFYCONTEXT, adding CRYPT_MACHINE_KEYSET to the enumeration only under Wine', async () => {
+    await provider.listKeys({ scope: 'machine' });
+    expect(native.calls.find((c) => c.fn === 'enumContainers')?.args[1]).toBe(0);
+    const acquire = native.calls.find((c) => c.fn === 'CryptAcquireContextW');
+    expect(acquire?.args[0]).toBeNull();
+    expect((acquire?.args[3] as number) >>> 0).toBe((0xf0000000 | 0x40 | 0x20) >>> 0);
+    const wine = createAdvapiDouble({ wineVersion: '8.0' });
+    wine.addKey('machine', 'm', 1, 2048);
+    wine.addKey('user', 'u', 1, 2048);
+    const underWine = new CapiProvider({ native: wine, machinePolicy: null });
+    expect((await underWine.listKeys({ scope: 'machine' })).map((k) => k.name)).toEqual(['m']);
+    expect(wine.calls.find((c) => c.fn === 'enumContainers')?.args[1]).toBe(0x20);
+  });
+
+  it('deletes with CRYPT_DELETEKEYSET; a missing container is KEY_NOT_FOUND', async () => {
+    native.addKey('machine', 'gone', 1, 2048);
+    await provider.deleteKey({ name: 'gone', scope: 'machine' });
+    expect(native.containers.machine.has('gone')).toBe(false);
+    const call = native.calls.find((c) => c.fn === 'CryptAcquireContextW');
+    expect((call?.args[3] as number) & 0x30).toBe(0x30);
+    const err = await errorOf(() => provider.deleteKey({ name: 'gone', scope: 'machine' }));
+    expect(err.code).toBe('ERR_KEYSTORE_KEY_NOT_FOUND');
+    expect(err.nativeName).toBe('NTE_BAD_KEYSET');
+  });
+});
+
+describe('importKey', () => {
+  it('imports a Node key as a PRIVATEKEYBLOB, exportable only when asked, and wipes the blob', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const key = await provider.importKey({
+      name: 'imported',
+      algorithm: 'RSA-2048',
+      scope: 'user',
+      exportable: false,
+      privateKey: pair.privateKey,
+    });
+    expect(key.publicKey.equals(pair.publicKey)).toBe(true);
+    expect(key.exportable).toBe(false);
+    expect(native.calls.find((c) => c.fn === 'CryptImportKey')?.args[2]).toBe(0);
+    const data = Buffer.from('imported');
+    const { signature } = await key.signDigest(createHash('sha256').update(data).digest(), PKCS1);
+    expect(verify('sha256', data, pair.publicKey, signature)).toBe(true);
+    await key.close();
+    expect(native.openHandles()).toBe(0);
+  });
+
+  it('refuses keys it cannot hold before any native call', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const base = { name: 'i', algorithm: 'RSA-2048', scope: 'user', exportable: false } as const;
+    const ec = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
+    const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey;
+    expect(await codeOf(() => provider.importKey({ ...base, privateKey: ec }))).toBe('ERR_KEYSTORE_INVALID_ARGUMENT');
+    expect(await codeOf(() => provider.importKey({ ...base, privateKey: small }))).toBe(
+      'ERR_KEYSTORE_UNSUPPORTED_ALGORITHM',
+    );
+    expect(await codeOf(() => provider.importKey({ ...base, privateKey: 'pem' as never }))).toBe(
+      'ERR_KEYSTORE_INVALID_ARGUMENT',
+    );
+    expect(native.calls.filter((c) => c.fn !== 'CryptAcquireContextW' || c.args[0] !== null)).toEqual([]);
+  });
+});
+
+describe('close', () => {
+  it('closes every key the provider opened; later calls say unavailable', async () => {
+    const a = await provider.createKey({ name: 'a', algorithm: 'RSA-2048', scope: 'user', exportable: false });
+    await provider.close();
+    expect(native.openHandles()).toBe(0);
+    expect(await codeOf(() => a.signDigest(digest('sha256'), PKCS1))).toBe('ERR_KEYSTORE_KEY_CLOSED');
+    expect(await codeOf(() => provider.listKeys())).toBe('ERR_KEYSTORE_PROVIDER_UNAVAILABLE');
+    expect((await provider.probe()).available).toBe(false);
+  });
+});
+
+afterAll(() => {
+  delete (globalThis as Record<symbol, unknown>)[Symbol.for('@keystore/provider-capi/legacy-warning-emitted')];
+});
