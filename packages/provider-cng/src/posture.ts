@@ -149,6 +149,19 @@ export function measureSoftwareKspPosture(system: WindowsSystemBindings): Isolat
   if (wine !== null) {
     details.platform = 'wine';
     details.wineVersion = wine;
+    // The posture readings are still taken, for `keystore doctor`: they show what Wine answers.
+    const lsass = read(() => system.lsassProtection());
+    const ppl = read(() => system.registryValue(LSA_KEY, 'RunAsPPL'));
+    const configured = ppl.ok
+      ? runAsPplMeaning(ppl.value)
+      : ppl.status === 2
+        ? 'not configured'
+        : `unreadable (${refused(ppl)})`;
+    const running = lsass.ok ? describeProtection(lsass.value.protection) : `unknown (${refused(lsass)})`;
+    details.lsaProtection = `configured ${configured}, running ${running}`;
+    const iso = read(() => system.isolatedUserMode());
+    details.secureKernelRunning = iso.ok ? iso.value.secureKernelRunning : `unknown (${refused(iso)})`;
+    details.vbsKeys = 'unavailable';
     const why =
       "Wine's ncrypt runs inside this process: keys are generated and used in the app's own memory, not in LSASS, so they are reported in-process";
     return {

@@ -26,6 +26,22 @@ describe('measureSoftwareKspPosture', () => {
     expect(posture.evidence.join(' ')).toMatch(/Wine 8\.0/);
   });
 
+  it('under Wine the posture facts are still read, for keystore doctor, and never raise the level', () => {
+    const posture = measure({
+      ...POSTURES.wine(),
+      lsass: { ok: false, status: 1168, reason: 'no lsass.exe' },
+      iso: { ok: false, status: 0xc0000003, reason: 'STATUS_INVALID_INFO_CLASS' },
+    });
+    expect(posture.level).toBe('in-process');
+    expect(posture.details.lsaProtection).toMatch(/^configured not configured, running unknown/);
+    expect(String(posture.details.secureKernelRunning)).toMatch(/^unknown/);
+    expect(posture.details.vbsKeys).toBe('unavailable');
+    // Even a protected LSASS reading under Wine leaves Wine's in-process ncrypt in-process.
+    const protectedReading = measure({ ...POSTURES.wine(), ...POSTURES.ppl() });
+    expect(protectedReading.level).toBe('in-process');
+    expect(protectedReading.details.lsaProtection).toMatch(/running 0x41/);
+  });
+
   it('Windows without LSA protection: os-isolated, and the reason says how to get more', () => {
     const posture = measure(POSTURES.windows());
     expect(posture).toMatchObject({ level: 'os-isolated', best: 'os-isolated', virtualization: 'unavailable' });
