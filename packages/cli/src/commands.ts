@@ -321,15 +321,16 @@ JSON: { ref, hash, plaintext (base64) }, plus out when --out was given`,
     positionals: { min: 0, max: 0, names: '' },
     choices: { scope: SCOPES },
     help: `Usage: keystore migrate --from capi:NAME --to cng[:NEWNAME] [--delete-source] [--scope user|machine]
-                        [--exportable] [--policy FILE] [--json]
+                        [--exportable] [--unsafe-allow-weak-target] [--policy FILE] [--json]
        keystore migrate --scan [--scope user|machine] [--unsafe-allow-weak-target] [--policy FILE] [--json]
 
 Moves a key out of a legacy CryptoAPI container (provider capi, where the key is loaded into the app's
 own process) into a provider that isolates it (cng): opens the legacy key, exports its private key,
-imports it into the target (not exportable unless --exportable), then verifies the new key: its
-public key must equal the source's, and a signature it makes over a random challenge must verify with
-the source's public key. Only then, and only with --delete-source, is the source deleted. If the
-verification fails, the new key is deleted and the source is left as it was.
+imports it into the target (not exportable unless --exportable), then opens the new key again from
+the target's store by its reference and verifies that key: its public key must equal the source's,
+and a signature it makes over a random challenge must verify with the source's public key. Only then,
+and only with --delete-source, is the source deleted. If the new key cannot be opened again or fails
+the verification, it is deleted (when it is there) and the source is left as it was.
 
 A key created non-exportable cannot be moved (its private key cannot leave CryptoAPI): issue a new key
 in CNG and re-enrol it (a new certificate or registration) wherever the old one was used.
@@ -341,15 +342,21 @@ than the legacy provider's (in-process), and exportable.export true, for example
 A machine policy (file or registry) that denies these must be changed by an administrator. The new key
 is held to the effective floor and to at least os-isolated, whatever --policy lowers for the source.
 
---scan lists the keys of the legacy providers and says, for each, whether it can move and why not. It
-opens each container to read whether it is exportable; it uses and exports no key.
+--scan lists the keys of the legacy providers and says, for each, whether it can move and why not.
+When the policy does not let legacy keys be opened (under the defaults: legacyCryptoApi deny), it
+only lists the containers (names, and algorithms where the provider's listing gives them) and says
+for each that it cannot tell, and which policy would let it; it opens no key. When the policy allows
+it (the migration policy above), it opens each key to read whether it is exportable, which loads the
+key into this process as any use of a legacy key does; it signs, decrypts and exports nothing.
+Targets are judged as the move judges them, with or without --unsafe-allow-weak-target.
 
 Options:
   --from PROVIDER:NAME        the legacy key (or its reference, keystore:capi:user:NAME)
   --to PROVIDER[:NAME]        the target provider, and the new key's name (default: the same name)
   --delete-source             delete the legacy key once the new key is verified
   --exportable                make the new key exportable (the policy must allow exportable.create)
-  --unsafe-allow-weak-target  accept a target below os-isolated (still at least the effective floor)
+  --unsafe-allow-weak-target  accept a target below os-isolated (still at least the effective floor);
+                              with --scan, count such targets as the move would
   --scan                      list legacy keys and whether each can move
   --policy FILE               app policy (JSON); the machine policy still caps it
   --scope SCOPE               user (default) or machine, for the source and the new key
@@ -359,13 +366,14 @@ Options:
 While it runs, each step is announced on stderr when stderr is a terminal (not with --json).
 
 Exit codes: 0 moved (or listed); 3 a provider is not installed or cannot serve; 4 no such legacy key;
-5 the policy refuses, the key is not exportable, the name is taken, or verification failed.
+5 the policy refuses, the key is not exportable, the name is taken, or the new key could not be
+opened again or failed the verification.
 
 JSON: { from: { ref, provider, name, scope, algorithm, isolation }, to: { ref, provider, name, scope,
         algorithm, exportable, isolation }, verified: { publicKeyMatches, signatureVerifies },
         sourceDeleted, sourceDeleteError (when deleting failed), warnings }; from and to also carry publicKey (PEM)
---scan JSON: { keys: [{ ref, provider, name, scope, algorithm, exportable, movable, reasons }],
-        targets (installed providers that can import keys), policyBlockers }`,
+--scan JSON: { keys: [{ ref, provider, name, scope, algorithm, exportable (null: not read), movable,
+        targets, reasons }], targets (installed providers that can import keys), policyBlockers }`,
     handler: () => import('./commands/migrate.js').then((m) => m.migrate),
   },
 ];

@@ -218,13 +218,38 @@ describe('keystore doctor', () => {
       expect(human.stdout).toMatch(/^ {4}status: {4}installed, disabled by policy: legacy CryptoAPI is denied/m);
     });
 
-    it('a provider denied by the machine policy names the machine policy file', () => {
+    /** How many times `needle` occurs in `text`. */
+    const count = (text: string, needle: string) => text.split(needle).length - 1;
+
+    it('a provider denied by the machine policy names the machine policy file, once', () => {
       installWindowsLike();
       box.machinePolicy({ providers: { deny: ['cng'] } });
       const d = parse<Doctor>(box.run(['doctor', '--json']));
       const cng = d.providers.find((p) => p.id === 'cng');
       expect(cng?.status).toBe('disabled-by-policy');
-      expect(cng?.policyReasons[0]).toContain(`the machine policy file ${box.machinePolicyFile}`);
+      expect(cng?.policyReasons).toHaveLength(1);
+      const reason = cng?.policyReasons[0] ?? '';
+      expect(reason).toContain('/providers/deny');
+      expect(count(reason, box.machinePolicyFile)).toBe(1);
+      expect(count(reason, 'set by')).toBe(1);
+    });
+
+    it('legacy CryptoAPI denied by the machine policy: the source is named once, in the JSON and the human output', () => {
+      installWindowsLike();
+      box.machinePolicy({ legacyCryptoApi: 'deny' });
+      const d = parse<Doctor>(box.run(['doctor', '--json']));
+      const capi = d.providers.find((p) => p.id === 'capi');
+      expect(capi?.policyReasons).toHaveLength(1);
+      const reason = capi?.policyReasons[0] ?? '';
+      expect(reason).toContain('/legacyCryptoApi');
+      expect(count(reason, box.machinePolicyFile)).toBe(1);
+      expect(count(reason, 'set by')).toBe(1);
+      const status = box
+        .run(['doctor'])
+        .stdout.split('\n')
+        .find((l) => l.includes('disabled by policy: legacy'));
+      expect(status).toBeDefined();
+      expect(count(status ?? '', 'set by')).toBe(1);
     });
 
     it('allowed by a policy, the legacy provider is no longer disabled', () => {

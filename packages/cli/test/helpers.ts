@@ -185,14 +185,17 @@ export interface FakeProviderOptions {
  * named by `KEYSTORE_FAKE_STORE`, so keys outlive one CLI process. Its isolation is whatever
  * `KEYSTORE_FAKE_ISOLATION` says (default `os-isolated`) unless `options.isolation` fixes it;
  * `KEYSTORE_FAKE_SIMULATOR=1` adds `simulator: true` to its probe details. `KEYSTORE_FAKE_FAULTS`
- * (`id:fault,…`) makes it misbehave: `bad-signature` (signatures that do not verify), `delete-fails`.
+ * (`id:fault,…`) makes it misbehave: `bad-signature` (signatures that do not verify), `delete-fails`,
+ * `import-not-persisted` (importKey returns a working key but keeps nothing, as Wine's CNG does),
+ * `import-stores-other` (importKey returns the key it was given but keeps a different one).
+ * `KEYSTORE_FAKE_OPEN_LOG` names a file to which each openKey appends a line `id:scope:name`.
  */
 function fakeProviderSource(id: string, options: FakeProviderOptions = {}): string {
   return `// Test double: a file-backed provider for the CLI tests. Not a real key store.
 import {
   constants, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt, privateEncrypt, sign,
 } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KeyStoreError } from ${JSON.stringify(pathToFileURL(CORE_DIST).href)};
 
@@ -295,7 +298,10 @@ export function createProvider() {
             if (existsSync(path)) throw new KeyStoreError('ERR_KEYSTORE_KEY_EXISTS', 'key ' + name + ' exists', { providerId: ID });
             mkdirSync(join(root(), scope), { recursive: true });
             const pem = privateKey.export({ type: 'pkcs8', format: 'pem' });
-            writeFileSync(path, JSON.stringify({ algorithm, exportable: exportable === true, pem }));
+            const kept = fault('import-stores-other') ? generate(algorithm).export({ type: 'pkcs8', format: 'pem' }) : pem;
+            if (!fault('import-not-persisted')) {
+              writeFileSync(path, JSON.stringify({ algorithm, exportable: exportable === true, pem: kept }));
+            }
             return makeKey(name, scope, algorithm, createPrivateKey(pem), exportable === true);
           },
         }
@@ -331,6 +337,7 @@ export function createProvider() {
       return makeKey(name, scope, algorithm, privateKey, keep);
     },
     async openKey({ name, scope }) {
+      if (process.env.KEYSTORE_FAKE_OPEN_LOG) appendFileSync(process.env.KEYSTORE_FAKE_OPEN_LOG, ID + ':' + scope + ':' + name + '\\n');
       const path = file(scope, name);
       if (!existsSync(path)) throw notFound(name, scope);
       const { algorithm, pem, exportable } = JSON.parse(readFileSync(path, 'utf8'));

@@ -2,7 +2,7 @@
 // CryptoAPI provider: isolation in-process, exportable keys) and @keystore/provider-cng (imports keys,
 // isolation os-isolated). The real providers under Wine are exercised by their own packages' tests.
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -137,7 +137,7 @@ describe('keystore migrate --from capi:NAME --to cng', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^Moved keystore:capi:user:k to keystore:cng:user:k$/m);
     expect(r.stdout).toMatch(/isolation: +os-isolated \(measured by cng/);
-    expect(r.stdout).toMatch(/verified: +the public keys are equal/);
+    expect(r.stdout).toMatch(/verified: +keystore:cng:user:k reopened from cng's store; the public keys are equal/);
     expect(r.stdout).toMatch(/source: +keystore:capi:user:k kept/);
   });
 
@@ -248,6 +248,30 @@ describe('keystore migrate --from capi:NAME --to cng', () => {
     expect(box.hasFakeKey('capi', 'k')).toBe(true);
   });
 
+  it('a target that does not keep the imported key: it cannot be reopened, so nothing is deleted (exit 5)', () => {
+    install();
+    box.seedFakeKey('capi', 'k', { exportable: true });
+    const r = box.run(['migrate', '--from', 'capi:k', '--to', 'cng', '--delete-source', '--policy', policy, '--json'], {
+      env: { KEYSTORE_FAKE_FAULTS: 'cng:import-not-persisted' },
+    });
+    expect(r.code).toBe(5);
+    expect(parse<ErrorOut>(r).error.code).toBe('ERR_KEYSTORE_NATIVE_FAILURE');
+    expect(box.hasFakeKey('capi', 'k')).toBe(true);
+    expect(box.hasFakeKey('cng', 'k')).toBe(false);
+  });
+
+  it('a target that keeps another key than the one it returned: the reopened key fails verification and is deleted', () => {
+    install();
+    const original = box.seedFakeKey('capi', 'k', { exportable: true });
+    const r = box.run(['migrate', '--from', 'capi:k', '--to', 'cng', '--delete-source', '--policy', policy, '--json'], {
+      env: { KEYSTORE_FAKE_FAULTS: 'cng:import-stores-other' },
+    });
+    expect(r.code).toBe(5);
+    expect(parse<ErrorOut>(r).error.code).toBe('ERR_KEYSTORE_NATIVE_FAILURE');
+    expect(box.hasFakeKey('cng', 'k')).toBe(false);
+    expect(createPublicKey(storedKey('capi', 'k')).equals(createPublicKey(original))).toBe(true);
+  });
+
   it('a source that cannot be deleted: the move stands, the failure is reported, exit per its code', () => {
     install();
     box.seedFakeKey('capi', 'k', { exportable: true });
@@ -353,6 +377,7 @@ describe('keystore migrate --from capi:NAME --to cng', () => {
     ['--to with an empty name', ['migrate', '--from', 'capi:k', '--to', 'cng:']],
     ['the same provider twice', ['migrate', '--from', 'capi:k', '--to', 'capi:j']],
     ['--scan with --from', ['migrate', '--scan', '--from', 'capi:k']],
+    ['--scan with --delete-source', ['migrate', '--scan', '--delete-source']],
     [
       'a reference and --scope that disagree',
       ['migrate', '--from', 'keystore:capi:user:k', '--to', 'cng', '--scope', 'machine'],
@@ -366,13 +391,72 @@ describe('keystore migrate --from capi:NAME --to cng', () => {
 });
 
 describe('keystore migrate --scan', () => {
-  it('lists legacy keys: which can move, and why the others cannot', () => {
+  /** The keys the fake providers were asked to open during a run (`id:scope:name`). */
+  function opened(log: string): string[] {
+    return existsSync(log)
+      ? readFileSync(log, 'utf8')
+          .split('\n')
+          .filter((l) => l.length > 0)
+      : [];
+  }
+
+  it('under the default policy: lists the containers, opens none, and says it cannot tell and what would let it', () => {
+    install();
+    box.seedFakeKey('capi', 'movable', { exportable: true });
+    box.seedFakeKey('capi', 'machine-key', { exportable: true, scope: 'machine', algorithm: 'ECDSA-P384' });
+    const log = box.path('opened.log');
+    const r = box.run(['migrate', '--scan', '--json'], { env: { KEYSTORE_FAKE_OPEN_LOG: log } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(opened(log)).toEqual([]);
+    const scan = parse<Scan>(r);
+    expect(scan.keys.map((k) => k.ref).sort()).toEqual([
+      'keystore:capi:machine:machine-key',
+      'keystore:capi:user:movable',
+    ]);
+    for (const key of scan.keys) {
+      // The listing's algorithm, whether it is exportable unknown, and not movable under this policy.
+      expect(key).toMatchObject({ exportable: null, movable: false, targets: ['cng'] });
+      expect(key.reasons).toHaveLength(1);
+      expect(key.reasons[0]).toContain('cannot tell');
+      expect(key.reasons[0]).toContain('/legacyCryptoApi');
+      expect(key.reasons[0]).toContain('the built-in default');
+      expect(JSON.parse(/put (\{.*?\}) in an app policy/.exec(key.reasons[0] ?? '')?.[1] ?? 'null')).toEqual({
+        legacyCryptoApi: 'allow',
+        minimumIsolation: 'in-process',
+      });
+    }
+    expect(scan.keys.find((k) => k.name === 'machine-key')?.algorithm).toBe('ECDSA-P384');
+    expect(scan.policyBlockers.map((b) => b.field).sort()).toEqual([
+      '/exportable/export',
+      '/legacyCryptoApi',
+      '/minimumIsolation',
+    ]);
+    expect(scan.targets).toEqual(['cng']);
+  });
+
+  it('a machine policy that denies legacy CryptoAPI: no key opened even with a migration policy, and an administrator must allow it', () => {
+    install();
+    box.seedFakeKey('capi', 'k', { exportable: true });
+    box.machinePolicy({ legacyCryptoApi: 'deny' });
+    const log = box.path('opened.log');
+    const r = box.run(['migrate', '--scan', '--policy', policy, '--json'], { env: { KEYSTORE_FAKE_OPEN_LOG: log } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(opened(log)).toEqual([]);
+    const [key] = parse<Scan>(r).keys;
+    expect(key).toMatchObject({ ref: 'keystore:capi:user:k', exportable: null, movable: false });
+    expect(key?.reasons[0]).toContain(box.machinePolicyFile);
+    expect(key?.reasons[0]).toContain('administrator');
+  });
+
+  it('with a policy that allows legacy CryptoAPI: opens each key to read whether it can move, and why the others cannot', () => {
     install();
     box.seedFakeKey('capi', 'movable', { exportable: true });
     box.seedFakeKey('capi', 'locked', { exportable: false });
     box.seedFakeKey('capi', 'machine-key', { exportable: true, scope: 'machine', algorithm: 'ECDSA-P384' });
-    const r = box.run(['migrate', '--scan', '--json']);
+    const log = box.path('opened.log');
+    const r = box.run(['migrate', '--scan', '--policy', policy, '--json'], { env: { KEYSTORE_FAKE_OPEN_LOG: log } });
     expect(r.code, r.stderr).toBe(0);
+    expect(opened(log).sort()).toEqual(['capi:machine:machine-key', 'capi:user:locked', 'capi:user:movable']);
     const scan = parse<Scan>(r);
     const byRef = Object.fromEntries(scan.keys.map((k) => [k.ref, k]));
     expect(Object.keys(byRef).sort()).toEqual([
@@ -380,18 +464,28 @@ describe('keystore migrate --scan', () => {
       'keystore:capi:user:locked',
       'keystore:capi:user:movable',
     ]);
-    expect(byRef['keystore:capi:user:movable']).toMatchObject({ exportable: true, movable: true, targets: ['cng'] });
+    expect(byRef['keystore:capi:user:movable']).toMatchObject({
+      exportable: true,
+      movable: true,
+      targets: ['cng'],
+      reasons: [],
+    });
     expect(byRef['keystore:capi:machine:machine-key']).toMatchObject({ algorithm: 'ECDSA-P384', movable: true });
     const locked = byRef['keystore:capi:user:locked']!;
     expect(locked).toMatchObject({ exportable: false, movable: false });
     expect(locked.reasons.join(' ')).toContain('non-exportable');
-    // The default policy would still block reading them; the scan says so.
-    expect(scan.policyBlockers.map((b) => b.field).sort()).toEqual([
-      '/exportable/export',
-      '/legacyCryptoApi',
-      '/minimumIsolation',
-    ]);
-    expect(scan.targets).toEqual(['cng']);
+    expect(scan.policyBlockers).toEqual([]);
+  });
+
+  it('--unsafe-allow-weak-target: targets below os-isolated count, as they do for the move', () => {
+    install({ cngIsolation: 'in-process' });
+    box.seedFakeKey('capi', 'k', { exportable: true });
+    const strict = parse<Scan>(box.run(['migrate', '--scan', '--policy', policy, '--json']));
+    expect(strict.keys[0]).toMatchObject({ exportable: true, movable: false, targets: [] });
+    expect(strict.keys[0]?.reasons.join(' ')).toContain('os-isolated');
+    const r = box.run(['migrate', '--scan', '--unsafe-allow-weak-target', '--policy', policy, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(parse<Scan>(r).keys[0]).toMatchObject({ exportable: true, movable: true, targets: ['cng'], reasons: [] });
   });
 
   it('--scope and a migration policy: only that scope, no blockers', () => {
@@ -424,13 +518,17 @@ describe('keystore migrate --scan', () => {
     install();
     box.seedFakeKey('capi', 'movable', { exportable: true });
     box.seedFakeKey('capi', 'locked', { exportable: false });
-    const r = box.run(['migrate', '--scan']);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^keystore:capi:user:movable +RSA-2048 +exportable +can move to cng$/m);
-    expect(r.stdout).toMatch(
+    const allowed = box.run(['migrate', '--scan', '--policy', policy]);
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(allowed.stdout).toMatch(/^keystore:capi:user:movable +RSA-2048 +exportable +can move to cng$/m);
+    expect(allowed.stdout).toMatch(
       /^keystore:capi:user:locked +RSA-2048 +not exportable +cannot move: created non-exportable/m,
     );
-    expect(r.stdout).toContain('Moving needs a policy that lets the legacy keys be read:');
+    expect(allowed.stdout).not.toContain('Moving needs a policy');
+    const denied = box.run(['migrate', '--scan']);
+    expect(denied.code, denied.stderr).toBe(0);
+    expect(denied.stdout).toMatch(/^keystore:capi:user:movable +RSA-2048 +\? +cannot tell whether it can move/m);
+    expect(denied.stdout).toContain('Moving needs a policy that lets the legacy keys be read:');
   });
 
   it('no legacy provider installed: exit 3', () => {
@@ -489,6 +587,7 @@ describe('keystore migrate progress', () => {
       'opening',
       'exporting',
       'importing',
+      'reopening',
       'verifying',
       'deleting',
     ]);

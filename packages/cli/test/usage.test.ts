@@ -43,6 +43,20 @@ describe('keystore --help and --version', () => {
     }
   });
 
+  it('migrate --help offers --unsafe-allow-weak-target in both usage lines, the move and the scan', () => {
+    const r = box.run(['migrate', '--help']);
+    expect(r.code, r.stderr).toBe(0);
+    const usage = r.stdout.slice(0, r.stdout.indexOf('\n\n')).split('\n');
+    const scanAt = usage.findIndex((l) => l.includes('keystore migrate --scan'));
+    expect(scanAt).toBeGreaterThan(0);
+    const move = usage.slice(0, scanAt).join(' ');
+    const scan = usage.slice(scanAt).join(' ');
+    expect(move).toContain('keystore migrate --from');
+    expect(move).toContain('[--unsafe-allow-weak-target]');
+    expect(scan).toContain('[--unsafe-allow-weak-target]');
+    expect(r.stdout).toMatch(/^ {2}--unsafe-allow-weak-target {2}/m);
+  });
+
   it('help COMMAND prints the same help', () => {
     expect(box.run(['help', 'keys', 'sign']).stdout).toBe(box.run(['keys', 'sign', '--help']).stdout);
   });

@@ -47,9 +47,14 @@ export interface DoctorProviderRow {
 /** The policy field a provider-rule reason names. */
 const RULE_FIELDS = ['/legacyCryptoApi', '/providers/deny', '/providers/allow'] as const;
 
-/** The provider-rule reasons that refuse `provider`, each saying which policy layer set the rule. */
+/**
+ * The provider-rule reasons that refuse `provider`, each saying once which policy layer set the rule:
+ * core's reasons already name a machine policy (file or registry) that set it (", set by the machine
+ * policy …"); the others get `[set by …]`.
+ */
 function policyReasonsOf(provider: KeyStoreProvider, policy: EffectivePolicy): string[] {
   return providerPolicyReasons(provider, policy).map((reason) => {
+    if (/\bset by\b/.test(reason)) return reason;
     const field = RULE_FIELDS.find((f) => reason.includes(`(${f}`));
     if (field === undefined) return reason;
     const source = policy.sources[field] as PolicySource | undefined;

@@ -195,17 +195,18 @@ function sourceBlockers(source: KeyStoreProvider, isolation: IsolationLevel, pol
   return blockers;
 }
 
-/** The error for `blockers`: each with who set it, and how to allow the migration. */
-function blockedError(source: KeyStoreProvider, key: string, blockers: readonly Blocker[], policy: EffectivePolicy) {
-  const described = blockers.map((b) => `${b.message}, set by ${describeSource(b.source, policy)}`);
+/**
+ * How to lift `blockers`: the app policy that allows `what` (for the rules the app layer decides), and
+ * who must change the rules a machine policy set.
+ */
+function remedy(source: KeyStoreProvider, blockers: readonly Blocker[], policy: EffectivePolicy, what: string) {
   const machine = blockers.filter((b) => b.source === 'machine' || b.source === 'registry');
   const app = blockers.filter((b) => b.source === 'default' || b.source === 'app');
   const needs = Object.assign({}, ...app.map((b) => b.needs ?? {}));
   const parts: string[] = [];
   if (app.length > 0) {
     parts.push(
-      `to allow reading the legacy key for the migration, put ${JSON.stringify(needs)} in an app policy and pass ` +
-        'it with --policy FILE' +
+      `to allow ${what} for the migration, put ${JSON.stringify(needs)} in an app policy and pass it with --policy FILE` +
         (app.some((b) => b.needs === undefined) ? `, and take ${source.id} off the provider lists that refuse it` : ''),
     );
   }
@@ -216,12 +217,28 @@ function blockedError(source: KeyStoreProvider, key: string, blockers: readonly 
         'which --policy cannot loosen: an administrator must allow it there for the migration (and can restore it afterwards)',
     );
   }
+  return parts.join('; ');
+}
+
+/** Each blocker in words, with the layer that set it. */
+function describeBlockers(blockers: readonly Blocker[], policy: EffectivePolicy): string {
+  return blockers.map((b) => `${b.message}, set by ${describeSource(b.source, policy)}`).join('; ');
+}
+
+/** The error for `blockers`: each with who set it, and how to allow the migration. */
+function blockedError(source: KeyStoreProvider, key: string, blockers: readonly Blocker[], policy: EffectivePolicy) {
   return new KeyStoreError(
     'ERR_KEYSTORE_POLICY_VIOLATION',
-    `the policy does not let the migration read ${key} from ${source.id}: ${described.join('; ')}`,
-    { providerId: source.id, hint: parts.join('; ') },
+    `the policy does not let the migration read ${key} from ${source.id}: ${describeBlockers(blockers, policy)}`,
+    { providerId: source.id, hint: remedy(source, blockers, policy, 'reading the legacy key') },
   );
 }
+
+/**
+ * The policy fields that decide whether keys of a legacy provider may be opened at all (to read
+ * whether they are exportable); exporting is not needed for that.
+ */
+const OPEN_FIELDS: readonly string[] = ['/providers/deny', '/providers/allow', '/legacyCryptoApi', '/minimumIsolation'];
 
 /** Verifies `created` against the source: same public key, and a signature (or secret) that only it can make. */
 async function verifyMove(
@@ -266,6 +283,22 @@ async function verifyMove(
         ]),
   ];
   return { publicKeyMatches, signatureVerifies, ...(problems.length > 0 ? { problem: problems.join('; ') } : {}) };
+}
+
+/**
+ * Deletes the key a failed move left in the target (best effort, and also after an interruption) and
+ * says what became of it, for the error message; `error` when it could not be deleted.
+ */
+async function removeNewKey(store: KeyStore, ref: string): Promise<{ text: string; error?: unknown }> {
+  try {
+    await store.deleteKey(ref);
+    return { text: 'the new key was deleted' };
+  } catch (error) {
+    const report = describeError(error);
+    if (report.code === 'ERR_KEYSTORE_KEY_NOT_FOUND')
+      return { text: `${ref} is not in the store, so nothing was deleted` };
+    return { text: `deleting the new key failed too (${report.message}), delete ${ref} by hand`, error };
+  }
 }
 
 function keyJson(key: KeyStoreKey) {
@@ -410,13 +443,40 @@ async function moveKey(
     say(`exporting the private key of ${sourceRef}…`);
     const privateKey = await sourceKey.exportPrivateKey(opts);
     say(`importing it into ${to.providerId} as ${to.name}…`);
-    const created = await targetStore.importKey(to.name, privateKey, {
+    const imported = await targetStore.importKey(to.name, privateKey, {
       provider: to.providerId,
       scope,
       exportable,
       algorithm: sourceKey.algorithm,
       ...opts,
     });
+    keys.push(imported);
+    const newRef = imported.ref;
+
+    // What is verified is the key the target's store gives back when asked for it by reference, not the
+    // handle importKey returned: a provider that did not keep the key would pass a check of the handle.
+    say(`reopening ${newRef} from ${to.providerId}'s store…`);
+    await imported.close().catch(() => undefined);
+    let created: KeyStoreKey;
+    try {
+      created = await targetStore.openKey(newRef, opts);
+    } catch (error) {
+      const cleanup = await removeNewKey(targetStore, newRef);
+      if (describeError(error).code === 'ERR_KEYSTORE_CANCELLED') throw error;
+      const cause = KeyStoreError.is(error) ? error : undefined;
+      throw new KeyStoreError(
+        'ERR_KEYSTORE_NATIVE_FAILURE',
+        `the key imported into ${to.providerId} as ${newRef} could not be opened again from its store: ` +
+          `${describeError(error).message}; ${cleanup.text}, and ${sourceRef} is unchanged`,
+        {
+          providerId: to.providerId,
+          cause: error,
+          ...(cause?.nativeStatus === undefined ? {} : { nativeStatus: cause.nativeStatus }),
+          ...(cause?.nativeName === undefined ? {} : { nativeName: cause.nativeName }),
+          hint: `${to.providerId} did not keep the key it imported; report this against the ${to.providerId} provider; the legacy key is still in use`,
+        },
+      );
+    }
     keys.push(created);
 
     say(`verifying ${created.ref} against the source's public key…`);
@@ -431,23 +491,15 @@ async function moveKey(
       };
     }
     if (verified.problem !== undefined) {
-      let cleanup: unknown;
       await created.close().catch(() => undefined);
-      try {
-        await targetStore.deleteKey(created.ref);
-      } catch (error) {
-        cleanup = error;
-      }
+      const cleanup = await removeNewKey(targetStore, newRef);
       throw new KeyStoreError(
         'ERR_KEYSTORE_NATIVE_FAILURE',
-        `the key imported into ${to.providerId} did not pass verification: ${verified.problem}; ` +
-          (cleanup === undefined
-            ? 'the new key was deleted'
-            : `deleting the new key failed too (${describeError(cleanup).message}), delete ${created.ref} by hand`) +
+        `the key imported into ${to.providerId} did not pass verification: ${verified.problem}; ${cleanup.text}` +
           `, and ${sourceRef} is unchanged`,
         {
           providerId: to.providerId,
-          ...(cleanup === undefined ? {} : { cause: cleanup }),
+          ...(cleanup.error === undefined ? {} : { cause: cleanup.error }),
           hint: `report this against the ${to.providerId} provider; the legacy key is still in use`,
         },
       );
@@ -494,7 +546,7 @@ async function moveKey(
       for (const text of describeReceipt(created.isolation)) await line(out, text);
       await line(
         out,
-        `  verified:   the public keys are equal; ${
+        `  verified:   ${created.ref} reopened from ${to.providerId}'s store; the public keys are equal; ${
           algorithmInfo(created.algorithm).operations.includes('sign')
             ? "the new key's signature over a random challenge verifies with the source's public key"
             : "the new key's shared secret equals the one the source's public key gives"
@@ -553,7 +605,8 @@ async function migrateScan(ctx: CommandContext): Promise<number> {
     const targets = providers.filter((p) => !p.capabilities.legacyCryptoApi);
     const sourceStore = await createKeyStore({ providers: legacy, ...(app ? { policy: app } : {}), env, ...opts });
     stores.push(sourceStore);
-    const wanted = targetPolicy(app, false);
+    // The targets are judged as the move judges them, with or without --unsafe-allow-weak-target.
+    const wanted = targetPolicy(app, ctx.values['unsafe-allow-weak-target'] === true);
     const targetStore = await createKeyStore({
       providers: targets,
       ...(wanted ? { policy: wanted } : {}),
@@ -564,6 +617,7 @@ async function migrateScan(ctx: CommandContext): Promise<number> {
     const explained = await sourceStore.explain({}, opts);
 
     const rows: ScanRow[] = [];
+    const undetermined = new Set<ScanRow>();
     const policyBlockers: { provider: string; field: string; message: string; source: PolicySource }[] = [];
     for (const provider of legacy) {
       const verdict = explained.providers.find((v) => v.providerId === provider.id);
@@ -574,7 +628,8 @@ async function migrateScan(ctx: CommandContext): Promise<number> {
           { providerId: provider.id, hint: "'keystore doctor' shows every provider and why" },
         );
       }
-      for (const b of sourceBlockers(provider, verdict.isolation, sourceStore.policy)) {
+      const blockers = sourceBlockers(provider, verdict.isolation, sourceStore.policy);
+      for (const b of blockers) {
         policyBlockers.push({
           provider: provider.id,
           field: b.field,
@@ -582,7 +637,15 @@ async function migrateScan(ctx: CommandContext): Promise<number> {
           source: b.source,
         });
       }
-      // Listing and reading the exportable flag go to the provider itself: no key is used.
+      // Opening a legacy key loads it (CryptoAPI decrypts its private key into this process): only when
+      // the policy lets keys of this provider be opened. Otherwise the containers are only listed.
+      const openBlockers = blockers.filter((b) => OPEN_FIELDS.includes(b.field));
+      const cannotTell =
+        openBlockers.length === 0
+          ? undefined
+          : `cannot tell whether it can move, because the policy does not let ${provider.id} keys be opened ` +
+            `(${describeBlockers(openBlockers, sourceStore.policy)}): ` +
+            remedy(provider, openBlockers, sourceStore.policy, `the scan to open them`);
       const entries = await provider.listKeys({ ...(scope === undefined ? {} : { scope }), ...opts });
       for (const entry of entries) {
         if (scope !== undefined && entry.scope !== scope) continue;
@@ -597,18 +660,24 @@ async function migrateScan(ctx: CommandContext): Promise<number> {
           targets: [],
           reasons: [],
         };
-        try {
-          const key = await provider.openKey({ name: entry.name, scope: entry.scope, ...opts });
+        if (cannotTell !== undefined) {
+          row.reasons.push(cannotTell);
+          undetermined.add(row);
+        } else {
+          // Through the key store, so that the policy that allowed this decides the open too.
           try {
-            row.algorithm = key.algorithm;
-            row.exportable = key.exportable === true;
-          } finally {
-            await key.close().catch(() => undefined);
+            const key = await sourceStore.openKey(row.ref, opts);
+            try {
+              row.algorithm = key.algorithm;
+              row.exportable = key.exportable === true;
+            } finally {
+              await key.close().catch(() => undefined);
+            }
+          } catch (error) {
+            const report = describeError(error);
+            if (report.code === 'ERR_KEYSTORE_CANCELLED') throw error;
+            row.reasons.push(`it could not be opened: ${report.message}`);
           }
-        } catch (error) {
-          const report = describeError(error);
-          if (report.code === 'ERR_KEYSTORE_CANCELLED') throw error;
-          row.reasons.push(`it could not be opened: ${report.message}`);
         }
         if (row.exportable === false) {
           row.reasons.push(
@@ -652,14 +721,16 @@ async function migrateScan(ctx: CommandContext): Promise<number> {
         const exportable = row.exportable === null ? '?' : row.exportable ? 'exportable' : 'not exportable';
         const verdict = row.movable
           ? `can move to ${row.targets.join(', ')}`
-          : `cannot move: ${row.reasons.join('; ')}`;
+          : undetermined.has(row)
+            ? row.reasons.join('; ')
+            : `cannot move: ${row.reasons.join('; ')}`;
         await line(
           out,
           `${row.ref.padEnd(width)}${(row.algorithm ?? '(unknown)').padEnd(12)}${exportable.padEnd(16)}${verdict}`,
         );
       }
     }
-    if (policyBlockers.length > 0 && rows.some((r) => r.movable)) {
+    if (policyBlockers.length > 0 && rows.length > 0) {
       await line(out);
       await line(out, 'Moving needs a policy that lets the legacy keys be read:');
       for (const b of policyBlockers) await line(out, `  - ${b.message}`);
