@@ -16,7 +16,6 @@ import {
   evaluateCandidates,
   normalizeSelectionRequest,
   probeAll,
-  providerPolicyReasons,
   type SelectionCandidate,
   selectProvider,
 } from './selection.js';
@@ -567,9 +566,31 @@ class DefaultKeyStore implements KeyStore {
     return { eligible, refusals };
   }
 
-  /** The provider of a key reference, if the policy lets it serve. */
-  #refProvider(action: AuditAction, ref: string, scope: KeyScope | undefined, providerId: string | undefined) {
+  /** The probe answer of one provider: from the cache when it is fresh, else probing that provider alone. */
+  async #candidate(provider: KeyStoreProvider, signal: AbortSignal | undefined): Promise<SelectionCandidate> {
+    const cached = this.#probes;
+    if (cached !== undefined && Date.now() - cached.at < PROBE_CACHE_MS) {
+      const hit = cached.candidates.find((c) => c.provider === provider);
+      if (hit !== undefined) return hit;
+    }
+    const [candidate] = await probeAll([provider], signal);
+    return candidate!;
+  }
+
+  /**
+   * The provider of a key reference, if it may serve keys: the checks that decide which providers a
+   * name is looked up in (policy rules, availability, the isolation floor, scope, passwords), applied
+   * to that one provider before it is called. Refused the same way: `ERR_KEYSTORE_NO_PROVIDER` with
+   * its `refusals`.
+   */
+  async #refProvider(
+    action: AuditAction,
+    ref: string,
+    options: { scope: KeyScope | undefined; providerId: string | undefined; password: boolean },
+    signal: AbortSignal | undefined,
+  ) {
     const parts = parseKeyRef(ref);
+    const { scope, providerId } = options;
     if (providerId !== undefined && providerId !== parts.providerId) {
       throw invalid(`the reference names provider ${parts.providerId}, but options.provider is ${providerId}`);
     }
@@ -577,18 +598,21 @@ class DefaultKeyStore implements KeyStore {
       throw invalid(`the reference names the ${parts.scope} scope, but options.scope is ${scope}`);
     }
     const provider = this.#provider(parts.providerId);
-    const reasons = providerPolicyReasons(provider, this.policy);
-    if (reasons.length > 0) {
-      decision(
-        action,
-        'refused',
-        null,
-        reasons.map((r) => `${provider.id}: ${r}`),
-        { ref },
+    throwIfAborted(signal);
+    const candidate = await this.#candidate(provider, signal);
+    const verdicts = evaluateCandidates([candidate], this.policy, {
+      ...normalizeSelectionRequest({ provider: provider.id }),
+      scope: parts.scope,
+      password: options.password,
+    });
+    const refusals = refusalsOf(verdicts);
+    if (refusals.length > 0) {
+      decision(action, 'refused', null, flatReasons(refusals), { ref });
+      throw new KeyStoreError(
+        'ERR_KEYSTORE_NO_PROVIDER',
+        `no provider may serve ${ref} under the policy (floor ${this.policy.minimumIsolation}): ${describeRefusals(refusals)}`,
+        { providerId: provider.id, refusals },
       );
-      throw new KeyStoreError('ERR_KEYSTORE_POLICY_VIOLATION', `the policy refuses ${ref}: ${reasons.join('; ')}`, {
-        providerId: provider.id,
-      });
     }
     return { provider, name: parts.name, scope: parts.scope };
   }
@@ -598,7 +622,12 @@ class DefaultKeyStore implements KeyStore {
     const { scope, providerId, password, signal, extra } = keyOptions(options);
 
     if (typeof nameOrRef === 'string' && nameOrRef.startsWith(KEY_REF_PREFIX)) {
-      const target = this.#refProvider('open', nameOrRef, scope, providerId);
+      const target = await this.#refProvider(
+        'open',
+        nameOrRef,
+        { scope, providerId, password: password !== undefined },
+        signal,
+      );
       throwIfAborted(signal);
       let inner: ProviderKey;
       try {
@@ -733,7 +762,12 @@ class DefaultKeyStore implements KeyStore {
     const { scope, providerId, password, signal, extra } = keyOptions(options);
 
     if (typeof nameOrRef === 'string' && nameOrRef.startsWith(KEY_REF_PREFIX)) {
-      const target = this.#refProvider('delete', nameOrRef, scope, providerId);
+      const target = await this.#refProvider(
+        'delete',
+        nameOrRef,
+        { scope, providerId, password: password !== undefined },
+        signal,
+      );
       throwIfAborted(signal);
       try {
         await target.provider.deleteKey({ name: target.name, scope: target.scope, ...extra });

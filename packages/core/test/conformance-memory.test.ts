@@ -169,6 +169,32 @@ describe('the conformance suite', () => {
     expect(suite.names).toContain('ECDSA-P256 > signDigest — skipped: message signing only');
   });
 
+  it('with signDigest skipped, signs through signMessage, and fails a key that has no signMessage', async () => {
+    const skip = { signDigest: 'message signing only' };
+    const algorithms = ['ECDSA-P256', 'RSA-2048'] as const;
+    const working = collect({
+      name: 'message only',
+      createProvider: () => patched(new MemoryKeyVault()),
+      algorithms,
+      skip,
+    });
+    expect(failed(await working.run())).toEqual([]);
+
+    const unsigned = collect({
+      name: 'cannot sign',
+      createProvider: () => patched(new MemoryKeyVault(), {}, () => ({ signMessage: undefined })),
+      algorithms,
+      skip,
+    });
+    expect(failed(await unsigned.run())).toEqual(
+      [
+        IMPORT_TEST,
+        'ECDSA-P256 > signMessage, when the key has it, verifies with crypto.verify',
+        'RSA-2048 > signMessage, when the key has it, verifies with crypto.verify',
+      ].sort(),
+    );
+  });
+
   it('defaults to the algorithms in the capabilities of a provider made synchronously', () => {
     const suite = collect({ name: 'default', createProvider: () => createMemoryProvider() });
     for (const algorithm of ['RSA-4096', 'ECDSA-P521', 'ECDH-P384']) {

@@ -489,17 +489,85 @@ describe('KeyStore.openKey', () => {
       machinePolicy: null,
     });
     const error = await errorOf(denying.openKey(key.ref));
-    expect(error.code).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
-    expect(error.message).toContain('/providers/deny');
-    expect(await codeOf(denying.deleteKey(key.ref))).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
+    expect(error.code).toBe('ERR_KEYSTORE_NO_PROVIDER');
+    expect(error.refusals.map((r) => r.providerId)).toEqual(['memory']);
+    expect(error.refusals[0]?.reasons.some((r) => r.includes('/providers/deny'))).toBe(true);
+    expect(await codeOf(denying.deleteKey(key.ref))).toBe('ERR_KEYSTORE_NO_PROVIDER');
+    expect(vault.size).toBe(1);
   });
 
   it('by reference: a legacy provider is refused unless allowed', async () => {
     const capi = fakeProvider({ id: 'capi', probe: { isolation: 'in-process' }, legacy: true });
     await capi.inner.createKey({ name: 'old', algorithm: 'RSA-2048', scope: 'user', exportable: false });
     const store = await createKeyStore({ providers: [capi.provider], policy: DEV, machinePolicy: null });
-    expect(await codeOf(store.openKey('keystore:capi:user:old'))).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
+    expect(await codeOf(store.openKey('keystore:capi:user:old'))).toBe('ERR_KEYSTORE_NO_PROVIDER');
     expect(capi.calls.openKey).toBe(0);
+  });
+
+  it('by reference: a provider below the floor is refused before it is called, as by name', async () => {
+    // legacyCryptoApi allowed, but the floor stays at the default os-isolated: capi (in-process) may not serve.
+    const capi = fakeProvider({ id: 'capi', probe: { isolation: 'in-process' }, legacy: true });
+    await capi.inner.createKey({ name: 'victim', algorithm: 'RSA-2048', scope: 'user', exportable: false });
+    const store = await createKeyStore({
+      providers: [capi.provider],
+      policy: { legacyCryptoApi: 'allow' },
+      machinePolicy: null,
+      registryPolicy: null,
+    });
+    expect(store.policy.minimumIsolation).toBe('os-isolated');
+    const byName = await errorOf(store.deleteKey('victim'));
+    const byRef = await errorOf(store.deleteKey('keystore:capi:user:victim'));
+    const opened = await errorOf(store.openKey('keystore:capi:user:victim'));
+    for (const error of [byRef, opened]) {
+      expect(error.code).toBe(byName.code);
+      expect(error.code).toBe('ERR_KEYSTORE_NO_PROVIDER');
+      expect(error.refusals).toEqual(byName.refusals);
+    }
+    expect(byRef.refusals[0]?.reasons.some((r) => r.includes('/minimumIsolation'))).toBe(true);
+    expect(capi.calls.deleteKey).toBe(0);
+    expect(capi.calls.openKey).toBe(0);
+    expect((await capi.inner.listKeys()).map((k) => k.name)).toEqual(['victim']);
+  });
+
+  it('by reference: an unavailable provider, or one without the scope or passwords, is refused before it is called', async () => {
+    const down = fakeProvider({ id: 'down', probe: { available: false, reasons: ['no device'] } });
+    await down.inner.createKey({ name: 'k', algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
+    const store = await createKeyStore({ providers: [down.provider], policy: DEV, machinePolicy: null });
+    const error = await errorOf(store.openKey('keystore:down:user:k'));
+    expect(error.code).toBe('ERR_KEYSTORE_NO_PROVIDER');
+    expect(error.refusals).toEqual([{ providerId: 'down', reasons: ['not available here: no device'] }]);
+    expect(await codeOf(store.deleteKey('keystore:down:user:k'))).toBe('ERR_KEYSTORE_NO_PROVIDER');
+    expect(down.calls.openKey + down.calls.deleteKey).toBe(0);
+
+    const userOnly = fakeProvider({ id: 'useronly' });
+    const narrowed: KeyStoreProvider = {
+      ...userOnly.provider,
+      capabilities: { ...userOnly.provider.capabilities, scopes: ['user'], passwords: false },
+    };
+    const narrow = await createKeyStore({ providers: [narrowed], machinePolicy: null, registryPolicy: null });
+    expect(await codeOf(narrow.deleteKey('keystore:useronly:machine:k'))).toBe('ERR_KEYSTORE_NO_PROVIDER');
+    expect(await codeOf(narrow.openKey('keystore:useronly:user:k', { password: 'pw' }))).toBe(
+      'ERR_KEYSTORE_NO_PROVIDER',
+    );
+    expect(userOnly.calls.openKey + userOnly.calls.deleteKey).toBe(0);
+  });
+
+  it('by reference: probes only the provider named, and reuses a fresh probe', async () => {
+    const a = fakeProvider({ id: 'a' });
+    const b = fakeProvider({ id: 'b' });
+    await a.inner.createKey({ name: 'k', algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
+    const store = await createKeyStore({
+      providers: [a.provider, b.provider],
+      machinePolicy: null,
+      registryPolicy: null,
+    });
+    await (await store.openKey('keystore:a:user:k')).close();
+    expect([a.calls.probe, b.calls.probe]).toEqual([1, 0]);
+    await store.listKeys();
+    await (await store.openKey('keystore:a:user:k')).close();
+    await store.deleteKey('keystore:a:user:k');
+    expect([a.calls.probe, b.calls.probe]).toEqual([2, 1]);
+    expect(a.calls.deleteKey).toBe(1);
   });
 
   it('by reference: a key whose receipt is below the floor is closed and refused', async () => {

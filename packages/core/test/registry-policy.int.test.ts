@@ -14,6 +14,7 @@ import { repoRoot, runWineExe, runWineScript, wine } from '../../../test-support
 const DIST = `${repoRoot}packages/core/dist/index.cjs`;
 const SCRATCH = `HKLM\\SOFTWARE\\Policies\\keystore-test-${randomBytes(4).toString('hex')}`;
 const REAL = 'HKLM\\SOFTWARE\\Policies\\keystore';
+const BROKEN = `${SCRATCH}-crlf`;
 
 /** Prefix of every script: helpers to add and delete registry values with reg.exe. */
 const HELPERS = `
@@ -36,6 +37,7 @@ interface Outcome<T> {
 describe.skipIf(!wine.available)(`registry machine policy under Wine (needs Wine: ${wine.reason})`, () => {
   let scratchCleaned = false;
   let realCleaned = false;
+  let brokenCleaned = false;
 
   beforeAll(() => {
     if (!existsSync(DIST) || !readFileSync(DIST, 'utf8').includes('readRegistryKey')) {
@@ -47,6 +49,7 @@ describe.skipIf(!wine.available)(`registry machine policy under Wine (needs Wine
     // Only when a script died before its own cleanup.
     if (!scratchCleaned) await runWineExe('reg', ['delete', SCRATCH, '/f']).catch(() => undefined);
     if (!realCleaned) await runWineExe('reg', ['delete', REAL, '/f']).catch(() => undefined);
+    if (!brokenCleaned) await runWineExe('reg', ['delete', BROKEN, '/f']).catch(() => undefined);
   }, 60_000);
 
   it('reads every value type with reg.exe, tells a missing key from an empty one, and fails closed on bad values', async () => {
@@ -120,6 +123,61 @@ describe.skipIf(!wine.available)(`registry machine policy under Wine (needs Wine
     expect(out.withSubkey.error?.message).toContain('subkey "bad"');
     expect(out.gone).toBe(true);
     console.info(`reg.exe under Wine: key read ${out.readMs} ms, missing key confirmed ${out.missingMs} ms`);
+  }, 120_000);
+
+  it('fails closed on a value whose data holds a line break, and runs reg.exe from where SystemRoot says (Wine has no \\SystemRoot link)', async () => {
+    const result = await runWineScript(
+      `${HELPERS}
+const { realpathSync } = require('fs');
+(async () => {
+  const key = ${JSON.stringify(BROKEN)};
+  const out = {};
+  try {
+    add(key, 'MinimumIsolation', 'REG_SZ', 'in-process\\r\\njunk');
+    add(key, 'LegacyCryptoApi', 'REG_SZ', 'deny');
+    add(key, 'ProvidersDeny', 'REG_MULTI_SZ', 'capi');
+    out.crlf = await outcome(core.readRegistryKey(key));
+    out.policy = await outcome(core.loadRegistryPolicy({ reader: (_k, o) => core.readRegistryKey(key, o) }));
+    try { out.link = realpathSync.native('\\\\\\\\?\\\\GLOBALROOT\\\\SystemRoot'); } catch (e) { out.link = e.code; }
+    const saved = { SystemRoot: process.env.SystemRoot, windir: process.env.windir };
+    try {
+      process.env.SystemRoot = 'C:\\\\nowhere';
+      process.env.windir = 'C:\\\\nowhere';
+      out.elsewhere = await outcome(core.readRegistryKey(key));
+      process.env.windir = saved.windir;
+      out.disagreeing = await outcome(core.readRegistryKey(key));
+    } finally {
+      process.env.SystemRoot = saved.SystemRoot;
+      process.env.windir = saved.windir;
+    }
+  } finally {
+    out.cleaned = remove(key);
+  }
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.error(e); process.exit(1); });
+`,
+      { timeoutMs: 90_000 },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const out = result.json as {
+      crlf: Outcome<unknown>;
+      policy: Outcome<unknown>;
+      link: string;
+      elsewhere: Outcome<unknown>;
+      disagreeing: Outcome<unknown>;
+      cleaned: boolean;
+    };
+    brokenCleaned = out.cleaned;
+    // Before, this read as { minimumIsolation: 'in-process' }, dropping LegacyCryptoApi and ProvidersDeny.
+    expect(out.crlf.error?.code).toBe('ERR_KEYSTORE_NATIVE_FAILURE');
+    expect(out.crlf.error?.message).toContain('junk');
+    expect(out.policy.error?.code).toBe('ERR_KEYSTORE_NATIVE_FAILURE');
+    // Under Wine the object manager has no \SystemRoot link, so the environment decides which reg.exe runs.
+    expect(out.link).toBe('ENOENT');
+    expect(out.elsewhere.error?.code).toBe('ERR_KEYSTORE_NATIVE_FAILURE');
+    expect(out.elsewhere.error?.message).toContain('C:\\nowhere\\System32\\reg.exe');
+    expect(out.disagreeing.error?.code).toBe('ERR_KEYSTORE_NATIVE_FAILURE');
+    expect(out.disagreeing.error?.message).toContain('two Windows directories');
   }, 120_000);
 
   it('HKLM\\SOFTWARE\\Policies\\keystore caps a weaker app policy in createKeyStore, named as the source', async () => {

@@ -14,7 +14,7 @@ import {
 } from '@keystore/core';
 import { createMemoryProvider } from '@keystore/core/testing';
 import { describe, expect, it } from 'vitest';
-import { parseRegQueryOutput, registryPolicyFromContents } from '../src/policy/registry.js';
+import { parseRegQueryOutput, registryPolicyFromContents, windowsDirectory } from '../src/policy/registry.js';
 
 async function errorOf(promise: Promise<unknown> | (() => unknown)): Promise<KeyStoreError> {
   try {
@@ -86,8 +86,129 @@ describe('parseRegQueryOutput', () => {
     expect(contents.subkeys).toEqual([]);
   });
 
-  it('finds nothing for a key that is not in the output', () => {
-    expect(parseRegQueryOutput(WINE, 'HKLM\\SOFTWARE\\Policies\\other').values).toEqual([]);
+  it('accepts Windows-style output: localized default names, headers without blank lines, REG_QWORD', () => {
+    const output = [
+      '',
+      'HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\keystore',
+      '    (Standard)    REG_SZ    (Wert nicht festgelegt)',
+      '    MinimumRsaBits    REG_QWORD    0xc00',
+      '    ProvidersAllow    REG_MULTI_SZ    ',
+      'HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\keystore\\a',
+      'HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\keystore\\a\\deeper',
+      '',
+      'HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\keystore\\b',
+      '    (Default)    REG_SZ    ',
+      '',
+    ].join('\r\n');
+    const contents = parseRegQueryOutput(output, REGISTRY_POLICY_KEY);
+    expect(contents.values).toEqual([
+      { name: 'MinimumRsaBits', type: 'REG_QWORD', data: 3072 },
+      { name: 'ProvidersAllow', type: 'REG_MULTI_SZ', data: [] },
+    ]);
+    expect(contents.subkeys).toEqual(['a', 'b']);
+  });
+
+  // What Wine 8.0's reg.exe prints for MinimumIsolation = "in-process\r\njunk" (values sorted by name).
+  const head = ['', 'HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\keystore'];
+  const unreadable: Array<[string, string[]]> = [
+    [
+      'a REG_SZ whose data holds CR LF, the next line looking like a key header',
+      [
+        ...head,
+        '    MinimumIsolation    REG_SZ    in-process',
+        'junk',
+        '    LegacyCryptoApi    REG_SZ    deny',
+        '    ProvidersDeny    REG_MULTI_SZ    capi',
+        '',
+      ],
+    ],
+    [
+      'data that ends in a line break (a value line after a blank line)',
+      [...head, '    MinimumIsolation    REG_SZ    in-process', '', '    LegacyCryptoApi    REG_SZ    deny', ''],
+    ],
+    ['a lone carriage return inside data', [...head, '    MinimumIsolation    REG_SZ    in-process\rjunk', '']],
+    [
+      'data continuing with the key header itself',
+      [...head, '    MinimumIsolation    REG_SZ    none', ...head.slice(1), '    LegacyCryptoApi    REG_SZ    allow'],
+    ],
+    [
+      'data continuing with a value line that repeats a value name',
+      [...head, '    LegacyCryptoApi    REG_SZ    deny', '    LegacyCryptoApi    REG_SZ    allow', ''],
+    ],
+    ['a tab-indented line', [...head, '\tMinimumIsolation    REG_SZ    hardware', '']],
+    ['a line indented by three spaces', [...head, '   MinimumIsolation    REG_SZ    hardware', '']],
+    ['an indented line that is not a value line', [...head, '    MinimumIsolation REG_SZ hardware', '']],
+    ['a trailer reg.exe does not print', [...head, '    MinimumIsolation    REG_SZ    hardware', '', 'done.', '']],
+    ['no header at all (exit 0, empty output)', ['']],
+    ['the header of another key only', ['', 'HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\other', '    X    REG_SZ    y']],
+    ['a value line before the header', ['    MinimumIsolation    REG_SZ    hardware', ...head]],
+    ['a parent key header', ['', 'HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies', ...head]],
+  ];
+
+  it.each(unreadable)('fails closed on %s: NATIVE_FAILURE naming the line', async (_label, lines) => {
+    const error = await errorOf(() => parseRegQueryOutput(lines.join('\r\n'), REGISTRY_POLICY_KEY));
+    expect(error.code).toBe('ERR_KEYSTORE_NATIVE_FAILURE');
+    expect(error.message).toContain(REGISTRY_POLICY_KEY);
+  });
+
+  it('a policy read through the parser fails closed: createKeyStore refuses, nothing is dropped silently', async () => {
+    const output = [
+      ...head,
+      '    MinimumIsolation    REG_SZ    in-process',
+      'junk',
+      '    LegacyCryptoApi    REG_SZ    deny',
+      '    ProvidersDeny    REG_MULTI_SZ    capi',
+      '',
+    ].join('\r\n');
+    const reader: RegistryReader = async (key) => parseRegQueryOutput(output, key);
+    const load = await errorOf(loadRegistryPolicy({ platform: 'win32', reader }));
+    expect(load.code).toBe('ERR_KEYSTORE_NATIVE_FAILURE');
+    // Data that continues with a key header below the key shows up as a subkey, which the policy refuses.
+    const subkey = [...head, '    MinimumIsolation    REG_SZ    none', `${head[1]}\\x`, '    A    REG_SZ    b'];
+    const subkeyReader: RegistryReader = async (key) => parseRegQueryOutput(subkey.join('\r\n'), key);
+    const refused = await errorOf(loadRegistryPolicy({ platform: 'win32', reader: subkeyReader }));
+    expect(refused.code).toBe('ERR_KEYSTORE_INVALID_POLICY');
+    expect(refused.issues.map((i) => i.pointer)).toEqual(['']);
+  });
+});
+
+describe('windowsDirectory (where reg.exe is run from)', () => {
+  const noLink = () => {
+    throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+  };
+
+  it("takes the object manager's \\SystemRoot link over the environment", () => {
+    const asked: string[] = [];
+    const realpath = (path: string) => {
+      asked.push(path);
+      return 'C:\\Windows';
+    };
+    expect(
+      windowsDirectory({ realpath, env: { SystemRoot: 'C:\\Users\\x\\fake', windir: 'C:\\Users\\x\\fake' } }),
+    ).toEqual({ path: 'C:\\Windows', source: 'object-manager' });
+    expect(asked).toEqual(['\\\\?\\GLOBALROOT\\SystemRoot']);
+  });
+
+  it('where the link does not resolve to a drive path (Wine), takes SystemRoot, else windir, else C:\\Windows', () => {
+    expect(windowsDirectory({ realpath: noLink, env: { SYSTEMROOT: 'D:\\Win\\', WINDIR: 'd:\\win' } })).toEqual({
+      path: 'D:\\Win',
+      source: 'environment',
+    });
+    expect(windowsDirectory({ realpath: () => '\\\\?\\Volume{0}\\Windows', env: { windir: 'E:\\W' } })).toEqual({
+      path: 'E:\\W',
+      source: 'environment',
+    });
+    expect(windowsDirectory({ realpath: noLink, env: {} })).toEqual({ path: 'C:\\Windows', source: 'default' });
+  });
+
+  it.each([
+    ['a relative SystemRoot', { SystemRoot: 'Windows' }],
+    ['a UNC SystemRoot', { SystemRoot: '\\\\server\\share\\Windows' }],
+    ['a device path', { SystemRoot: '\\\\?\\C:\\Windows' }],
+    ['dot-dot segments', { SystemRoot: 'C:\\Windows\\..\\Users\\x' }],
+    ['SystemRoot and windir disagreeing', { SystemRoot: 'C:\\Windows', windir: 'C:\\Users\\x' }],
+  ])('refuses %s with NATIVE_FAILURE', async (_label, env) => {
+    expect((await errorOf(() => windowsDirectory({ realpath: noLink, env }))).code).toBe('ERR_KEYSTORE_NATIVE_FAILURE');
   });
 });
 

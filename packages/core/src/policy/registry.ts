@@ -5,6 +5,7 @@
  * @module
  */
 import { execFile } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import { win32 } from 'node:path';
 import { KeyStoreError, type PolicyIssue, throwIfAborted } from '../errors.js';
 import type { KeyStorePolicy } from '../types.js';
@@ -112,33 +113,101 @@ function valueData(type: string, text: string): RegistryValue['data'] {
   }
 }
 
+/** The error for output of `reg query` that keystore cannot read with certainty: it fails closed. */
+function unreadable(key: string, lineNumber: number | null, what: string, line?: string): KeyStoreError {
+  const where =
+    lineNumber === null
+      ? ''
+      : ` (line ${lineNumber}${line === undefined ? '' : `: ${JSON.stringify(line.slice(0, 120))}`})`;
+  return new KeyStoreError(
+    'ERR_KEYSTORE_NATIVE_FAILURE',
+    `reg.exe printed output for ${key} that keystore cannot read: ${what}${where}`,
+    {
+      hint:
+        'reg.exe prints each value on one line, so a value whose data holds a line break cannot be read ' +
+        'reliably: rewrite such a value on one line (no policy value needs a line break), or delete it',
+    },
+  );
+}
+
 /**
  * Parses the output of `reg query KEY /s`: the values directly under `key`, and the names of its
  * direct subkeys (from the headers of deeper keys). A value whose name is in parentheses is the
  * key's unnamed default value (`(Default)` in English), which is left out.
  *
+ * Strict, so that it fails closed rather than drop what it does not understand: the output must
+ * start with the header of `key` itself; every other non-blank line must be a value line (four
+ * spaces, name, four spaces, `REG_…` type, four spaces, data) or the header of a key below `key`;
+ * a value line may not follow a blank line (reg.exe puts blank lines only before headers); a header
+ * may not repeat, nor a value name within one key; no line may hold a carriage return. A value whose
+ * data holds a line break breaks one of these rules unless its data itself continues with a
+ * complete, well-formed value line, which no output can tell apart.
+ *
+ * @throws {@link KeyStoreError} `ERR_KEYSTORE_NATIVE_FAILURE`, naming the line it cannot read.
  * @internal
  */
 export function parseRegQueryOutput(output: string, key: string): RegistryKeyContents {
   const wanted = canonicalKey(key);
   const values: RegistryValue[] = [];
   const subkeys = new Set<string>();
+  const headers = new Set<string>();
   let current: string | undefined;
-  for (const line of output.split(/\r?\n/)) {
-    if (line.trim() === '') continue;
-    const value = VALUE_LINE.exec(line);
-    if (value === null) {
-      if (line.startsWith(' ')) continue;
-      const header = expandHive(line.trim());
-      current = header.toUpperCase();
-      if (current.startsWith(`${wanted}\\`)) subkeys.add(header.slice(wanted.length + 1).split('\\')[0]!);
+  let names = new Set<string>();
+  let afterBlank = false;
+  const lines = output.split('\n');
+  for (const [index, raw] of lines.entries()) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    const lineNumber = index + 1;
+    if (line.includes('\r')) {
+      throw unreadable(
+        key,
+        lineNumber,
+        'a carriage return inside a line (a value whose data holds a line break)',
+        line,
+      );
+    }
+    if (line === '') {
+      afterBlank = true;
       continue;
     }
-    if (current !== wanted) continue;
-    const [, name = '', type = '', text = ''] = value;
-    if (name.startsWith('(') && name.endsWith(')')) continue;
-    values.push({ name, type, data: valueData(type, text) });
+    if (line.startsWith(' ')) {
+      if (current === undefined) throw unreadable(key, lineNumber, `a value line before the header of ${key}`, line);
+      if (afterBlank) {
+        throw unreadable(
+          key,
+          lineNumber,
+          'a value line after a blank line (a value whose data holds a line break)',
+          line,
+        );
+      }
+      const value = VALUE_LINE.exec(line);
+      if (value === null) throw unreadable(key, lineNumber, 'an indented line that is not a value line', line);
+      const [, name = '', type = '', text = ''] = value;
+      const lower = name.toLowerCase();
+      if (names.has(lower)) {
+        throw unreadable(key, lineNumber, `the value ${JSON.stringify(name)} is listed twice in one key`, line);
+      }
+      names.add(lower);
+      if (current !== wanted || (name.startsWith('(') && name.endsWith(')'))) continue;
+      values.push({ name, type, data: valueData(type, text) });
+      continue;
+    }
+    const header = expandHive(line);
+    const canonical = header.toUpperCase();
+    if (current === undefined && canonical !== wanted) {
+      throw unreadable(key, lineNumber, `the output does not start with the header of ${key}`, line);
+    }
+    if (canonical !== wanted && !canonical.startsWith(`${wanted}\\`)) {
+      throw unreadable(key, lineNumber, `a line that is neither a value nor a key under ${key}`, line);
+    }
+    if (headers.has(canonical)) throw unreadable(key, lineNumber, 'a key header that appears twice', line);
+    headers.add(canonical);
+    if (canonical !== wanted) subkeys.add(header.slice(wanted.length + 1).split('\\')[0]!);
+    current = canonical;
+    names = new Set();
+    afterBlank = false;
   }
+  if (current === undefined) throw unreadable(key, null, `no header of ${key} in the output`);
   return { values, subkeys: [...subkeys] };
 }
 
@@ -150,6 +219,9 @@ function listsSubkey(output: string, child: string): boolean {
 
 interface RegRun {
   readonly exitCode: number;
+  /** What reg.exe wrote to stdout: the only part parsed. */
+  readonly stdout: string;
+  /** stdout and stderr, for messages. */
   readonly output: string;
 }
 
@@ -162,32 +234,114 @@ function decode(bytes: Buffer): string {
   }
 }
 
+/** The Windows directory through the object manager's `\SystemRoot` link, which the kernel sets at boot. */
+const OBJECT_MANAGER_SYSTEM_ROOT = '\\\\?\\GLOBALROOT\\SystemRoot';
+
+/** An absolute path on a drive (`C:\Windows`): no UNC or device path, no `.` or `..` segments. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to refuse control characters
+const DRIVE_PATH = /^[A-Za-z]:(\\[^\\/:*?"<>|\u0000-\u001f]+)+\\?$/;
+
+function isDrivePath(path: string): boolean {
+  return DRIVE_PATH.test(path) && !path.split('\\').some((segment) => segment === '.' || segment === '..');
+}
+
+/** An environment variable, found without regard to case (as Windows does) in a plain object too. */
+function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const [key, value] of Object.entries(env)) {
+    if (key.toLowerCase() === lower && value !== undefined && value !== '') return value;
+  }
+  return undefined;
+}
+
+/**
+ * Where {@link windowsDirectory} looks; the defaults are the real ones, tests pass doubles.
+ *
+ * @internal
+ */
+export interface WindowsDirectorySources {
+  /** Resolves a path to its final form (default `fs.realpathSync.native`). */
+  readonly realpath?: (path: string) => string;
+  /** The environment (default `process.env`). */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * The Windows directory, in which `System32\reg.exe` is run. First from the object manager's
+ * `\SystemRoot` link (`\\?\GLOBALROOT\SystemRoot` resolved to its final path), which the environment
+ * cannot change. Where that does not resolve to a drive path (Wine has no such link), from the
+ * environment: `SystemRoot`, else `windir`, each an absolute drive path and, when both are set, the
+ * same directory; neither set: `C:\Windows`.
+ *
+ * @throws {@link KeyStoreError} `ERR_KEYSTORE_NATIVE_FAILURE` when the environment names no usable
+ *   Windows directory (a relative, UNC or device path, or `SystemRoot` and `windir` disagreeing).
+ * @internal
+ */
+export function windowsDirectory(sources: WindowsDirectorySources = {}): {
+  path: string;
+  source: 'object-manager' | 'environment' | 'default';
+} {
+  const realpath = sources.realpath ?? (process.platform === 'win32' ? realpathSync.native : undefined);
+  try {
+    const resolved = realpath?.(OBJECT_MANAGER_SYSTEM_ROOT);
+    if (typeof resolved === 'string' && isDrivePath(resolved)) {
+      return { path: resolved.replace(/\\$/, ''), source: 'object-manager' };
+    }
+  } catch {
+    // Not resolvable here: fall back to the environment.
+  }
+  const env = sources.env ?? process.env;
+  const named = (['SystemRoot', 'windir'] as const).flatMap((name) => {
+    const value = envValue(env, name);
+    return value === undefined ? [] : [{ name, value }];
+  });
+  for (const { name, value } of named) {
+    if (!isDrivePath(value)) {
+      throw new KeyStoreError(
+        'ERR_KEYSTORE_NATIVE_FAILURE',
+        `the environment variable ${name} is not an absolute drive path (${JSON.stringify(value)}), so keystore ` +
+          'cannot tell where reg.exe is to read the machine policy in the registry',
+        { hint: `start the app with ${name} set to the Windows directory (C:\\Windows)` },
+      );
+    }
+  }
+  const [first, second] = named;
+  if (first === undefined) return { path: 'C:\\Windows', source: 'default' };
+  const same = (a: string, b: string) => a.replace(/\\$/, '').toLowerCase() === b.replace(/\\$/, '').toLowerCase();
+  if (second !== undefined && !same(first.value, second.value)) {
+    throw new KeyStoreError(
+      'ERR_KEYSTORE_NATIVE_FAILURE',
+      `the environment names two Windows directories (SystemRoot ${JSON.stringify(first.value)}, windir ` +
+        `${JSON.stringify(second.value)}), so keystore cannot tell which reg.exe reports the machine policy`,
+      { hint: 'start the app with SystemRoot and windir both set to the Windows directory, as Windows sets them' },
+    );
+  }
+  return { path: first.value.replace(/\\$/, ''), source: 'environment' };
+}
+
 /** The `reg.exe` of this Windows installation (never one found through PATH). */
-function regExe(env: NodeJS.ProcessEnv): string {
-  return win32.join(
-    env.SystemRoot ?? env.SYSTEMROOT ?? env.windir ?? env.WINDIR ?? 'C:\\Windows',
-    'System32',
-    'reg.exe',
-  );
+function regExe(): string {
+  return win32.join(windowsDirectory().path, 'System32', 'reg.exe');
 }
 
 function runReg(args: readonly string[], signal: AbortSignal | undefined, timeoutMs: number): Promise<RegRun> {
-  const exe = regExe(process.env);
+  const exe = regExe();
   return new Promise((resolve, reject) => {
     execFile(
       exe,
       [...args],
       { encoding: 'buffer', windowsHide: true, timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024, signal },
       (error, stdout, stderr) => {
-        const output = `${decode(stdout)}${stderr.length > 0 ? `\n${decode(stderr)}` : ''}`;
-        if (error === null) return resolve({ exitCode: 0, output });
+        const out = decode(stdout);
+        const output = `${out}${stderr.length > 0 ? `\n${decode(stderr)}` : ''}`;
+        if (error === null) return resolve({ exitCode: 0, stdout: out, output });
         const e = error as NodeJS.ErrnoException & { killed?: boolean; code?: string | number };
         if (signal?.aborted) {
           return reject(
             new KeyStoreError('ERR_KEYSTORE_CANCELLED', 'reading the registry was cancelled', { cause: signal.reason }),
           );
         }
-        if (typeof e.code === 'number') return resolve({ exitCode: e.code, output });
+        if (typeof e.code === 'number') return resolve({ exitCode: e.code, stdout: out, output });
         if (e.killed) {
           return reject(
             new KeyStoreError(
@@ -217,17 +371,20 @@ function runReg(args: readonly string[], signal: AbortSignal | undefined, timeou
 
 /**
  * Reads a registry key with `reg.exe query KEY /s /reg:64` (the 64-bit view, also from a 32-bit
- * process), the `reg.exe` in `%SystemRoot%\System32`. Resolves to `null` when the key does not exist:
- * when the query fails, the parent keys are listed to tell a missing key (`null`) from one that
- * cannot be read (`ERR_KEYSTORE_ACCESS_DENIED`), without depending on the language of reg.exe's
- * messages. Windows only.
+ * process), the `reg.exe` in the `System32` folder of the Windows directory: the one the object
+ * manager's `\SystemRoot` link names, or where that cannot be resolved (Wine), the one the
+ * `SystemRoot` environment variable names. Resolves to `null` when the key does not exist: when the
+ * query fails, the parent keys are listed to tell a missing key (`null`) from one that cannot be read
+ * (`ERR_KEYSTORE_ACCESS_DENIED`), without depending on the language of reg.exe's messages. Output it
+ * cannot read with certainty (a value whose data holds a line break, a line it does not know) fails
+ * closed with `ERR_KEYSTORE_NATIVE_FAILURE`. Windows only.
  *
  * @param key - The key, e.g. {@link REGISTRY_POLICY_KEY}.
  * @param options - `signal` cancels it; `timeoutMs` bounds each `reg.exe` run (default
  *   {@link REGISTRY_TIMEOUT_MS}).
  * @throws {@link KeyStoreError} `ERR_KEYSTORE_INVALID_ARGUMENT` (not a key path),
  *   `ERR_KEYSTORE_ACCESS_DENIED`, `ERR_KEYSTORE_TIMEOUT`, `ERR_KEYSTORE_NATIVE_FAILURE` (reg.exe
- *   cannot run), `ERR_KEYSTORE_CANCELLED`.
+ *   cannot run, or printed output that cannot be read), `ERR_KEYSTORE_CANCELLED`.
  * @example
  * ```ts
  * const contents = await readRegistryKey('HKLM\\SOFTWARE\\Policies\\keystore');
@@ -244,7 +401,7 @@ export async function readRegistryKey(
   const timeoutMs = options.timeoutMs ?? REGISTRY_TIMEOUT_MS;
   throwIfAborted(signal);
   const first = await runReg(['query', key, '/s', '/reg:64'], signal, timeoutMs);
-  if (first.exitCode === 0) return parseRegQueryOutput(first.output, key);
+  if (first.exitCode === 0) return parseRegQueryOutput(first.stdout, key);
   // Missing or unreadable? Walk up until a key can be listed, and see whether it lists the next one down.
   const parts = key.split('\\');
   for (let depth = parts.length - 1; depth >= 1; depth--) {
@@ -252,7 +409,7 @@ export async function readRegistryKey(
     const child = parts.slice(0, depth + 1).join('\\');
     const listed = await runReg(['query', parent, '/reg:64'], signal, timeoutMs);
     if (listed.exitCode !== 0) continue;
-    if (!listsSubkey(listed.output, child)) return null;
+    if (!listsSubkey(listed.stdout, child)) return null;
     if (depth === parts.length - 1) {
       throw new KeyStoreError(
         'ERR_KEYSTORE_ACCESS_DENIED',

@@ -72,7 +72,8 @@ export interface ConformanceTestApi {
  * - `decrypt`: RSA-OAEP decryption.
  * - `derive`: ECDH.
  * - `pss`, `pkcs1`: RSA signatures with that padding.
- * - `signDigest`: signing a precomputed digest.
+ * - `signDigest`: signing a precomputed digest. Keys must then have `signMessage`, through which the
+ *   suite checks that they sign (imported keys included).
  * - `exportable`: creating exportable keys and exporting them.
  * - `passwords`: keys protected by a password.
  * - `machineScope`: keys in the `machine` scope.
@@ -506,13 +507,19 @@ export function defineProviderConformanceSuite(options: ConformanceOptions): voi
                 : 'pkcs1';
             const data = randomBytes(64);
             const params = { hash: 'sha256' as const, padding, saltLength: 32 };
-            const result =
-              skips.signDigest === undefined
-                ? await key.signDigest(createHash('sha256').update(data).digest(), params)
-                : await key.signMessage?.(data, params);
-            if (result !== undefined) {
-              verifySignature(key, pair.publicKey, data, 'sha256', padding, result, `${what}: signature`);
+            let result: ProviderSignature;
+            if (skips.signDigest === undefined) {
+              result = await key.signDigest(createHash('sha256').update(data).digest(), params);
+            } else {
+              // signDigest is declared skipped, so signMessage is the only way to show the key signs.
+              assert.equal(
+                typeof key.signMessage,
+                'function',
+                `${what}: signDigest is skipped, so the key needs signMessage() to show that it signs`,
+              );
+              result = await key.signMessage!(data, params);
             }
+            verifySignature(key, pair.publicKey, data, 'sha256', padding, result, `${what}: signature`);
           } else if (skips.derive === undefined) {
             assert.equal(typeof key.deriveSecret, 'function', `${what}: an ECDH key needs deriveSecret()`);
             const peer = await nodeKeyPair(algorithm);
@@ -656,7 +663,14 @@ export function defineProviderConformanceSuite(options: ConformanceOptions): voi
           test.it(
             'signMessage, when the key has it, verifies with crypto.verify',
             async () => {
-              if (typeof k().signMessage !== 'function') return; // optional fast path
+              if (typeof k().signMessage !== 'function') {
+                // An optional fast path, unless signDigest is skipped: then it is the only signing path.
+                assert.ok(
+                  skips.signDigest === undefined,
+                  'signDigest is skipped, so the key needs signMessage() to show that it signs',
+                );
+                return;
+              }
               for (const padding of paddings) {
                 if (
                   info.family === 'rsa' &&
