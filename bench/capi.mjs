@@ -2,10 +2,11 @@
 // signatures per second through a KeyStore with the capi provider inside Windows Node under Wine,
 // against the same loop in a C program calling advapi32 directly (packages/provider-capi/test/interop/
 // capi-tool.c, built with mingw-w64), both under Wine, same key, same run. Rounds are interleaved
-// (the order flips every round) and the ratio is the median of per-round ratios; the goal is ≥ 0.9.
-// Each process times its signatures in blocks, and reports the mean rate and its best block (on a
-// shared machine, the block least disturbed by other processes). The Windows Node run also times
-// the raw koffi loop in alternating blocks, to show where any difference goes.
+// (the order flips every round) and the ratio is the median of per-round ratios of mean rates; the
+// goal (≥ 0.9) is judged on that median only. Each process also reports its best block (on a shared
+// machine, the block least disturbed by other processes): printed as extra information, never
+// judged. The Windows Node run also times the raw koffi loop in alternating blocks, to show where any
+// difference goes. The machine policy (file and registry) is turned off: this measures signing.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -67,9 +68,10 @@ const destroyHash = adv.func('int __stdcall CryptDestroyHash(uintptr_t h)');
 
 (async () => {
   const store = await createKeyStore({
-    providers: [capiProvider({ machinePolicy: null })],
+    providers: [capiProvider({ machinePolicy: null, registryPolicy: null })],
     policy: { legacyCryptoApi: 'allow', minimumIsolation: 'in-process' },
     machinePolicy: null,
+    registryPolicy: null,
   });
   const key = await store.openKey(name, { provider: 'capi' });
   const prov = [0];
@@ -174,10 +176,14 @@ export async function run() {
     console.log(
       `    KeyStore ${fmt(median(samples.keystore))}/s, raw koffi ${fmt(median(samples.raw))}/s, C program ${fmt(median(samples.c))}/s`,
     );
+    const goalMet = ratio >= GOAL;
     console.log(
-      `    KeyStore / C: ${fmt(ratio, 3)} (best blocks: ${fmt(bestRatio, 3)}; goal ≥ ${GOAL}: ${Math.max(ratio, bestRatio) >= GOAL ? 'met' : 'NOT met'}); raw koffi / C: ${fmt(rawRatio, 3)}; KeyStore / raw koffi in the same process: ${fmt(sameProcess, 3)}`,
+      `    KeyStore / C, median of per-round ratios of mean rates: ${fmt(ratio, 3)} (goal ≥ ${GOAL}: ${goalMet ? 'met' : 'NOT met'})`,
     );
-    return { ratio, bestRatio, rawRatio, sameProcess, samples, best };
+    console.log(
+      `    extra, not judged: KeyStore / C on each process's best block ${fmt(bestRatio, 3)}; raw koffi / C ${fmt(rawRatio, 3)}; KeyStore / raw koffi in the same process ${fmt(sameProcess, 3)}`,
+    );
+    return { ratio, goalMet, bestRatio, rawRatio, sameProcess, samples, best };
   } finally {
     await wine(exe, ['delete', name]).catch(() => {});
     rmSync(`${root}${dir}`, { recursive: true, force: true });

@@ -1,16 +1,20 @@
 /**
- * The provider's own check of the machine policy: a machine that denies legacy CryptoAPI is obeyed
- * even by code that calls this provider without a key store.
+ * The provider's own check of the machine policy: a machine that denies legacy CryptoAPI, or that
+ * limits exportable keys, algorithms or scopes, is obeyed even by code that calls this provider
+ * without a key store.
  *
  * @module
  */
 import {
+  algorithmInfo,
   isAtLeast,
   KeyStoreError,
   type KeyStorePolicy,
   loadMachinePolicy,
   loadRegistryPolicy,
+  type PolicyRequest,
   parsePolicy,
+  type RegistryReader,
   throwIfAborted,
 } from '@keystore/core';
 
@@ -22,8 +26,16 @@ import {
 export interface MachineVerdict {
   /** Why the machine policy refuses the provider, one sentence each; empty when it does not. */
   readonly reasons: readonly string[];
-  /** Where the machine policy came from (a file path, or a note), or `null` when there is none. */
+  /**
+   * Where the machine policy came from (a file path, the registry key, both joined by " and ", or a
+   * note), or `null` when there is none.
+   */
   readonly source: string | null;
+  /**
+   * Each machine policy that was read, with where it came from: the file, the registry key, or both.
+   * Their request rules (exportable keys, algorithms, RSA size, scopes) are judged per operation.
+   */
+  readonly policies: readonly { readonly policy: KeyStorePolicy; readonly source: string }[];
 }
 
 /**
@@ -60,63 +72,149 @@ export function machinePolicyRefusals(policy: KeyStorePolicy, source: string): s
 }
 
 /**
- * Reads the machine policy (unless `given`) and judges the provider. `given` `null` means none; an
- * object is validated and used. Reading fails closed, as in the key store: a policy file that is
- * named but missing, unreadable or invalid rejects with its error.
+ * The reasons a machine policy refuses one request to the CryptoAPI provider: an exportable key
+ * where it sets `exportable.create` to `false`, an export where it sets `exportable.export` to
+ * `false`, an algorithm outside its `allowedAlgorithms` or below its `minimumRsaBits`, a scope
+ * outside its `allowedScopes`. As in {@link machinePolicyRefusals}, fields the machine policy leaves
+ * unset refuse nothing.
+ *
+ * @param policy - The machine policy (already validated).
+ * @param source - Where it came from, named in each reason.
+ * @param request - What is asked: the parts left out are not judged.
+ * @example
+ * ```ts
+ * machineRequestRefusals({ exportable: { create: false } }, 'HKLM\\SOFTWARE\\Policies\\keystore', { exportable: true });
+ * // ['the machine policy (HKLM\\SOFTWARE\\Policies\\keystore) forbids creating exportable keys (/exportable/create: false)']
+ * ```
+ * @since 0.2.0
  */
-export async function judgeMachinePolicy(
-  given: KeyStorePolicy | null | undefined,
-  env: NodeJS.ProcessEnv | undefined,
-  signal?: AbortSignal,
-): Promise<MachineVerdict> {
-  throwIfAborted(signal);
-  if (given === null) return { reasons: [], source: null };
-  if (given !== undefined) {
-    const policy = parsePolicy(given, 'machine policy');
+export function machineRequestRefusals(policy: KeyStorePolicy, source: string, request: PolicyRequest): string[] {
+  const reasons: string[] = [];
+  const by = `the machine policy (${source})`;
+  const { algorithm, scope } = request;
+  if (algorithm !== undefined) {
+    if (policy.allowedAlgorithms !== undefined && !policy.allowedAlgorithms.includes(algorithm)) {
+      reasons.push(`${by} does not list ${algorithm} in /allowedAlgorithms`);
+    }
+    const info = algorithmInfo(algorithm);
+    if (policy.minimumRsaBits !== undefined && info.family === 'rsa' && info.bits < policy.minimumRsaBits) {
+      reasons.push(
+        `${by} sets /minimumRsaBits to ${policy.minimumRsaBits}, above the ${info.bits} bits of ${algorithm}`,
+      );
+    }
+  }
+  if (scope !== undefined && policy.allowedScopes !== undefined && !policy.allowedScopes.includes(scope)) {
+    reasons.push(`${by} does not list the ${scope} scope in /allowedScopes`);
+  }
+  if (request.exportable === true && policy.exportable?.create === false) {
+    reasons.push(`${by} forbids creating exportable keys (/exportable/create: false)`);
+  }
+  if (request.exportPrivateKey === true && policy.exportable?.export === false) {
+    reasons.push(`${by} forbids exporting private keys (/exportable/export: false)`);
+  }
+  return reasons;
+}
+
+/**
+ * How long a registry read is reused by default: reg.exe takes 50–200 ms, and Group Policy
+ * refreshes in minutes.
+ */
+export const REGISTRY_CACHE_MS = 30_000;
+
+/** Where the gate gets the machine policy from (the provider's options of the same names). */
+export interface MachinePolicyGateOptions {
+  machinePolicy?: KeyStorePolicy | null | undefined;
+  registryPolicy?: KeyStorePolicy | null | undefined;
+  registryReader?: RegistryReader | undefined;
+  registryCacheMs?: number | undefined;
+  env?: NodeJS.ProcessEnv | undefined;
+}
+
+type RegistryRead = { policy: KeyStorePolicy | null; key: string };
+
+/**
+ * One provider's view of the machine policy: the file (read on every operation: it is cheap) and,
+ * on Windows, the registry key `HKLM\SOFTWARE\Policies\keystore` (reused for `registryCacheMs`).
+ * Each source is independent: `machinePolicy: null` does not turn the registry off, and
+ * `registryPolicy: null` does not turn the file off. Reading fails closed, as in the key store.
+ */
+export class MachinePolicyGate {
+  readonly #options: MachinePolicyGateOptions;
+  #registry: { at: number; value: Promise<RegistryRead> } | undefined;
+
+  constructor(options: MachinePolicyGateOptions) {
+    this.#options = options;
+  }
+
+  /** Reads the machine policies and judges the provider (not a request). */
+  async judge(signal?: AbortSignal): Promise<MachineVerdict> {
+    throwIfAborted(signal);
+    const policies: { policy: KeyStorePolicy; source: string }[] = [];
+    const { machinePolicy, registryPolicy, env } = this.#options;
+    if (machinePolicy === undefined) {
+      const loaded = await loadMachinePolicy({ ...(env === undefined ? {} : { env }), ...(signal ? { signal } : {}) });
+      if (loaded.policy !== null) policies.push({ policy: loaded.policy, source: loaded.path });
+    } else if (machinePolicy !== null) {
+      policies.push({
+        policy: parsePolicy(machinePolicy, 'machine policy'),
+        source: 'the machinePolicy option of the capi provider',
+      });
+    }
+    if (registryPolicy === undefined) {
+      // On Windows, Group Policy's registry key is a machine policy too (elsewhere nothing is read).
+      const read = await this.#readRegistry(signal);
+      if (read.policy !== null) policies.push({ policy: read.policy, source: read.key });
+    } else if (registryPolicy !== null) {
+      policies.push({
+        policy: parsePolicy(registryPolicy, 'registry policy'),
+        source: 'the registryPolicy option of the capi provider',
+      });
+    }
+    throwIfAborted(signal);
     return {
-      reasons: machinePolicyRefusals(policy, 'given to the capi provider'),
-      source: 'given to the capi provider',
+      reasons: policies.flatMap(({ policy, source }) => machinePolicyRefusals(policy, source)),
+      source: policies.length === 0 ? null : policies.map((p) => p.source).join(' and '),
+      policies,
     };
   }
-  const loaded = await loadMachinePolicy({ ...(env === undefined ? {} : { env }), ...(signal ? { signal } : {}) });
-  // On Windows, Group Policy's registry key is a machine policy too (read with reg.exe; elsewhere nothing).
-  const registry = await registryPolicy(signal);
-  const reasons = [
-    ...(loaded.policy === null ? [] : machinePolicyRefusals(loaded.policy, loaded.path)),
-    ...(registry.policy === null ? [] : machinePolicyRefusals(registry.policy, registry.key)),
-  ];
-  const sources = [loaded.policy === null ? null : loaded.path, registry.policy === null ? null : registry.key].filter(
-    (x): x is string => x !== null,
-  );
-  return { reasons, source: sources.length === 0 ? null : sources.join(' and ') };
-}
 
-/** How long a registry read is reused: reg.exe takes 50–200 ms, and Group Policy refreshes in minutes. */
-const REGISTRY_TTL_MS = 30_000;
-let registryCache: { at: number; value: Promise<{ policy: KeyStorePolicy | null; key: string }> } | undefined;
-
-function registryPolicy(signal: AbortSignal | undefined): Promise<{ policy: KeyStorePolicy | null; key: string }> {
-  const now = Date.now();
-  if (registryCache === undefined || now - registryCache.at > REGISTRY_TTL_MS) {
-    const value = loadRegistryPolicy();
-    registryCache = { at: now, value };
+  #readRegistry(signal: AbortSignal | undefined): Promise<RegistryRead> {
+    const now = Date.now();
+    const ttl = this.#options.registryCacheMs ?? REGISTRY_CACHE_MS;
+    const cached = this.#registry;
+    if (cached !== undefined && now - cached.at < ttl) return cached.value;
+    const reader = this.#options.registryReader;
+    // The read is shared by every operation within the cache time, so no one operation's signal
+    // cancels it; each operation checks its own signal when the read is done.
+    const value = loadRegistryPolicy(reader === undefined ? {} : { reader });
+    this.#registry = { at: now, value };
     // A failed read (fail closed) is not kept: the next operation reads again.
     value.catch(() => {
-      if (registryCache?.value === value) registryCache = undefined;
+      if (this.#registry?.value === value) this.#registry = undefined;
     });
+    throwIfAborted(signal);
+    return value;
   }
-  throwIfAborted(signal);
-  return registryCache.value;
 }
 
-/** The error for an operation the machine policy refuses. */
-export function refusedByMachine(verdict: MachineVerdict): KeyStoreError {
+/** Every reason the machine policies refuse a request (not the provider). */
+export function requestRefusals(verdict: MachineVerdict, request: PolicyRequest): string[] {
+  return verdict.policies.flatMap(({ policy, source }) => machineRequestRefusals(policy, source, request));
+}
+
+/** The error for an operation the machine policy refuses: the provider as a whole, or this request. */
+export function refusedByMachine(reasons: readonly string[], what: 'provider' | 'request'): KeyStoreError {
   return new KeyStoreError(
     'ERR_KEYSTORE_POLICY_VIOLATION',
-    `the CryptoAPI provider is disabled by the machine policy: ${verdict.reasons.join('; ')}`,
+    what === 'provider'
+      ? `the CryptoAPI provider is disabled by the machine policy: ${reasons.join('; ')}`
+      : `the machine policy refuses this request to the CryptoAPI provider: ${reasons.join('; ')}`,
     {
       providerId: 'capi',
-      hint: "a machine policy is set by the machine's administrators; move keys to CNG (keystore migrate --from capi:NAME --to cng) rather than loosen it",
+      hint:
+        what === 'provider'
+          ? "a machine policy is set by the machine's administrators; move keys to CNG (keystore migrate --from capi:NAME --to cng) rather than loosen it"
+          : "a machine policy is set by the machine's administrators; ask for what it allows (a non-exportable key, an allowed algorithm and scope)",
     },
   );
 }

@@ -29,7 +29,7 @@ export {
 } from './blobs.js';
 export { CAPI_CAPABILITIES } from './capabilities.js';
 export type { MachineVerdict } from './gate.js';
-export { machinePolicyRefusals } from './gate.js';
+export { machinePolicyRefusals, machineRequestRefusals } from './gate.js';
 export type { CapiKeyInit, CapiKeySpec, CapiThreading } from './key.js';
 export { CapiKey } from './key.js';
 export {

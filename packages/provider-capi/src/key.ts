@@ -104,6 +104,12 @@ export interface CapiKeyInit {
   readonly publicKey: KeyObject;
   /** Where private-key operations run. */
   readonly threading: CapiThreading;
+  /**
+   * Called before each {@link CapiKey.exportPrivateKey}, which it refuses by rejecting: the provider
+   * judges the machine policy there again (its `exportable.export` rule, and whether it still allows
+   * the provider). Omitted: nothing is judged before CryptoAPI is asked.
+   */
+  readonly beforeExport?: (signal: AbortSignal | undefined) => Promise<void>;
 }
 
 /**
@@ -138,6 +144,7 @@ export class CapiKey implements ProviderKey {
   #tail: Promise<unknown> = Promise.resolve();
   #closing: Promise<void> | undefined;
   readonly #onClose: ((key: CapiKey) => void) | undefined;
+  readonly #beforeExport: ((signal: AbortSignal | undefined) => Promise<void>) | undefined;
 
   /** @internal */
   constructor(
@@ -159,6 +166,7 @@ export class CapiKey implements ProviderKey {
     this.#offload = init.threading === 'worker' || bits > 2048;
     this.#handles = { native, prov, key };
     this.#onClose = onClose;
+    this.#beforeExport = init.beforeExport;
     dropped.register(this, this.#handles, this);
   }
 
@@ -278,13 +286,20 @@ export class CapiKey implements ProviderKey {
   }
 
   /**
-   * Exports the private key (`PRIVATEKEYBLOB`). CryptoAPI itself refuses keys created without
-   * `CRYPT_EXPORTABLE` (`NTE_BAD_KEY_STATE`, as `ERR_KEYSTORE_NOT_EXPORTABLE`); the key store checks
-   * its policy before calling this.
+   * Exports the private key (`PRIVATEKEYBLOB`). The provider first judges the machine policy again
+   * (`ERR_KEYSTORE_POLICY_VIOLATION` when it sets `exportable.export` to `false` or no longer allows
+   * the provider); CryptoAPI itself refuses keys created without `CRYPT_EXPORTABLE`
+   * (`NTE_BAD_KEY_STATE`, as `ERR_KEYSTORE_NOT_EXPORTABLE`). A key store checks its own policy before
+   * calling this.
    */
   async exportPrivateKey(options?: OperationOptions): Promise<KeyObject> {
     this.#open();
-    throwIfAborted(options?.signal);
+    const signal = options?.signal;
+    throwIfAborted(signal);
+    if (this.#beforeExport !== undefined) {
+      await this.#beforeExport(signal);
+      this.#open();
+    }
     return this.#run(({ native, key }) => {
       const exported = native.CryptExportKey(key, PRIVATEKEYBLOB);
       if (exported.status !== 0 || exported.value === undefined) {

@@ -14,12 +14,14 @@ import {
   type KeyStorePolicy,
   type KeyStoreProvider,
   type OperationOptions,
+  type PolicyRequest,
   type ProbeResult,
   type ProviderCapabilities,
   type ProviderCreateRequest,
   type ProviderImportRequest,
   type ProviderKeyInfo,
   type ProviderKeyRequest,
+  type RegistryReader,
   throwIfAborted,
 } from '@keystore/core';
 import { privateBlobFromKey, publicKeyFromBlob, rsaAlgorithmOfBits } from './blobs.js';
@@ -40,7 +42,7 @@ import {
   PROV_RSA_AES,
   PUBLICKEYBLOB,
 } from './constants.js';
-import { judgeMachinePolicy, type MachineVerdict, refusedByMachine } from './gate.js';
+import { MachinePolicyGate, type MachineVerdict, refusedByMachine, requestRefusals } from './gate.js';
 import { CapiKey, type CapiKeySpec, type CapiThreading } from './key.js';
 import { assertContainerName, assertNewKeyName, isOpenableContainerName } from './names.js';
 import { type AdvapiBindings, type CryptKeyHandle, type CryptProvHandle, loadAdvapi32 } from './native/advapi32.js';
@@ -62,13 +64,38 @@ export interface CapiProviderOptions {
   /** Where private-key operations run (default `auto`); see {@link CapiThreading}. */
   threading?: CapiThreading;
   /**
-   * The machine policy the provider obeys itself, also when used without a key store. Omitted: read
-   * like the key store reads it (the file named by `KEYSTORE_MACHINE_POLICY`, else
-   * `%ProgramData%\keystore\policy.json`); `null`: none; an object: that one.
+   * The machine policy file the provider obeys itself, also when used without a key store. Omitted:
+   * read like the key store reads it (the file named by `KEYSTORE_MACHINE_POLICY`, else
+   * `%ProgramData%\keystore\policy.json`), on every operation; `null`: no file; an object: that one.
+   * It covers the file only: the registry is {@link CapiProviderOptions.registryPolicy}.
    */
   machinePolicy?: KeyStorePolicy | null;
   /** The environment to read `KEYSTORE_MACHINE_POLICY` from (default `process.env`). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * The machine policy in the Windows registry (`HKLM\SOFTWARE\Policies\keystore`, where Group
+   * Policy puts it), which the provider obeys itself too. Omitted: read on Windows (nowhere else)
+   * with `reg.exe`, reused for {@link CapiProviderOptions.registryCacheMs}; `null`: none; an object:
+   * that one. Independent of `machinePolicy`, as in `createKeyStore`: both caps apply. Set it only in
+   * tests, and in apps that read Group Policy themselves and pass what they read.
+   *
+   * @since 0.2.0
+   */
+  registryPolicy?: KeyStorePolicy | null;
+  /**
+   * How to read the registry key (default: `reg.exe query`, see `readRegistryKey` in
+   * `@keystore/core`): for apps that cannot start `reg.exe`, and for tests. Used on Windows only.
+   *
+   * @since 0.2.0
+   */
+  registryReader?: RegistryReader;
+  /**
+   * How long, in milliseconds, one registry read is reused by the provider's later operations
+   * (default 30 000; `0` reads the key for every operation). A failed read is never reused.
+   *
+   * @since 0.2.0
+   */
+  registryCacheMs?: number;
   /**
    * A replacement for the CryptoAPI function table: for tests of the provider's logic over a double.
    * Production code leaves it unset.
@@ -106,6 +133,10 @@ function noPassword(password: unknown): void {
     providerId: 'capi',
     hint: 'omit the password; a CryptoAPI container is protected by the account that owns it',
   });
+}
+
+function closedError(message = 'the CryptoAPI provider was closed'): KeyStoreError {
+  return new KeyStoreError('ERR_KEYSTORE_PROVIDER_UNAVAILABLE', message, { providerId: 'capi' });
 }
 
 function cancelled(signal: AbortSignal, message = 'the operation was cancelled'): KeyStoreError {
@@ -148,9 +179,11 @@ function checkNewKeyRequest(request: ProviderCreateRequest): { scope: KeyScope; 
  * as the same user can read it, exportable or not.
  *
  * It is marked `legacyCryptoApi`, so a key store refuses it unless the effective policy says
- * `legacyCryptoApi: "allow"` and its floor is at most `in-process`; a machine policy that denies it
- * is obeyed by the provider itself too. The first use of a key in a process emits a
- * `SecurityWarning` with code `KEYSTORE_LEGACY_CRYPTOAPI`.
+ * `legacyCryptoApi: "allow"` and its floor is at most `in-process`. The provider obeys the machine
+ * policy itself too (the file and, on Windows, `HKLM\SOFTWARE\Policies\keystore`), also when used
+ * without a key store: one that denies it disables it, and its rules for exportable keys, exports,
+ * algorithms, RSA sizes and scopes refuse the requests that break them. The first use of a key in a
+ * process emits a `SecurityWarning` with code `KEYSTORE_LEGACY_CRYPTOAPI`.
  *
  * @example
  * ```ts
@@ -177,6 +210,7 @@ export class CapiProvider implements KeyStoreProvider {
   /** Where private-key operations run. */
   readonly threading: CapiThreading;
   readonly #options: CapiProviderOptions;
+  readonly #gateKeeper: MachinePolicyGate;
   #native: AdvapiBindings | undefined;
   readonly #keys = new Set<CapiKey>();
   #closed = false;
@@ -191,32 +225,63 @@ export class CapiProvider implements KeyStoreProvider {
     if (threading !== 'auto' && threading !== 'worker') {
       throw invalid(`threading must be auto or worker, not ${JSON.stringify(threading)}`);
     }
+    for (const field of ['machinePolicy', 'registryPolicy'] as const) {
+      const value: unknown = options[field];
+      if (value !== undefined && value !== null && (typeof value !== 'object' || Array.isArray(value))) {
+        throw invalid(`${field} must be a policy object, null or omitted`);
+      }
+    }
+    if (options.registryReader !== undefined && typeof options.registryReader !== 'function') {
+      throw invalid('registryReader must be a function');
+    }
+    const cacheMs: unknown = options.registryCacheMs;
+    if (cacheMs !== undefined && (typeof cacheMs !== 'number' || !Number.isFinite(cacheMs) || cacheMs < 0)) {
+      throw invalid(`registryCacheMs must be a number of milliseconds, 0 or more, not ${String(cacheMs)}`);
+    }
     this.keySpec = keySpec;
     this.threading = threading;
     this.#options = { ...options };
+    this.#gateKeeper = new MachinePolicyGate(this.#options);
   }
 
   #bindings(): AdvapiBindings {
-    if (this.#closed) {
-      throw new KeyStoreError('ERR_KEYSTORE_PROVIDER_UNAVAILABLE', 'the CryptoAPI provider was closed', {
-        providerId: 'capi',
-      });
-    }
+    if (this.#closed) throw closedError();
     this.#native ??= this.#options.native ?? loadAdvapi32();
     return this.#native;
   }
 
   #judge(signal?: AbortSignal): Promise<MachineVerdict> {
-    return judgeMachinePolicy(this.#options.machinePolicy, this.#options.env, signal);
+    return this.#gateKeeper.judge(signal);
   }
 
-  /** Throws when the machine policy refuses the provider; returns the bindings otherwise. */
-  async #gate(signal: AbortSignal | undefined): Promise<AdvapiBindings> {
+  /**
+   * Throws when the machine policy refuses the provider, or `request` (its exportable, algorithm,
+   * RSA size and scope rules); returns the bindings otherwise. The provider may have been closed
+   * while the policy was read: that is checked after the wait, so no key outlives `close()`.
+   */
+  async #gate(signal: AbortSignal | undefined, request?: PolicyRequest): Promise<AdvapiBindings> {
+    return (await this.#gateWithVerdict(signal, request)).native;
+  }
+
+  async #gateWithVerdict(
+    signal: AbortSignal | undefined,
+    request?: PolicyRequest,
+  ): Promise<{ native: AdvapiBindings; verdict: MachineVerdict }> {
     const native = this.#bindings();
     const verdict = await this.#judge(signal);
-    if (verdict.reasons.length > 0) throw refusedByMachine(verdict);
+    if (verdict.reasons.length > 0) throw refusedByMachine(verdict.reasons, 'provider');
+    if (request !== undefined) {
+      const reasons = requestRefusals(verdict, request);
+      if (reasons.length > 0) throw refusedByMachine(reasons, 'request');
+    }
     throwIfAborted(signal);
-    return native;
+    if (this.#closed) throw closedError();
+    return { native, verdict };
+  }
+
+  /** The machine policy judged again before a key's private part leaves CryptoAPI. */
+  async #gateExport(signal: AbortSignal | undefined): Promise<void> {
+    await this.#gate(signal, { exportPrivateKey: true });
   }
 
   #acquire(native: AdvapiBindings, name: string | null, flags: number, what: string): CryptProvHandle {
@@ -292,6 +357,7 @@ export class CapiProvider implements KeyStoreProvider {
           isolation: this.#receipt(name, scope, keySpec, native.wineVersion),
           publicKey: info.publicKey,
           threading: this.threading,
+          beforeExport: (signal) => this.#gateExport(signal),
         },
         native,
         prov,
@@ -341,6 +407,7 @@ export class CapiProvider implements KeyStoreProvider {
     } catch (err) {
       return down(explain(err));
     }
+    if (this.#closed) return down(['the CryptoAPI provider was closed']);
     try {
       const prov = this.#acquire(
         native,
@@ -367,7 +434,9 @@ export class CapiProvider implements KeyStoreProvider {
    * Creates a key: a new container (`CRYPT_NEWKEYSET`, plus `CRYPT_MACHINE_KEYSET` in the machine
    * scope) with an RSA key pair of the provider's key spec, `CRYPT_EXPORTABLE` only when asked.
    * Generation runs on a worker thread; the handles are released at once so that the container is
-   * stored, then it is opened again. Cancelled once generation started, the new container is deleted.
+   * stored, then it is opened again. Cancelled, or the provider closed, once generation started, the
+   * new container is deleted. The machine policy's rules for the algorithm, RSA size, scope and
+   * exportable keys are checked before any CryptoAPI call.
    */
   async createKey(request: ProviderCreateRequest): Promise<CapiKey> {
     checkRequest(request, 'createKey');
@@ -383,7 +452,7 @@ export class CapiProvider implements KeyStoreProvider {
       );
     }
     const bits = Number(algorithm.slice(4));
-    const native = await this.#gate(signal);
+    const native = await this.#gate(signal, { algorithm, scope, exportable });
     const { name } = request;
     warnLegacyUse(name, scope);
     const machine = scope === 'machine' ? CRYPT_MACHINE_KEYSET : 0;
@@ -411,12 +480,18 @@ export class CapiProvider implements KeyStoreProvider {
       this.#deleteContainer(native, name, scope);
       throw cancelled(signal, 'the operation was cancelled; the new key was deleted');
     }
+    if (this.#closed) {
+      this.#deleteContainer(native, name, scope);
+      throw closedError('the CryptoAPI provider was closed while the key was being generated; the new key was deleted');
+    }
     return this.#openKey(native, name, scope);
   }
 
   /**
    * Imports an RSA private key (2048, 3072 or 4096 bits) into a new container as a
-   * `PRIVATEKEYBLOB` of the provider's key spec, exportable only when asked.
+   * `PRIVATEKEYBLOB` of the provider's key spec, exportable only when asked. The key is checked, and
+   * then the machine policy's rules for its algorithm, RSA size, scope and exportable keys, before any
+   * CryptoAPI call.
    */
   async importKey(request: ProviderImportRequest): Promise<CapiKey> {
     checkRequest(request, 'importKey');
@@ -424,10 +499,13 @@ export class CapiProvider implements KeyStoreProvider {
     throwIfAborted(signal);
     const { scope, exportable } = checkNewKeyRequest(request);
     if (!(request.privateKey instanceof KeyObject)) throw invalid('privateKey must be a private KeyObject');
-    const native = await this.#gate(signal);
+    // Checked (and turned into a blob) before anything else: a key CryptoAPI cannot hold is refused first.
     const blob = privateBlobFromKey(request.privateKey, this.keySpec);
     const { name } = request;
+    let native: AdvapiBindings;
     try {
+      const algorithm = rsaAlgorithmOfBits(request.privateKey.asymmetricKeyDetails?.modulusLength ?? 0);
+      native = await this.#gate(signal, { ...(algorithm === undefined ? {} : { algorithm }), scope, exportable });
       warnLegacyUse(name, scope);
       const machine = scope === 'machine' ? CRYPT_MACHINE_KEYSET : 0;
       const prov = this.#acquire(
@@ -458,7 +536,9 @@ export class CapiProvider implements KeyStoreProvider {
    * Opens a container by name: any container whose name follows {@link CONTAINER_NAME_RULE}, made by
    * this provider or by another CryptoAPI program. The container's `AT_KEYEXCHANGE` key is used, else
    * its `AT_SIGNATURE` key. The context is acquired with `CRYPT_SILENT`: a key that would prompt
-   * (`CRYPT_USER_PROTECTED`) fails with `ERR_KEYSTORE_ACCESS_DENIED` instead.
+   * (`CRYPT_USER_PROTECTED`) fails with `ERR_KEYSTORE_ACCESS_DENIED` instead. The machine policy's
+   * `allowedScopes` is checked before opening, its `allowedAlgorithms` and `minimumRsaBits` once the
+   * key's size is read (the key is closed again when they refuse it).
    */
   async openKey(request: ProviderKeyRequest): Promise<CapiKey> {
     checkRequest(request, 'openKey');
@@ -467,9 +547,17 @@ export class CapiProvider implements KeyStoreProvider {
     assertContainerName(request.name);
     const scope = checkScope(request.scope);
     noPassword(request.password);
-    const native = await this.#gate(signal);
+    const { native, verdict } = await this.#gateWithVerdict(signal, { scope });
     warnLegacyUse(request.name, scope);
-    return this.#openKey(native, request.name, scope);
+    const key = this.#openKey(native, request.name, scope);
+    // A key made before the machine policy tightened is held to its algorithm and RSA size rules
+    // too, as the key store holds the keys it opens to the effective policy.
+    const reasons = requestRefusals(verdict, { algorithm: key.algorithm });
+    if (reasons.length > 0) {
+      await key.close();
+      throw refusedByMachine(reasons, 'request');
+    }
+    return key;
   }
 
   /**
@@ -555,7 +643,10 @@ export class CapiProvider implements KeyStoreProvider {
     if (status !== 0) throw capiError(status, `delete key container "${request.name}" (${scope} scope)`);
   }
 
-  /** Closes every key it opened. Idempotent; later calls reject with `ERR_KEYSTORE_PROVIDER_UNAVAILABLE`. */
+  /**
+   * Closes every key it opened. Idempotent; later calls reject with `ERR_KEYSTORE_PROVIDER_UNAVAILABLE`,
+   * and so do calls still waiting when it was called (no key is returned after `close()`).
+   */
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.allSettled([...this.#keys].map((key) => key.close()));

@@ -14,10 +14,10 @@ describe.skipIf(!wine.available)(`provider conformance: capi in Windows Node (ne
   defineProviderConformanceSuite({
     name: 'capi in Windows Node under Wine',
     createProvider: async () => {
-      // The machine policy is the test's business here (wine.int.test.ts covers it): none.
+      // The machine policy (file and registry) is the business of wine.int.test.ts: none here.
       remote = await startWineProvider({
         module: 'packages/provider-capi/dist/index.cjs',
-        options: { machinePolicy: null },
+        options: { machinePolicy: null, registryPolicy: null },
       });
       return remote;
     },

@@ -53,7 +53,7 @@ describe('docs/providers/capi.md', () => {
   });
 
   it('the provider answers with that table', () => {
-    expect(new CapiProvider({ machinePolicy: null }).capabilities).toBe(CAPI_CAPABILITIES);
+    expect(new CapiProvider({ machinePolicy: null, registryPolicy: null }).capabilities).toBe(CAPI_CAPABILITIES);
   });
 
   it('names the warning code and the name rule the code uses', () => {

@@ -90,7 +90,7 @@ describe('random inputs to every public method (over the native double)', () => 
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 12 }), async (steps) => {
         const native = createAdvapiDouble();
         native.addKey('user', 'exists', 1, 2048, true);
-        const provider = new CapiProvider({ native, machinePolicy: null });
+        const provider = new CapiProvider({ native, machinePolicy: null, registryPolicy: null });
         const keys: CapiKey[] = [await provider.openKey({ name: 'exists', scope: 'user' })];
         for (const s of steps) {
           const key = keys[keys.length - 1] as CapiKey;

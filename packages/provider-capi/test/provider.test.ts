@@ -6,7 +6,14 @@ import { constants, createHash, publicEncrypt, verify } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KeyStoreError, type KeyStoreErrorCode, type KeyStorePolicy } from '@keystore/core';
+import {
+  KeyStoreError,
+  type KeyStoreErrorCode,
+  type KeyStorePolicy,
+  REGISTRY_POLICY_KEY,
+  type RegistryReader,
+  type RegistryValue,
+} from '@keystore/core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CapiProvider } from '../src/index.js';
 import {
@@ -50,17 +57,19 @@ let provider: CapiProvider;
 
 beforeEach(() => {
   native = createAdvapiDouble();
-  provider = new CapiProvider({ native, machinePolicy: null });
+  provider = new CapiProvider({ native, machinePolicy: null, registryPolicy: null });
 });
 
 describe('probe', () => {
-  it('says unavailable off Windows without a native table, naming the platform', async () => {
-    if (process.platform === 'win32') return;
-    const probe = await new CapiProvider({ machinePolicy: null }).probe();
-    expect(probe.available).toBe(false);
-    expect(probe.isolation).toBe('none');
-    expect(probe.reasons.join(' ')).toContain(process.platform);
-  });
+  it.skipIf(process.platform === 'win32')(
+    'says unavailable off Windows without a native table, naming the platform (runs off Windows only: on Windows advapi32.dll exists)',
+    async () => {
+      const probe = await new CapiProvider({ machinePolicy: null, registryPolicy: null }).probe();
+      expect(probe.available).toBe(false);
+      expect(probe.isolation).toBe('none');
+      expect(probe.reasons.join(' ')).toContain(process.platform);
+    },
+  );
 
   it('says available with in-process isolation, and why, when CryptoAPI answers', async () => {
     const probe = await provider.probe();
@@ -70,7 +79,11 @@ describe('probe', () => {
   });
 
   it('reports Wine in its details when running under Wine', async () => {
-    const underWine = new CapiProvider({ native: createAdvapiDouble({ wineVersion: '8.0' }), machinePolicy: null });
+    const underWine = new CapiProvider({
+      native: createAdvapiDouble({ wineVersion: '8.0' }),
+      machinePolicy: null,
+      registryPolicy: null,
+    });
     expect((await underWine.probe()).details?.wine).toBe('8.0');
   });
 
@@ -90,9 +103,16 @@ describe('the machine policy, obeyed by the provider itself', () => {
     { providers: { allow: ['cng'] } },
   ];
 
-  for (const machinePolicy of denying) {
-    it(`${JSON.stringify(machinePolicy)}: probe unavailable and every key operation refused before any native call`, async () => {
-      const gated = new CapiProvider({ native, machinePolicy });
+  for (const [option, policy] of denying.flatMap(
+    (p) =>
+      [
+        ['machinePolicy', p],
+        ['registryPolicy', p],
+      ] as const,
+  )) {
+    it(`${option} ${JSON.stringify(policy)}: probe unavailable and every key operation refused before any native call`, async () => {
+      // Each source alone refuses: the other one is turned off.
+      const gated = new CapiProvider({ native, machinePolicy: null, registryPolicy: null, [option]: policy });
       const probe = await gated.probe();
       expect(probe.available).toBe(false);
       expect(probe.reasons.join(' ')).toContain('machine policy');
@@ -137,6 +157,232 @@ describe('the machine policy, obeyed by the provider itself', () => {
   });
 });
 
+/**
+ * Runs `action` with `process.platform` reading `win32`, so that the core's loadRegistryPolicy
+ * calls the provider's registryReader (it reads the registry on Windows only). The CryptoAPI calls
+ * still go to the double.
+ */
+async function asIfOnWindows<T>(action: () => Promise<T>): Promise<T> {
+  const original = Object.getOwnPropertyDescriptor(process, 'platform');
+  Object.defineProperty(process, 'platform', { ...original, value: 'win32' });
+  try {
+    return await action();
+  } finally {
+    if (original) Object.defineProperty(process, 'platform', original);
+  }
+}
+
+/** A registry reader over fixed contents of the policy key, counting its reads. */
+function registryWith(values: RegistryValue[] | null): RegistryReader & { keys: string[] } {
+  const keys: string[] = [];
+  const reader = async (key: string) => {
+    keys.push(key);
+    return values === null ? null : { values };
+  };
+  return Object.assign(reader, { keys });
+}
+
+describe('the machine policy in the registry (HKLM\\SOFTWARE\\Policies\\keystore)', () => {
+  const DENY: RegistryValue[] = [{ name: 'LegacyCryptoApi', type: 'REG_SZ', data: 'deny' }];
+
+  it('is read on Windows even when machinePolicy is null, and the refusal names the key', async () => {
+    const registryReader = registryWith(DENY);
+    const gated = new CapiProvider({ native, machinePolicy: null, registryReader });
+    await asIfOnWindows(async () => {
+      const err = await errorOf(() =>
+        gated.createKey({ name: 'k', algorithm: 'RSA-2048', scope: 'user', exportable: false }),
+      );
+      expect(err.code).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
+      expect(err.message).toContain(REGISTRY_POLICY_KEY);
+      const probe = await gated.probe();
+      expect(probe.available).toBe(false);
+      expect(probe.details?.machinePolicy).toBe(REGISTRY_POLICY_KEY);
+    });
+    expect(registryReader.keys[0]).toBe(REGISTRY_POLICY_KEY);
+    expect(native.calls).toEqual([]);
+  });
+
+  it('registryPolicy: null turns off the registry only; machinePolicy: null turns off the file only', async () => {
+    const registryReader = registryWith(DENY);
+    const dir = mkdtempSync(join(tmpdir(), 'capi-policy-'));
+    try {
+      const file = join(dir, 'policy.json');
+      writeFileSync(file, JSON.stringify({ providers: { deny: ['capi'] } }));
+      const env = { KEYSTORE_MACHINE_POLICY: file };
+      await asIfOnWindows(async () => {
+        const noRegistry = new CapiProvider({ native, env, registryPolicy: null, registryReader });
+        const probe = await noRegistry.probe();
+        expect(probe.available).toBe(false);
+        expect(probe.details?.machinePolicy).toBe(file);
+        expect(registryReader.keys).toEqual([]);
+        const neither = new CapiProvider({ native, env, machinePolicy: null, registryPolicy: null, registryReader });
+        expect((await neither.probe()).available).toBe(true);
+        expect(registryReader.keys).toEqual([]);
+        const both = new CapiProvider({ native, env, registryReader });
+        expect((await both.probe()).details?.machinePolicy).toBe(`${file} and ${REGISTRY_POLICY_KEY}`);
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('one read serves the provider for registryCacheMs (30 s by default); 0 reads it every time', async () => {
+    await asIfOnWindows(async () => {
+      const cached = registryWith(null);
+      const provider30 = new CapiProvider({ native, machinePolicy: null, registryReader: cached });
+      await provider30.listKeys();
+      await provider30.listKeys();
+      await provider30.probe();
+      expect(cached.keys).toHaveLength(1);
+      // Another provider has its own cache.
+      await new CapiProvider({ native, machinePolicy: null, registryReader: cached }).listKeys();
+      expect(cached.keys).toHaveLength(2);
+      const fresh = registryWith(null);
+      const provider0 = new CapiProvider({ native, machinePolicy: null, registryReader: fresh, registryCacheMs: 0 });
+      await provider0.listKeys();
+      await provider0.listKeys();
+      expect(fresh.keys).toHaveLength(2);
+      const short = registryWith(null);
+      const provider20 = new CapiProvider({ native, machinePolicy: null, registryReader: short, registryCacheMs: 20 });
+      await provider20.listKeys();
+      await new Promise((r) => setTimeout(r, 40));
+      await provider20.listKeys();
+      expect(short.keys).toHaveLength(2);
+    });
+  });
+
+  it('a read that fails closes the gate and is not kept: the next operation reads again', async () => {
+    let calls = 0;
+    const registryReader: RegistryReader = async () => {
+      calls++;
+      if (calls === 1) throw new KeyStoreError('ERR_KEYSTORE_ACCESS_DENIED', 'cannot read the key');
+      return null;
+    };
+    const gated = new CapiProvider({ native, machinePolicy: null, registryReader });
+    await asIfOnWindows(async () => {
+      expect(await codeOf(() => gated.listKeys())).toBe('ERR_KEYSTORE_ACCESS_DENIED');
+      expect(await gated.listKeys()).toEqual([]);
+    });
+    expect(calls).toBe(2);
+  });
+
+  it('checks its options when constructed', () => {
+    const bad: unknown[] = [
+      { registryCacheMs: -1 },
+      { registryCacheMs: Number.NaN },
+      { registryCacheMs: '30' },
+      { registryReader: 'reg.exe' },
+      { registryPolicy: 'deny' },
+      { machinePolicy: [] },
+    ];
+    for (const options of bad) {
+      expect(() => new CapiProvider({ native, ...(options as object) })).toThrow(
+        expect.objectContaining({ code: 'ERR_KEYSTORE_INVALID_ARGUMENT' }),
+      );
+    }
+  });
+});
+
+describe("the machine policy's rules for keys, obeyed by the provider itself", () => {
+  const base = { name: 'k', algorithm: 'RSA-2048', scope: 'user', exportable: false } as const;
+
+  for (const option of ['machinePolicy', 'registryPolicy'] as const) {
+    it(`${option} exportable.create false: no exportable key is created or imported, before any native call`, async () => {
+      const { generateKeyPairSync } = await import('node:crypto');
+      const gated = new CapiProvider({
+        native,
+        machinePolicy: null,
+        registryPolicy: null,
+        [option]: { exportable: { create: false } },
+      });
+      const privateKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+      expect(await codeOf(() => gated.createKey({ ...base, exportable: true }))).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
+      expect(await codeOf(() => gated.importKey({ ...base, exportable: true, privateKey }))).toBe(
+        'ERR_KEYSTORE_POLICY_VIOLATION',
+      );
+      expect(native.calls).toEqual([]);
+      // A non-exportable key is still fine.
+      const key = await gated.createKey(base);
+      expect(key.exportable).toBe(false);
+      await key.close();
+    });
+
+    it(`${option} exportable.export false: an exportable key's private part stays in CryptoAPI`, async () => {
+      native.addKey('user', 'exp', 1, 2048, true);
+      const gated = new CapiProvider({
+        native,
+        machinePolicy: null,
+        registryPolicy: null,
+        [option]: { exportable: { export: false } },
+      });
+      const key = await gated.openKey({ name: 'exp', scope: 'user' });
+      expect(key.exportable).toBe(true);
+      const err = await errorOf(() => key.exportPrivateKey());
+      expect(err.code).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
+      expect(err.message).toContain('/exportable/export');
+      expect(native.calls.filter((c) => c.fn === 'CryptExportKey' && c.args[1] === 7)).toEqual([]);
+      await key.close();
+    });
+  }
+
+  it('allowedAlgorithms, minimumRsaBits and allowedScopes refuse creation and import before any native call', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const rsa2048 = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    const cases: Array<[KeyStorePolicy, Record<string, unknown>]> = [
+      [{ allowedAlgorithms: ['RSA-3072'] }, { algorithm: 'RSA-2048' }],
+      [{ minimumRsaBits: 3072 }, { algorithm: 'RSA-2048' }],
+      [{ allowedScopes: ['user'] }, { scope: 'machine' }],
+    ];
+    for (const [machinePolicy, change] of cases) {
+      const gated = new CapiProvider({ native, machinePolicy, registryPolicy: null });
+      expect([machinePolicy, await codeOf(() => gated.createKey({ ...base, ...change } as never))]).toEqual([
+        machinePolicy,
+        'ERR_KEYSTORE_POLICY_VIOLATION',
+      ]);
+      expect([
+        machinePolicy,
+        await codeOf(() => gated.importKey({ ...base, ...change, privateKey: rsa2048 } as never)),
+      ]).toEqual([machinePolicy, 'ERR_KEYSTORE_POLICY_VIOLATION']);
+    }
+    expect(native.calls).toEqual([]);
+  });
+
+  it('a key opened later is held to the same rules: scope before any native call, algorithm once read', async () => {
+    native.addKey('machine', 'm', 1, 2048);
+    native.addKey('user', 'small', 1, 2048);
+    const scoped = new CapiProvider({ native, machinePolicy: { allowedScopes: ['user'] }, registryPolicy: null });
+    expect(await codeOf(() => scoped.openKey({ name: 'm', scope: 'machine' }))).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
+    expect(native.calls).toEqual([]);
+    const sized = new CapiProvider({ native, machinePolicy: { minimumRsaBits: 3072 }, registryPolicy: null });
+    expect(await codeOf(() => sized.openKey({ name: 'small', scope: 'user' }))).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
+    expect(native.openHandles()).toBe(0);
+    // Deleting it is still allowed: that is how it goes away.
+    await sized.deleteKey({ name: 'small', scope: 'user' });
+    expect(native.containers.user.has('small')).toBe(false);
+  });
+
+  it('the machine policy is judged again at export time: a file tightened after the key was opened wins', async () => {
+    native.addKey('user', 'exp', 1, 2048, true);
+    const dir = mkdtempSync(join(tmpdir(), 'capi-policy-'));
+    try {
+      const file = join(dir, 'policy.json');
+      writeFileSync(file, JSON.stringify({ exportable: { export: true } }));
+      const gated = new CapiProvider({ native, env: { KEYSTORE_MACHINE_POLICY: file }, registryPolicy: null });
+      const key = await gated.openKey({ name: 'exp', scope: 'user' });
+      expect((await key.exportPrivateKey()).type).toBe('private');
+      writeFileSync(file, JSON.stringify({ exportable: { export: false } }));
+      const err = await errorOf(() => key.exportPrivateKey());
+      expect(err.code).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
+      expect(err.message).toContain(file);
+      writeFileSync(file, JSON.stringify({ legacyCryptoApi: 'deny' }));
+      expect(await codeOf(() => key.exportPrivateKey())).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
+      await key.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('createKey', () => {
   it('makes a container with NEWKEYSET, generates with bits << 16, releases, then opens it again', async () => {
     const key = await provider.createKey({ name: 'new-key', algorithm: 'RSA-3072', scope: 'user', exportable: false });
@@ -170,7 +416,7 @@ describe('createKey', () => {
   });
 
   it('makes AT_SIGNATURE keys with keySpec signature', async () => {
-    const signer = new CapiProvider({ native, machinePolicy: null, keySpec: 'signature' });
+    const signer = new CapiProvider({ native, machinePolicy: null, registryPolicy: null, keySpec: 'signature' });
     const key = await signer.createKey({ name: 's', algorithm: 'RSA-2048', scope: 'user', exportable: false });
     expect(native.calls.find((c) => c.fn === 'CryptGenKeyAsync')?.args[1]).toBe(2);
     expect(key.keySpec).toBe('signature');
@@ -329,7 +575,7 @@ describe('a key', () => {
     const k3072 = await provider.createKey({ name: 'b', algorithm: 'RSA-3072', scope: 'user', exportable: false });
     await k2048.signDigest(digest('sha256'), PKCS1);
     await k3072.signDigest(digest('sha256'), PKCS1);
-    const worker = new CapiProvider({ native, machinePolicy: null, threading: 'worker' });
+    const worker = new CapiProvider({ native, machinePolicy: null, registryPolicy: null, threading: 'worker' });
     const k2048w = await worker.openKey({ name: 'a', scope: 'user' });
     await k2048w.signDigest(digest('sha256'), PKCS1);
     expect(native.calls.filter((c) => c.fn.startsWith('CryptSignHashW')).map((c) => c.fn)).toEqual([
@@ -465,7 +711,7 @@ describe('listKeys and deleteKey', () => {
     const wine = createAdvapiDouble({ wineVersion: '8.0' });
     wine.addKey('machine', 'm', 1, 2048);
     wine.addKey('user', 'u', 1, 2048);
-    const underWine = new CapiProvider({ native: wine, machinePolicy: null });
+    const underWine = new CapiProvider({ native: wine, machinePolicy: null, registryPolicy: null });
     expect((await underWine.listKeys({ scope: 'machine' })).map((k) => k.name)).toEqual(['m']);
     expect(wine.calls.find((c) => c.fn === 'enumContainers')?.args[1]).toBe(0x20);
   });
@@ -520,6 +766,36 @@ describe('importKey', () => {
 });
 
 describe('close', () => {
+  it('close during openKey: no key comes back, the handles are released', async () => {
+    native.addKey('user', 'k', 1, 2048);
+    const opening = provider.openKey({ name: 'k', scope: 'user' });
+    await provider.close();
+    expect(await codeOf(() => opening)).toBe('ERR_KEYSTORE_PROVIDER_UNAVAILABLE');
+    expect(native.openHandles()).toBe(0);
+  });
+
+  it('close during key generation: no key comes back, and the new container is deleted', async () => {
+    native.before('CryptGenKeyAsync', () => provider.close());
+    const err = await errorOf(() =>
+      provider.createKey({ name: 'late', algorithm: 'RSA-2048', scope: 'user', exportable: false }),
+    );
+    expect(err.code).toBe('ERR_KEYSTORE_PROVIDER_UNAVAILABLE');
+    expect(native.containers.user.has('late')).toBe(false);
+    expect(native.openHandles()).toBe(0);
+  });
+
+  it('close while createKey or importKey reads the policy: refused before any native call', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const privateKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    const request = { name: 'x', algorithm: 'RSA-2048', scope: 'user', exportable: false } as const;
+    const creating = provider.createKey(request);
+    const importing = provider.importKey({ ...request, name: 'y', privateKey });
+    await provider.close();
+    expect(await codeOf(() => creating)).toBe('ERR_KEYSTORE_PROVIDER_UNAVAILABLE');
+    expect(await codeOf(() => importing)).toBe('ERR_KEYSTORE_PROVIDER_UNAVAILABLE');
+    expect(native.calls).toEqual([]);
+  });
+
   it('closes every key the provider opened; later calls say unavailable', async () => {
     const a = await provider.createKey({ name: 'a', algorithm: 'RSA-2048', scope: 'user', exportable: false });
     await provider.close();

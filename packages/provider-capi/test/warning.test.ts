@@ -26,11 +26,11 @@ const settle = () => new Promise((r) => setImmediate(r));
 describe('the legacy CryptoAPI warning', () => {
   it('is a SecurityWarning with code KEYSTORE_LEGACY_CRYPTOAPI, emitted once however many keys are used', async () => {
     const native = createAdvapiDouble();
-    const provider = new CapiProvider({ native, machinePolicy: null });
+    const provider = new CapiProvider({ native, machinePolicy: null, registryPolicy: null });
     const first = await provider.createKey({ name: 'first', algorithm: 'RSA-2048', scope: 'user', exportable: false });
     const opened = await provider.openKey({ name: 'first', scope: 'user' });
     // Another provider instance in the same process: still no second warning.
-    const other = new CapiProvider({ native, machinePolicy: null });
+    const other = new CapiProvider({ native, machinePolicy: null, registryPolicy: null });
     const again = await other.openKey({ name: 'first', scope: 'user' });
     await settle();
     expect(ours()).toHaveLength(1);
@@ -44,7 +44,7 @@ describe('the legacy CryptoAPI warning', () => {
   it('comes with the first open, and with an import, not with listing, deleting or probing', async () => {
     const native = createAdvapiDouble();
     native.addKey('user', 'old', 1, 2048);
-    const provider = new CapiProvider({ native, machinePolicy: null });
+    const provider = new CapiProvider({ native, machinePolicy: null, registryPolicy: null });
     await provider.probe();
     await provider.listKeys();
     await settle();
@@ -71,7 +71,7 @@ describe('the legacy CryptoAPI warning', () => {
   it('is not emitted when the request is refused before any key is touched', async () => {
     const provider = new CapiProvider({ native: createAdvapiDouble(), machinePolicy: { legacyCryptoApi: 'deny' } });
     await provider.openKey({ name: 'k', scope: 'user' }).catch(() => {});
-    await new CapiProvider({ native: createAdvapiDouble(), machinePolicy: null })
+    await new CapiProvider({ native: createAdvapiDouble(), machinePolicy: null, registryPolicy: null })
       .openKey({ name: 'bad\\name', scope: 'user' })
       .catch(() => {});
     await settle();

@@ -45,7 +45,7 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
   afterAll(async () => {
     // Best effort: containers left by a failed run.
     await inWindows(
-      `${PRELUDE} (async () => { const p = createProvider({ machinePolicy: null });
+      `${PRELUDE} (async () => { const p = createProvider({ machinePolicy: null, registryPolicy: null });
        for (const s of ['user', 'machine']) for (const k of await p.listKeys({ scope: s }))
          if (k.name.startsWith(${JSON.stringify(run)})) await p.deleteKey({ name: k.name, scope: s }).catch(() => {});
        console.log('{}'); })();`,
@@ -57,7 +57,7 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
     const name = `${run}-persist`;
     const created = await inWindows(`${PRELUDE}
       (async () => {
-        const key = await createProvider({ machinePolicy: null }).createKey({ name: ${JSON.stringify(name)},
+        const key = await createProvider({ machinePolicy: null, registryPolicy: null }).createKey({ name: ${JSON.stringify(name)},
           algorithm: 'RSA-2048', scope: 'user', exportable: false });
         console.log(JSON.stringify({ pem: key.publicKey.export({ type: 'spki', format: 'pem' }) }));
         process.exit(0); // no close(), no provider.close()
@@ -67,7 +67,7 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
     const digest = createHash('sha256').update(data).digest('hex');
     const used = await inWindows(`${PRELUDE}
       (async () => {
-        const p = createProvider({ machinePolicy: null });
+        const p = createProvider({ machinePolicy: null, registryPolicy: null });
         const key = await p.openKey({ name: ${JSON.stringify(name)}, scope: 'user' });
         const { signature } = await key.signDigest(Buffer.from('${digest}', 'hex'), { hash: 'sha256', padding: 'pkcs1', saltLength: 32 });
         const listed = (await p.listKeys({ scope: 'user' })).find((k) => k.name === ${JSON.stringify(name)});
@@ -81,7 +81,7 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
 
     const deleted = await inWindows(`${PRELUDE}
       (async () => {
-        const p = createProvider({ machinePolicy: null });
+        const p = createProvider({ machinePolicy: null, registryPolicy: null });
         await p.deleteKey({ name: ${JSON.stringify(name)}, scope: 'user' });
         console.log(JSON.stringify({ again: await outcome(() => p.deleteKey({ name: ${JSON.stringify(name)}, scope: 'user' })) }));
       })();`);
@@ -92,7 +92,7 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
     });
     const after = await inWindows(`${PRELUDE}
       (async () => {
-        const p = createProvider({ machinePolicy: null });
+        const p = createProvider({ machinePolicy: null, registryPolicy: null });
         console.log(JSON.stringify({
           open: await outcome(() => p.openKey({ name: ${JSON.stringify(name)}, scope: 'user' })),
           listed: (await p.listKeys()).some((k) => k.name === ${JSON.stringify(name)}),
@@ -106,13 +106,13 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
     const name = `${run}-machine`;
     await inWindows(`${PRELUDE}
       (async () => {
-        await createProvider({ machinePolicy: null }).createKey({ name: ${JSON.stringify(name)},
+        await createProvider({ machinePolicy: null, registryPolicy: null }).createKey({ name: ${JSON.stringify(name)},
           algorithm: 'RSA-3072', scope: 'machine', exportable: false });
         console.log('{}');
       })();`);
     const seen = await inWindows(`${PRELUDE}
       (async () => {
-        const p = createProvider({ machinePolicy: null });
+        const p = createProvider({ machinePolicy: null, registryPolicy: null });
         const has = async (scope) => (await p.listKeys({ scope })).filter((k) => k.name === ${JSON.stringify(name)});
         const key = await p.openKey({ name: ${JSON.stringify(name)}, scope: 'machine' });
         const pt = crypto.randomBytes(16);
@@ -138,17 +138,17 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
   it('export: refused for a non-exportable key by CryptoAPI itself; an exportable key moves when the policy allows', async () => {
     const result = await inWindows(`${PRELUDE}
       (async () => {
-        const p = createProvider({ machinePolicy: null });
+        const p = createProvider({ machinePolicy: null, registryPolicy: null });
         const locked = await p.createKey({ name: ${JSON.stringify(`${run}-locked`)}, algorithm: 'RSA-2048', scope: 'user', exportable: false });
         const direct = await outcome(() => locked.exportPrivateKey());
-        const store = await core.createKeyStore({ providers: [p], machinePolicy: null,
+        const store = await core.createKeyStore({ providers: [p], machinePolicy: null, registryPolicy: null,
           policy: { legacyCryptoApi: 'allow', minimumIsolation: 'in-process', exportable: { create: true, export: true } } });
         const viaStore = await outcome(async () => (await store.openKey(${JSON.stringify(`${run}-locked`)})).exportPrivateKey());
         const open = await store.createKey(${JSON.stringify(`${run}-open`)}, { algorithm: 'RSA-2048', exportable: true });
         const exported = await open.exportPrivateKey();
         const data = Buffer.from('moves');
         const moved = crypto.verify('sha256', data, open.publicKey, crypto.sign('sha256', data, exported));
-        const strict = await core.createKeyStore({ providers: [p], machinePolicy: null,
+        const strict = await core.createKeyStore({ providers: [p], machinePolicy: null, registryPolicy: null,
           policy: { legacyCryptoApi: 'allow', minimumIsolation: 'in-process' } });
         const policyRefuses = await outcome(async () => (await strict.openKey(${JSON.stringify(`${run}-open`)})).exportPrivateKey());
         for (const n of ['locked', 'open']) await p.deleteKey({ name: ${JSON.stringify(run)} + '-' + n, scope: 'user' });
@@ -170,7 +170,7 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
     const name = `${run}-flag`;
     const made = await inWindows(`${PRELUDE}
       (async () => {
-        const key = await createProvider({ machinePolicy: null }).createKey({ name: ${JSON.stringify(name)},
+        const key = await createProvider({ machinePolicy: null, registryPolicy: null }).createKey({ name: ${JSON.stringify(name)},
           algorithm: 'RSA-2048', scope: 'user', exportable: false });
         console.log(JSON.stringify({ exportable: key.exportable, refused: await outcome(() => key.exportPrivateKey()),
           pem: key.publicKey.export({ type: 'spki', format: 'pem' }) }));
@@ -192,7 +192,7 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
     expect(reg.code).toBe(0);
     const taken = await inWindows(`${PRELUDE}
       (async () => {
-        const p = createProvider({ machinePolicy: null });
+        const p = createProvider({ machinePolicy: null, registryPolicy: null });
         const key = await p.openKey({ name: ${JSON.stringify(name)}, scope: 'user' });
         const privateKey = await key.exportPrivateKey();
         await key.close();
@@ -226,7 +226,12 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
         const refusal = (result[op] as { refusals: Array<{ providerId: string; reasons: string[] }> }).refusals;
         expect(refusal.find((r) => r.providerId === 'capi')?.reasons.join(' ')).toContain('/legacyCryptoApi');
       }
-      expect(result.openRef).toMatchObject({ ok: false, code: 'ERR_KEYSTORE_POLICY_VIOLATION' });
+      // By reference too the key store refuses the provider (which code it uses there is the core's
+      // business: its own tests pin it).
+      expect(result.openRef).toMatchObject({ ok: false });
+      expect(['ERR_KEYSTORE_POLICY_VIOLATION', 'ERR_KEYSTORE_NO_PROVIDER']).toContain(
+        (result.openRef as { code: string }).code,
+      );
       expect(result.verdict).toMatchObject({ eligible: false, available: true, isolation: 'in-process' });
     });
 
@@ -317,6 +322,100 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
     }
   });
 
+  describe('the machine policy in the registry (HKLM\\SOFTWARE\\Policies\\keystore)', () => {
+    // The key is written in a Wine prefix of this test's own, so that no other test file (the core's
+    // registry test writes and deletes the same key) sees it or changes it while it is there.
+    const prefix = `${process.env.KEYSTORE_WINE_CACHE ?? `${repoRoot}.cache/wine`}/prefix-capi-registry`;
+    const KEY = 'HKLM\\SOFTWARE\\Policies\\keystore';
+
+    afterAll(async () => {
+      // Only when the script died before its own cleanup.
+      await runWineExe('reg', ['delete', KEY, '/f'], { env: { WINEPREFIX: prefix } }).catch(() => undefined);
+    }, 60_000);
+
+    it('is obeyed by the provider with machinePolicy: null, named in the refusal, cached per provider; registryPolicy: null turns it off', async () => {
+      const names = { exp: `${run}-reg-exp`, made: `${run}-reg-made` };
+      const result = await inWindows(
+        `${PRELUDE}
+        const { execFileSync } = require('child_process');
+        const reg = (...args) => execFileSync('reg', args, { stdio: 'ignore' });
+        const KEY = core.REGISTRY_POLICY_KEY;
+        const names = ${JSON.stringify(names)};
+        const base = { algorithm: 'RSA-2048', scope: 'user', exportable: false };
+        (async () => {
+          const out = { before: await core.readRegistryKey(KEY) };
+          const cached = createProvider({ machinePolicy: null });
+          const fresh = createProvider({ machinePolicy: null, registryCacheMs: 0 });
+          const off = createProvider({ machinePolicy: null, registryPolicy: null, registryCacheMs: 0 });
+          const exportable = await fresh.createKey({ ...base, name: names.exp, exportable: true });
+          out.cachedBefore = await outcome(async () => (await cached.listKeys({ scope: 'user' })).length > 0);
+          try {
+            reg('add', KEY, '/v', 'LegacyCryptoApi', '/t', 'REG_SZ', '/d', 'deny', '/f');
+            const t0 = Date.now();
+            out.create = await outcome(() => createProvider({ machinePolicy: null }).createKey({ ...base, name: names.made }));
+            out.probe = await createProvider({ machinePolicy: null }).probe();
+            out.freshAfter = await outcome(() => fresh.listKeys({ scope: 'user' }));
+            out.cachedAfter = await outcome(async () => (await cached.listKeys({ scope: 'user' })).length > 0);
+            out.cachedWithin = Date.now() - t0 < 25000;
+            out.offAfter = (await off.probe()).available;
+            // A key store told to ignore the registry still finds the provider refusing itself.
+            const store = await core.createKeyStore({ providers: [createProvider({ machinePolicy: null })],
+              machinePolicy: null, registryPolicy: null,
+              policy: { legacyCryptoApi: 'allow', minimumIsolation: 'in-process' } });
+            out.store = await outcome(() => store.createKey(names.made, { algorithm: 'RSA-2048', provider: 'capi' }));
+            reg('delete', KEY, '/v', 'LegacyCryptoApi', '/f');
+            reg('add', KEY, '/v', 'ExportableCreate', '/t', 'REG_DWORD', '/d', '0', '/f');
+            reg('add', KEY, '/v', 'ExportableExport', '/t', 'REG_DWORD', '/d', '0', '/f');
+            const strict = createProvider({ machinePolicy: null });
+            out.createExportable = await outcome(() => strict.createKey({ ...base, name: names.made, exportable: true }));
+            out.exportNow = await outcome(() => exportable.exportPrivateKey());
+            out.exportOff = await outcome(async () => {
+              const again = await off.openKey({ name: names.exp, scope: 'user' });
+              try { return (await again.exportPrivateKey()).type; } finally { await again.close(); }
+            });
+            out.createLocked = await outcome(async () => {
+              const key = await strict.createKey({ ...base, name: names.made });
+              await key.close();
+              return key.exportable;
+            });
+          } finally {
+            out.cleaned = (() => { try { reg('delete', KEY, '/f'); return true; } catch { return false; } })();
+            out.after = await core.readRegistryKey(KEY);
+            await exportable.close();
+            for (const name of Object.values(names)) await off.deleteKey({ name, scope: 'user' }).catch(() => {});
+          }
+          console.log(JSON.stringify(out));
+        })().catch((e) => { console.error(e); process.exit(1); });`,
+        { WINEPREFIX: prefix },
+      );
+      expect(result.before, `${KEY} already existed in ${prefix}`).toBeNull();
+      expect(result.after).toBeNull();
+      expect(result.cleaned).toBe(true);
+      // LegacyCryptoApi=deny in the registry, machinePolicy: null: refused, naming the key.
+      expect(result.create).toMatchObject({ ok: false, code: 'ERR_KEYSTORE_POLICY_VIOLATION' });
+      expect((result.create as { message: string }).message).toContain(KEY);
+      expect(result.probe).toMatchObject({ available: false, details: { machinePolicy: KEY } });
+      expect(result.store).toMatchObject({ ok: false, code: 'ERR_KEYSTORE_NO_PROVIDER' });
+      const refusal = (result.store as { refusals: Array<{ providerId: string; reasons: string[] }> }).refusals.find(
+        (r) => r.providerId === 'capi',
+      );
+      expect(refusal?.reasons.join(' ')).toContain(KEY);
+      // registryCacheMs 0 sees the new value at once; the default keeps the earlier read (30 s).
+      expect(result.freshAfter).toMatchObject({ ok: false, code: 'ERR_KEYSTORE_POLICY_VIOLATION' });
+      expect(result.cachedBefore).toMatchObject({ ok: true, value: true });
+      expect(result.cachedWithin).toBe(true);
+      expect(result.cachedAfter).toMatchObject({ ok: true, value: true });
+      expect(result.offAfter).toBe(true);
+      // ExportableCreate=0 and ExportableExport=0: no exportable key, no export, even of a key made before.
+      expect(result.createExportable).toMatchObject({ ok: false, code: 'ERR_KEYSTORE_POLICY_VIOLATION' });
+      expect((result.createExportable as { message: string }).message).toContain('/exportable/create');
+      expect(result.exportNow).toMatchObject({ ok: false, code: 'ERR_KEYSTORE_POLICY_VIOLATION' });
+      expect((result.exportNow as { message: string }).message).toContain(KEY);
+      expect(result.exportOff).toMatchObject({ ok: true, value: 'private' });
+      expect(result.createLocked).toMatchObject({ ok: true, value: false });
+    }, 180_000);
+  });
+
   describe('random inputs to every public method', () => {
     let remote: WineProvider;
     const created = new Set<string>();
@@ -324,7 +423,7 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
     beforeAll(async () => {
       remote = await startWineProvider({
         module: 'packages/provider-capi/dist/index.cjs',
-        options: { machinePolicy: null },
+        options: { machinePolicy: null, registryPolicy: null },
       });
     }, 120_000);
     afterAll(async () => {
