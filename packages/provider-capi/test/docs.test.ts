@@ -3,53 +3,15 @@
  * "## Capabilities" must list exactly the fields and values of CAPI_CAPABILITIES. The page's name
  * rules are the ones the code enforces.
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { capabilitiesAsData, documentedCapabilities, readPage } from '../../../test-support/docs-tables.js';
 import { CAPI_CAPABILITIES, CapiProvider, LEGACY_CRYPTOAPI_WARNING_CODE, MAX_KEY_NAME_LENGTH } from '../src/index.js';
 
-const page = readFileSync(fileURLToPath(new URL('../../../docs/providers/capi.md', import.meta.url)), 'utf8');
-
-/** The rows of the first table after `heading`, as cells (escaped pipes kept inside cells). */
-function tableAfter(heading: string): string[][] {
-  const lines = page.split('\n');
-  const start = lines.findIndex((l) => l.trim() === heading);
-  if (start < 0) throw new Error(`no "${heading}" in docs/providers/capi.md`);
-  const rows: string[][] = [];
-  let inTable = false;
-  for (const line of lines.slice(start + 1)) {
-    if (line.startsWith('## ')) break;
-    if (!line.startsWith('|')) {
-      if (inTable) break;
-      continue;
-    }
-    inTable = true;
-    const cells = line
-      .slice(1, line.endsWith('|') ? -1 : undefined)
-      .split(/(?<!\\)\|/)
-      .map((c) => c.trim());
-    if (cells.every((c) => /^-+$/.test(c))) continue;
-    rows.push(cells);
-  }
-  return rows.slice(1); // without the header row
-}
-
-function parseValue(cell: string): boolean | string[] {
-  if (cell === 'yes') return true;
-  if (cell === 'no') return false;
-  return [...cell.matchAll(/`([^`]+)`/g)].map((m) => m[1] as string);
-}
+const page = readPage('docs/providers/capi.md');
 
 describe('docs/providers/capi.md', () => {
   it('its capability table matches CAPI_CAPABILITIES, field by field', () => {
-    const documented: Record<string, unknown> = {};
-    for (const [field, value] of tableAfter('## Capabilities')) {
-      documented[(field ?? '').replace(/`/g, '')] = parseValue(value ?? '');
-    }
-    const actual = Object.fromEntries(
-      Object.entries(CAPI_CAPABILITIES).map(([k, v]) => [k, Array.isArray(v) ? [...v] : v]),
-    );
-    expect(documented).toEqual(actual);
+    expect(documentedCapabilities(page)).toEqual(capabilitiesAsData(CAPI_CAPABILITIES));
   });
 
   it('the provider answers with that table', () => {
