@@ -97,6 +97,14 @@ export interface CapiProviderOptions {
    */
   registryCacheMs?: number;
   /**
+   * Whether `listKeys` reports each key's algorithm (default `false`). Reading it means opening the
+   * container's key pair (`CryptGetUserKey`), which loads the private key into this process; a plain
+   * listing reads container names only and opens no key.
+   *
+   * @since 0.2.0
+   */
+  listAlgorithms?: boolean;
+  /**
    * A replacement for the CryptoAPI function table: for tests of the provider's logic over a double.
    * Production code leaves it unset.
    */
@@ -237,6 +245,9 @@ export class CapiProvider implements KeyStoreProvider {
     const cacheMs: unknown = options.registryCacheMs;
     if (cacheMs !== undefined && (typeof cacheMs !== 'number' || !Number.isFinite(cacheMs) || cacheMs < 0)) {
       throw invalid(`registryCacheMs must be a number of milliseconds, 0 or more, not ${String(cacheMs)}`);
+    }
+    if (options.listAlgorithms !== undefined && typeof options.listAlgorithms !== 'boolean') {
+      throw invalid('listAlgorithms must be a boolean');
     }
     this.keySpec = keySpec;
     this.threading = threading;
@@ -597,7 +608,10 @@ export class CapiProvider implements KeyStoreProvider {
       }
       for (const name of [...new Set(names)].filter(isOpenableContainerName).sort()) {
         throwIfAborted(signal);
-        const algorithm = detailed++ < LIST_DETAIL_LIMIT ? this.#algorithmOf(native, name, scope) : undefined;
+        const algorithm =
+          this.#options.listAlgorithms === true && detailed++ < LIST_DETAIL_LIMIT
+            ? this.#algorithmOf(native, name, scope)
+            : undefined;
         out.push({ name, scope, ...(algorithm === undefined ? {} : { algorithm }) });
       }
     }

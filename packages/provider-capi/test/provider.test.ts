@@ -682,7 +682,21 @@ describe('a key', () => {
 });
 
 describe('listKeys and deleteKey', () => {
-  it('lists both scopes sorted, with algorithms, leaving out names it cannot open', async () => {
+  it('by default lists container names only and opens no key pair (no private key is loaded)', async () => {
+    native.addKey('user', 'b-key', 1, 3072);
+    native.addKey('machine', 'm', 1, 4096);
+    expect(await provider.listKeys()).toEqual([
+      { name: 'b-key', scope: 'user' },
+      { name: 'm', scope: 'machine' },
+    ]);
+    expect(native.calls.filter((c) => c.fn === 'CryptGetUserKey')).toHaveLength(0);
+    expect(() => new CapiProvider({ native, machinePolicy: null, listAlgorithms: 'yes' as never })).toThrow(
+      /listAlgorithms must be a boolean/,
+    );
+  });
+
+  it('with listAlgorithms: lists both scopes sorted, with algorithms, leaving out names it cannot open', async () => {
+    provider = new CapiProvider({ native, machinePolicy: null, registryPolicy: null, listAlgorithms: true });
     native.addKey('user', 'b-key', 1, 3072);
     native.addKey('user', 'a key with spaces', 2, 2048);
     native.addKey('user', 'old', 1, 1024);
