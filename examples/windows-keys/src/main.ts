@@ -1,10 +1,10 @@
 /**
  * The Windows example: a key in the strongest store the machine offers. The key store is given the
  * TPM provider (the Platform Crypto Provider on Windows), the CNG provider (keys used only inside
- * LSASS) and the legacy CryptoAPI provider, prefers them in that order, and never goes below the
- * isolation floor. It prints why each provider was chosen or refused, creates an RSA-2048 key, shows
- * the isolation the key actually got and how it was measured, signs, verifies with `node:crypto`,
- * and deletes the key. CryptoAPI is refused throughout: no policy here allows it.
+ * LSASS) and the legacy CryptoAPI provider; the policy prefers TPM, then CNG, and never goes below
+ * the isolation floor. CryptoAPI is given but refused throughout: no policy here allows it. It prints
+ * why each provider was chosen or refused, creates an RSA-2048 key, shows the isolation the key
+ * actually got and how it was measured, signs, verifies with `node:crypto`, and deletes the key.
  *
  * ```sh
  * npm run build && node examples/windows-keys/dist/main.js                     # on Windows

@@ -35,7 +35,7 @@ describe.skipIf(!wine.available)(`keystore doctor in Windows Node (needs Wine: $
     const fact = (label: string) => doctor.posture.facts.find((f) => f.label === label);
     expect(fact('Running under Wine')?.text).toMatch(/^\d+\.\d+/);
     expect(fact('TPM')?.text).toMatch(/TBS_E_TPM_NOT_FOUND/);
-    expect(fact('LSA protection')?.text).toMatch(/^configured .*, running /);
+    expect(fact('LSA protection')?.text).toMatch(/^configured: .*; running: /);
     expect(doctor.posture.isolation.map((i) => i.id).sort()).toEqual(['capi', 'cng', 'tpm']);
   });
 
@@ -45,6 +45,6 @@ describe.skipIf(!wine.available)(`keystore doctor in Windows Node (needs Wine: $
     expect(run.stdout).toMatch(/^Platform: win32 x64/m);
     expect(run.stdout).toMatch(/installed, disabled by policy: legacy CryptoAPI is denied/);
     expect(run.stdout).toMatch(/^Posture:$/m);
-    expect(run.stdout).toMatch(/LSA protection: +configured /);
+    expect(run.stdout).toMatch(/LSA protection: +configured: /);
   });
 });

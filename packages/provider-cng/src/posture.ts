@@ -158,7 +158,7 @@ export function measureSoftwareKspPosture(system: WindowsSystemBindings): Isolat
         ? 'not configured'
         : `unreadable (${refused(ppl)})`;
     const running = lsass.ok ? describeProtection(lsass.value.protection) : `unknown (${refused(lsass)})`;
-    details.lsaProtection = `configured ${configured}, running ${running}`;
+    details.lsaProtection = `configured: ${configured}; running: ${running}`;
     const iso = read(() => system.isolatedUserMode());
     details.secureKernelRunning = iso.ok ? iso.value.secureKernelRunning : `unknown (${refused(iso)})`;
     details.vbsKeys = 'unavailable';
@@ -240,7 +240,7 @@ export function measureSoftwareKspPosture(system: WindowsSystemBindings): Isolat
     configured = `unreadable (${refused(ppl)})`;
     details.runAsPPL = configured;
   }
-  details.lsaProtection = `configured ${configured}, running ${running}`;
+  details.lsaProtection = `configured: ${configured}; running: ${running}`;
   if (ppl.ok && (ppl.value === 1 || ppl.value === 2) && lsass.ok && (lsass.value.protection & 7) === 0) {
     reasons.push('RunAsPPL is configured but LSASS is not running protected: it takes effect after a reboot');
   }

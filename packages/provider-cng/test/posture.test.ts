@@ -33,13 +33,13 @@ describe('measureSoftwareKspPosture', () => {
       iso: { ok: false, status: 0xc0000003, reason: 'STATUS_INVALID_INFO_CLASS' },
     });
     expect(posture.level).toBe('in-process');
-    expect(posture.details.lsaProtection).toMatch(/^configured not configured, running unknown/);
+    expect(posture.details.lsaProtection).toMatch(/^configured: not configured; running: unknown/);
     expect(String(posture.details.secureKernelRunning)).toMatch(/^unknown/);
     expect(posture.details.vbsKeys).toBe('unavailable');
     // Even a protected LSASS reading under Wine leaves Wine's in-process ncrypt in-process.
     const protectedReading = measure({ ...POSTURES.wine(), ...POSTURES.ppl() });
     expect(protectedReading.level).toBe('in-process');
-    expect(protectedReading.details.lsaProtection).toMatch(/running 0x41/);
+    expect(protectedReading.details.lsaProtection).toMatch(/running: 0x41/);
   });
 
   it('Windows without LSA protection: os-isolated, and the reason says how to get more', () => {
@@ -53,7 +53,7 @@ describe('measureSoftwareKspPosture', () => {
       secureKernelRunning: false,
       tpm: 'TPM 2.0 (interface hardware)',
     });
-    expect(posture.details.lsaProtection).toBe(`configured not configured, running no, ${describeProtection(0)}`);
+    expect(posture.details.lsaProtection).toBe(`configured: not configured; running: no, ${describeProtection(0)}`);
     expect(posture.reasons.some((r) => r.includes('RunAsPPL'))).toBe(true);
   });
 
@@ -63,7 +63,7 @@ describe('measureSoftwareKspPosture', () => {
     expect(describeProtection(0x41)).toBe('0x41 (light, signer Lsa)');
     expect(posture.evidence.some((e) => e.includes('0x41 (light, signer Lsa)'))).toBe(true);
     expect(posture.details).toMatchObject({ lsassPid: 812, runAsPPL: 2 });
-    expect(posture.details.lsaProtection).toMatch(/^configured 2 .* running yes/);
+    expect(posture.details.lsaProtection).toMatch(/^configured: 2 .*; running: yes/);
     // Full protection (type 2) counts too; any signer.
     expect(measure({ lsass: { ok: true, value: { pid: 4, protection: 0x62 } } }).level).toBe('os-protected');
   });
@@ -96,7 +96,7 @@ describe('measureSoftwareKspPosture', () => {
     const posture = measure({ registry: { [RUN_AS_PPL]: { ok: true, value: 1 } } });
     expect(posture.level).toBe('os-isolated');
     expect(posture.reasons.some((r) => r.includes('after a reboot'))).toBe(true);
-    expect(posture.details.lsaProtection).toMatch(/^configured 1 .*, running no/);
+    expect(posture.details.lsaProtection).toMatch(/^configured: 1 .*; running: no/);
   });
 
   it('VBS: virtualization is the best level only with the secure kernel running on build 26100 or later', () => {
