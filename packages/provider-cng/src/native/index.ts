@@ -197,6 +197,8 @@ export { HandleTracker } from './handles.js';
 export type { StructLayout } from './koffi.js';
 export type { NCryptStructName } from './ncrypt.js';
 export { defineNCryptTypes, loadNCrypt, NCRYPT_FUNCTIONS } from './ncrypt.js';
+export type { NativeRegistryReaderOptions } from './registry.js';
+export { nativeRegistryReader } from './registry.js';
 export type { StatusErrorOptions, StatusInfo } from './status.js';
 export { formatStatus, NCRYPT_STATUS, statusError, statusName } from './status.js';
 export type { WindowsSystemStructName } from './system.js';
