@@ -399,17 +399,10 @@ class DefaultKeyStore implements KeyStore {
    */
   async #select(
     action: 'create' | 'import',
-    request: {
-      algorithm: KeyAlgorithm;
-      scope: KeyScope;
-      exportable: boolean;
-      providerId: string | undefined;
-      password: boolean;
-      userPrompt: boolean;
-    },
-    signal: AbortSignal | undefined,
+    algorithm: KeyAlgorithm,
+    common: CommonOptions,
   ): Promise<KeyStoreProvider> {
-    const { algorithm, scope, exportable, providerId } = request;
+    const { scope, exportable, providerId, signal } = common;
     const violations = requestViolations(this.policy, { algorithm, scope, exportable });
     if (violations.length > 0) {
       decision(action, 'refused', null, violations, { algorithm });
@@ -423,8 +416,8 @@ class DefaultKeyStore implements KeyStore {
       algorithm,
       scope,
       exportable,
-      password: request.password,
-      userPrompt: request.userPrompt,
+      password: common.password !== undefined,
+      userPrompt: common.userPrompt !== undefined,
       importKey: action === 'import',
       ...(providerId === undefined ? {} : { provider: providerId }),
     });
@@ -466,18 +459,7 @@ class DefaultKeyStore implements KeyStore {
     if (!isKeyAlgorithm(algorithm)) throw invalid(`unknown key algorithm: ${String(algorithm)}`);
     const common = commonOptions(options);
     const { scope, signal } = common;
-    const provider = await this.#select(
-      'create',
-      {
-        algorithm,
-        scope,
-        exportable: common.exportable,
-        providerId: common.providerId,
-        password: common.password !== undefined,
-        userPrompt: common.userPrompt !== undefined,
-      },
-      signal,
-    );
+    const provider = await this.#select('create', algorithm, common);
 
     throwIfAborted(signal);
     let inner: ProviderKey;
@@ -499,18 +481,7 @@ class DefaultKeyStore implements KeyStore {
     const algorithm = importAlgorithm(privateKey, o.algorithm);
     const common = commonOptions(o);
     const { scope, signal } = common;
-    const provider = await this.#select(
-      'import',
-      {
-        algorithm,
-        scope,
-        exportable: common.exportable,
-        providerId: common.providerId,
-        password: common.password !== undefined,
-        userPrompt: common.userPrompt !== undefined,
-      },
-      signal,
-    );
+    const provider = await this.#select('import', algorithm, common);
     const importKey = provider.importKey;
     if (typeof importKey !== 'function') {
       // selectProvider only picks providers that have it; a provider that lost it since is a fault.

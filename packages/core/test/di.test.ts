@@ -1,26 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  KeyStoreError,
-  type KeyStoreErrorCode,
-  type KeyStore as KeyStoreInterface,
-  type KeyStorePolicy as KeyStorePolicyInterface,
-  type KeyStoreProvider as KeyStoreProviderInterface,
+import type {
+  KeyStore as KeyStoreInterface,
+  KeyStorePolicy as KeyStorePolicyInterface,
+  KeyStoreProvider as KeyStoreProviderInterface,
 } from '@keystore/core';
 import * as di from '@keystore/core/di';
 import { createMemoryProvider } from '@keystore/core/testing';
 import { Container } from 'inversify';
 import { describe, expect, it } from 'vitest';
-
-async function codeOf(promise: Promise<unknown>): Promise<KeyStoreErrorCode | string> {
-  try {
-    await promise;
-  } catch (error) {
-    return KeyStoreError.is(error) ? error.code : `not a KeyStoreError: ${String(error)}`;
-  }
-  return 'resolved';
-}
+import { codeOf } from './helpers/errors.js';
 
 /** A fake second provider: the memory provider's behaviour under the id `other`, counting closes. */
 function otherProvider(): KeyStoreProviderInterface & { closed: number } {

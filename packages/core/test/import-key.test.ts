@@ -16,8 +16,6 @@ import {
   createKeyStore,
   type IsolationLevel,
   type KeyStore,
-  KeyStoreError,
-  type KeyStoreErrorCode,
   type KeyStorePolicy,
   type KeyStoreProvider,
   type ProviderCapabilities,
@@ -27,27 +25,9 @@ import {
 } from '@keystore/core';
 import { createMemoryProvider, MemoryKeyVault } from '@keystore/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
+import { codeOf, errorOf } from './helpers/errors.js';
 
 const DEV: KeyStorePolicy = { minimumIsolation: 'none' };
-
-async function codeOf(promise: Promise<unknown>): Promise<KeyStoreErrorCode | string> {
-  try {
-    await promise;
-  } catch (error) {
-    return KeyStoreError.is(error) ? error.code : `not a KeyStoreError: ${String(error)}`;
-  }
-  return 'resolved';
-}
-
-async function errorOf(promise: Promise<unknown>): Promise<KeyStoreError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (KeyStoreError.is(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a rejection');
-}
 
 interface PlayOptions {
   id?: string;

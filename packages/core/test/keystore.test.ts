@@ -21,7 +21,6 @@ import {
   type KeyScope,
   type KeyStore,
   KeyStoreError,
-  type KeyStoreErrorCode,
   type KeyStorePolicy,
   type KeyStoreProvider,
   type ProbeResult,
@@ -30,27 +29,9 @@ import {
 } from '@keystore/core';
 import { createMemoryProvider, MemoryKeyVault } from '@keystore/core/testing';
 import { describe, expect, it, vi } from 'vitest';
+import { codeOf, errorOf } from './helpers/errors.js';
 
 const DEV: KeyStorePolicy = { minimumIsolation: 'none' };
-
-async function codeOf(promise: Promise<unknown>): Promise<KeyStoreErrorCode | string> {
-  try {
-    await promise;
-  } catch (error) {
-    return KeyStoreError.is(error) ? error.code : `not a KeyStoreError: ${String(error)}`;
-  }
-  return 'resolved';
-}
-
-async function errorOf(promise: Promise<unknown>): Promise<KeyStoreError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (KeyStoreError.is(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a rejection');
-}
 
 interface FakeOptions {
   /** The id (default `fake`). */
