@@ -4,6 +4,7 @@
  * @module
  */
 import type { IsolationLevel } from '@keystore/core';
+import { assessTcti, type TctiAssessment, type TctiFileChecks } from './tcti.js';
 
 /**
  * Facts about the TPM that answered, as the provider reports them in `probe()` details and key
@@ -27,6 +28,13 @@ export interface TpmDeviceInfo {
   readonly virtual: boolean;
   /** The TCTI in use (`device:/dev/tpmrm0`, `swtpm:host=…,port=…`). */
   readonly tcti: string;
+  /**
+   * What the TCTI allows a receipt to claim: `hardware` needs the kernel's TPM device or the
+   * system's tabrmd (see {@link assessTcti}).
+   *
+   * @since 0.3.0
+   */
+  readonly transport?: TctiAssessment;
   /** The tpm2-tss version FAPI reports. */
   readonly tssVersion: string;
 }
@@ -65,9 +73,19 @@ function hex32(value: number): string {
 }
 
 /**
- * Parses `Fapi_GetInfo`'s JSON. Unknown shapes give empty strings, never an exception.
+ * The manufacturer ids of software TPMs: `IBM` is the id of libtpms (swtpm) and of IBM's simulator
+ * (IBM makes no discrete TPM chip); a vendor string starting `SW` says software too.
  */
-export function parseDeviceInfo(json: string, tcti: string): TpmDeviceInfo {
+function simulatedVendor(manufacturer: string, vendor: string): boolean {
+  return manufacturer.trim() === 'IBM' || /^SW(\s|TPM|$)/i.test(vendor);
+}
+
+/**
+ * Parses `Fapi_GetInfo`'s JSON. Unknown shapes give empty strings, never an exception. The TCTI
+ * judged is the one the context reports in `fapi_config.tcti` (what FAPI actually used) and
+ * `tcti`, the config's: when both are given and differ, the weaker of the two counts.
+ */
+export function parseDeviceInfo(json: string, tcti: string, files?: TctiFileChecks): TpmDeviceInfo {
   let doc: Record<string, unknown> = {};
   try {
     doc = JSON.parse(json) as Record<string, unknown>;
@@ -97,34 +115,60 @@ export function parseDeviceInfo(json: string, tcti: string): TpmDeviceInfo {
     typeof (doc.fapi_config as { tcti?: unknown } | undefined)?.tcti === 'string'
       ? ((doc.fapi_config as { tcti: string }).tcti as string)
       : '';
-  const usedTcti = tcti || configTcti;
-  const simulatedTcti = /^(swtpm|mssim)(:|$)/.test(usedTcti);
-  const simulatedVendor = manufacturer === 'IBM' && /^SW\s*TPM/i.test(vendor);
+  // The context's own account of its TCTI wins when it differs: it is what FAPI connected through.
+  const usedTcti = configTcti || tcti;
+  const assessments = [usedTcti, ...(tcti && configTcti && tcti !== configTcti ? [tcti] : [])].map((t) =>
+    assessTcti(t, files),
+  );
+  const transport = assessments.find((a) => !a.kernelOrSystem) ?? (assessments[0] as TctiAssessment);
   return {
     manufacturer,
     vendor,
     firmware,
-    simulator: simulatedTcti || simulatedVendor,
+    simulator: assessments.some((a) => a.simulator) || simulatedVendor(manufacturer, vendor),
     virtual: virtualTpmVendor(manufacturer) !== undefined,
     tcti: usedTcti,
+    transport,
     tssVersion: typeof doc.version === 'string' ? doc.version : '',
   };
 }
 
 /**
- * The isolation a key in this TPM gets, and why, one sentence each: `in-process` on a simulator,
- * `virtualization` on a virtual TPM (known by its manufacturer id), else `hardware`.
+ * The isolation a key in this TPM gets, and why, one sentence each. `hardware` only when the TCTI is
+ * the kernel's TPM device or the system's tabrmd ({@link assessTcti}) and the manufacturer is known
+ * and neither a simulator's nor a virtual TPM's; `virtualization` on a virtual TPM (known by its
+ * manufacturer id) reached that way; `in-process` for everything else.
  */
 export function deviceIsolation(
-  device: Pick<TpmDeviceInfo, 'manufacturer' | 'vendor' | 'firmware' | 'simulator' | 'tcti'>,
+  device: Pick<TpmDeviceInfo, 'manufacturer' | 'vendor' | 'firmware' | 'simulator' | 'tcti' | 'transport'>,
 ): { level: IsolationLevel; reasons: string[] } {
   const who = `manufacturer ${device.manufacturer || 'unknown'}${device.vendor ? `, vendor "${device.vendor}"` : ''}, firmware ${device.firmware}`;
-  if (device.simulator) {
+  const transport = device.transport ?? assessTcti(device.tcti);
+  if (device.simulator || transport.simulator || simulatedVendor(device.manufacturer, device.vendor)) {
     return {
       level: 'in-process',
       reasons: [
         `simulated TPM (${who}) on tcti "${device.tcti}": it is software, not a chip`,
+        transport.reason,
         'a simulated TPM keeps key material in the memory and state files of an ordinary process that any process of the same user can read, so its keys get in-process isolation, not hardware',
+      ],
+    };
+  }
+  if (!transport.kernelOrSystem) {
+    return {
+      level: 'in-process',
+      reasons: [
+        `TPM (${who}) reached through a transport that is not known to be a chip: ${transport.reason}`,
+        'only the kernel TPM device (device:/dev/tpmrm<N> or /dev/tpm<N>) or tabrmd on the system bus is taken as a chip; any other transport may be a program that any process of the same user can reach, so keys get in-process isolation, not hardware',
+      ],
+    };
+  }
+  if (device.manufacturer.trim() === '') {
+    return {
+      level: 'in-process',
+      reasons: [
+        `TPM on tcti "${device.tcti}" did not report its manufacturer`,
+        'without a manufacturer id a simulator or virtual TPM cannot be ruled out, so keys get in-process isolation, not hardware',
       ],
     };
   }
@@ -143,6 +187,7 @@ export function deviceIsolation(
     level: 'hardware',
     reasons: [
       `TPM 2.0 (${who}) on tcti "${device.tcti}"`,
+      transport.reason,
       'keys are generated inside the TPM and stored outside it only wrapped by the TPM; the private part never leaves the device',
     ],
   };

@@ -33,6 +33,7 @@ import {
   tcpEndpointOf,
 } from '../src/pool.js';
 import { classifyRc, tss2Error } from '../src/rc.js';
+import { parseTcti } from '../src/tcti.js';
 import { createFapiDouble } from './helpers/fapi-double.js';
 
 let dir: string;
@@ -176,12 +177,14 @@ describe('device info', () => {
     expect(deviceIsolation(d).level).toBe('in-process');
   });
   it('classifies virtual TPMs by manufacturer id as virtualization, naming the maker and why', () => {
+    // as on a machine whose /dev/tpmrm0 is the kernel's device node (none here; see tcti.test.ts)
     const device = (manufacturer: string, tcti = 'device:/dev/tpmrm0') => ({
       manufacturer,
       vendor: '',
       firmware: '0x1.0x0',
       simulator: false,
       tcti,
+      transport: { tcti: parseTcti(tcti), kernelOrSystem: true, simulator: false, reason: 'the kernel device' },
     });
     const makers: Record<string, RegExp> = { MSFT: /Hyper-V/, GOOG: /Google Cloud/, AMZN: /NitroTPM/, VMW: /VMware/ };
     expect(Object.keys(VIRTUAL_TPM_MANUFACTURERS).sort()).toEqual(Object.keys(makers).sort());
@@ -194,7 +197,7 @@ describe('device info', () => {
     }
     expect(deviceIsolation(device('IFX')).level).toBe('hardware');
     expect(deviceIsolation(device('STM')).level).toBe('hardware');
-    expect(deviceIsolation(device('')).level).toBe('hardware');
+    expect(deviceIsolation(device('')).level).toBe('in-process');
     expect(deviceIsolation({ ...device('MSFT', 'swtpm:port=2321'), simulator: true }).level).toBe('in-process');
     // parsed from Fapi_GetInfo: 'MSFT' and 'VMW\0'
     expect(parseDeviceInfo(info(0x4d534654, 0x20202020), 'device:/dev/tpmrm0')).toMatchObject({
