@@ -20,7 +20,15 @@ const NAME_PATTERN = /^[A-Za-z0-9._-]+$/;
  * @since 0.1.0
  */
 export const KEY_NAME_RULE =
-  'a TPM key name is 1 to 64 characters from A-Z a-z 0-9 . _ - and is not "." or ".." (it becomes one FAPI path component, HS/SRK/<name>)';
+  'a TPM key name is 1 to 64 characters from A-Z a-z 0-9 . _ - , is not "." or "..", and does not end in ".json" in any case (it becomes one FAPI path component, HS/SRK/<name>, beside FAPI\'s own object.json files)';
+
+/**
+ * FAPI keeps each object in a file `object.json` inside the object's directory, and the SRK's own in
+ * `HS/SRK/object.json`, beside the key directories: a key named `object.json` would be that file,
+ * and tpm2-tss 3.2.1 fails natively on names ending in `.json`. Refused in any case, since the
+ * keystore may sit on a case-insensitive file system.
+ */
+const FAPI_FILE_NAME = /\.json$/i;
 
 /**
  * True when `name` is a valid TPM key name (see {@link KEY_NAME_RULE}).
@@ -39,7 +47,8 @@ export function isValidKeyName(name: unknown): name is string {
     name.length <= MAX_KEY_NAME_LENGTH &&
     NAME_PATTERN.test(name) &&
     name !== '.' &&
-    name !== '..'
+    name !== '..' &&
+    !FAPI_FILE_NAME.test(name)
   );
 }
 
@@ -50,7 +59,7 @@ export function assertKeyName(name: unknown): asserts name is string {
       typeof name === 'string' ? JSON.stringify(name.length > 80 ? `${name.slice(0, 80)}…` : name) : typeof name;
     throw new KeyStoreError('ERR_KEYSTORE_INVALID_NAME', `invalid TPM key name ${shown}: ${KEY_NAME_RULE}`, {
       providerId: 'tpm',
-      hint: 'use letters, digits, ".", "_" and "-" only, at most 64 characters',
+      hint: 'use letters, digits, ".", "_" and "-" only, at most 64 characters, not ending in ".json"',
     });
   }
 }
