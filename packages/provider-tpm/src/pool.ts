@@ -14,12 +14,16 @@ import { guardNativeCall, type NativeCallBudget, processBudget } from './budget.
 import { sameFapiObject } from './names.js';
 import type { FapiBindings, FapiContextHandle } from './native/fapi.js';
 import { tss2Error, UNREACHABLE_HINT } from './rc.js';
+import { Secret } from './secret.js';
 
 /** A live FAPI context with its auth callback. */
 export interface PoolContext {
   readonly handle: FapiContextHandle;
-  /** The password the auth callback hands to FAPI during the current call. */
-  password: string | undefined;
+  /**
+   * The password the auth callback hands to FAPI during the current call, in a {@link Secret} so that
+   * dumping the pool (or a store holding it) never shows it.
+   */
+  password: Secret | undefined;
   /** The FAPI path of the only object the password is handed out for during the current call. */
   authPath: string | undefined;
   readonly release: () => void;
@@ -260,7 +264,7 @@ export async function openContext(
     context.password !== undefined &&
     context.authPath !== undefined &&
     sameFapiObject(objectPath, context.authPath, options.defaultProfile)
-      ? context.password
+      ? context.password.reveal()
       : undefined,
   );
   if (auth.rc !== 0) {
@@ -339,7 +343,7 @@ export class ContextPool {
       const outcome = await guardNativeCall(
         this.budget,
         () => {
-          context.password = options.password;
+          context.password = options.password === undefined ? undefined : new Secret(options.password);
           context.authPath = options.password === undefined ? undefined : options.keyPath;
           return fn(context);
         },
