@@ -67,7 +67,10 @@ export class NativeCallBudget {
     return this.live + this.hung;
   }
 
-  /** Native calls abandoned after a timeout or an abort that have not returned yet. */
+  /**
+   * Native calls that have not returned within their time limit and are still outstanding (a call
+   * abandoned because its caller cancelled it counts only once its time limit has passed).
+   */
   get stuck(): number {
     return this.hung;
   }
@@ -211,8 +214,10 @@ export interface GuardOptions<T> {
 
 /**
  * Runs one native call inside the budget: takes a place (see {@link NativeCallBudget.acquire}),
- * starts `start()`, and waits for it, for the timeout, or for the signal. A call given up on is
- * counted as hung until it returns; then its place is freed and `afterAbandoned` runs.
+ * starts `start()`, and waits for it, for the timeout, or for the signal. A call given up on keeps
+ * its place until it returns; then the place is freed and `afterAbandoned` runs. It counts as hung
+ * (see {@link NativeCallBudget.stuck}) once its time limit has passed: at once after a timeout, and
+ * after a cancellation only if it has still not returned when the limit passes.
  * Throws only when no place could be had (before the native call started).
  */
 export async function guardNativeCall<T>(
@@ -226,6 +231,7 @@ export async function guardNativeCall<T>(
     throw cancelledError(options.signal);
   }
   let call: Promise<T>;
+  const startedAt = Date.now();
   try {
     call = start();
   } catch (error) {
@@ -268,8 +274,18 @@ export async function guardNativeCall<T>(
     ticket.release();
     return outcome;
   }
-  ticket.abandon();
+  // A call given up on because its caller cancelled is not hung: it still runs on a live TPM and
+  // keeps its place as a running call. It counts as hung only once its own time limit has passed
+  // without an answer, as a timed-out call does at once; so cancelling calls never makes other
+  // calls fail for a TPM that answers.
+  let lateTimer: NodeJS.Timeout | undefined;
+  if (KeyStoreError.is(outcome.error, 'ERR_KEYSTORE_TIMEOUT')) ticket.abandon();
+  else {
+    lateTimer = setTimeout(() => ticket.abandon(), Math.max(0, startedAt + options.timeoutMs - Date.now()));
+    lateTimer.unref?.();
+  }
   void settled.then((late) => {
+    clearTimeout(lateTimer);
     try {
       options.afterAbandoned?.(late.kind === 'done' ? late.value : undefined);
     } finally {
