@@ -4,6 +4,7 @@
  * @module
  */
 
+import { createPublicKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -37,6 +38,7 @@ import {
   restoreFapiConf,
 } from './pool.js';
 import { tss2Error } from './rc.js';
+import { Secret } from './secret.js';
 import { pcpProvider } from './windows.js';
 
 /**
@@ -131,6 +133,43 @@ function positive(value: number | undefined, fallback: number, name: string): nu
   return value;
 }
 
+/** Whether `pem` (the public key FAPI returned) is `publicKey`, compared as DER SPKI. */
+function samePublicKey(pem: string, publicKey: KeyObject): boolean {
+  let other: KeyObject;
+  try {
+    other = createPublicKey(pem);
+  } catch {
+    return false;
+  }
+  const a = other.export({ type: 'spki', format: 'der' });
+  const b = publicKey.export({ type: 'spki', format: 'der' });
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The error of a handle whose key was deleted and made again under the same name. */
+function replacedKey(key: TpmKey): KeyStoreError {
+  return new KeyStoreError(
+    'ERR_KEYSTORE_KEY_NOT_FOUND',
+    `the TPM key "${key.name}" this handle was opened with is gone: the key now at ${key.fapiPath} was replaced by another key (its public key differs)`,
+    {
+      providerId: 'tpm',
+      hint: 'the key was deleted and created again under the same name; open it again by name to use the new key',
+    },
+  );
+}
+
+/** The error of a call on (or interrupted by) a closed provider. */
+function closedError(when?: string, cause?: unknown): KeyStoreError {
+  return new KeyStoreError(
+    'ERR_KEYSTORE_PROVIDER_UNAVAILABLE',
+    `the TPM provider was closed${when ? ` ${when}` : ''}`,
+    {
+      providerId: 'tpm',
+      ...(cause === undefined ? {} : { cause }),
+    },
+  );
+}
+
 /** Closes the pool of a provider that was dropped without `close()`. */
 const dropped = new FinalizationRegistry<ContextPool>((pool) => pool.close());
 
@@ -208,6 +247,10 @@ export class TpmProvider implements KeyStoreProvider {
   /** Profiles that could not be provisioned on this TPM, with the reason. */
   private readonly unusable = new Map<string, string>();
   private closed = false;
+  /** Fires on close(): a create in flight then rolls back as if its caller had cancelled it. */
+  private readonly closing = new AbortController();
+  /** Creates in flight (their rollback included), which close() waits for. */
+  private readonly creating = new Set<Promise<unknown>>();
 
   constructor(options: TpmProviderOptions = {}) {
     this.options = { ...options };
@@ -278,11 +321,7 @@ export class TpmProvider implements KeyStoreProvider {
   }
 
   private pool(): ContextPool {
-    if (this.closed) {
-      throw new KeyStoreError('ERR_KEYSTORE_PROVIDER_UNAVAILABLE', 'the TPM provider was closed', {
-        providerId: 'tpm',
-      });
-    }
+    if (this.closed) throw closedError();
     if (!this.poolInstance) {
       const setup = this.setup();
       this.poolInstance = new ContextPool(this.bindings(), {
@@ -559,15 +598,36 @@ export class TpmProvider implements KeyStoreProvider {
           (n, c) => n.sign(c.handle, key.fapiPath, padding, digest),
           { signal: options?.signal, password: keyPassword(key), keyPath: key.fapiPath },
         );
+        // Fapi_Sign names the key by path, and the key at that path may have been deleted and made
+        // again (by another store or process) since this handle was opened: the signature is only
+        // returned when it was made by the key this handle stands for.
+        if (!samePublicKey(sig.publicKeyPem, key.publicKey)) {
+          sig.signature.fill(0);
+          throw replacedKey(key);
+        }
         return sig.signature;
       },
       decrypt: async (key, ciphertext, options) => {
         if (!existsSync(this.objectFileOf(key))) throw this.notFound(key.name, key.scope);
-        return this.call(`decrypt with key "${key.name}"`, (n, c) => n.decrypt(c.handle, key.fapiPath, ciphertext), {
-          signal: options?.signal,
-          password: keyPassword(key),
-          keyPath: key.fapiPath,
-        });
+        // Fapi_Decrypt does not say which key decrypted: read the public key at the path first, on
+        // the same context, and decrypt only when it is this handle's key. Another process can still
+        // replace the key between the two calls; that window is documented.
+        return this.call(
+          `decrypt with key "${key.name}"`,
+          async (n, c) => {
+            const current = await n.exportKey(c.handle, key.fapiPath);
+            if (current.rc !== 0) return current.rc;
+            let pem = '';
+            try {
+              pem = parseExportedKey(current.value ?? '').publicKeyPem;
+            } catch {
+              pem = '';
+            }
+            if (!samePublicKey(pem, key.publicKey)) throw replacedKey(key);
+            return n.decrypt(c.handle, key.fapiPath, ciphertext);
+          },
+          { signal: options?.signal, password: keyPassword(key), keyPath: key.fapiPath },
+        );
       },
     };
   }
@@ -619,6 +679,17 @@ export class TpmProvider implements KeyStoreProvider {
    * decrypt); `machine` scope adds `system` (the FAPI system keystore).
    */
   async createKey(request: ProviderCreateRequest): Promise<TpmKey> {
+    if (this.closed) throw closedError();
+    const run = this.createKeyOnce(request);
+    this.creating.add(run);
+    try {
+      return await run;
+    } finally {
+      this.creating.delete(run);
+    }
+  }
+
+  private async createKeyOnce(request: ProviderCreateRequest): Promise<TpmKey> {
     checkRequest(request, 'createKey');
     throwIfAborted(request.signal);
     assertKeyName(request.name);
@@ -677,7 +748,16 @@ export class TpmProvider implements KeyStoreProvider {
     // The signal cancels the create until Fapi_CreateKey starts; from then on the key is being made
     // and the call runs to its end: when the signal fired meanwhile, the new key is deleted again and
     // the create rejects with ERR_KEYSTORE_CANCELLED, so that a cancelled create leaves no key.
-    const signal = request.signal;
+    // close() does the same (the create then rejects with ERR_KEYSTORE_PROVIDER_UNAVAILABLE).
+    const signal = request.signal ? AbortSignal.any([request.signal, this.closing.signal]) : this.closing.signal;
+    const stopped = (cause: unknown, deleted: boolean) =>
+      request.signal?.aborted
+        ? new KeyStoreError(
+            'ERR_KEYSTORE_CANCELLED',
+            `the operation was cancelled${deleted ? '; the new key was deleted' : ''}`,
+            { providerId: 'tpm', cause },
+          )
+        : closedError(deleted ? 'during the create; the new key was deleted' : 'during the create', cause);
     try {
       await this.call(
         `create key "${request.name}" (${request.algorithm})`,
@@ -685,38 +765,52 @@ export class TpmProvider implements KeyStoreProvider {
         { timeoutMs: this.timeouts.create, signal, letFinish: true },
       );
     } catch (err) {
-      if (signal?.aborted && !KeyStoreError.is(err, 'ERR_KEYSTORE_CANCELLED')) {
-        // The create failed after the abort: no key was made; report the cancellation.
-        throw new KeyStoreError('ERR_KEYSTORE_CANCELLED', 'the operation was cancelled', {
-          providerId: 'tpm',
-          cause: err,
-        });
-      }
+      // The create failed after the abort or close: no key was made; report why it stopped.
+      if (signal.aborted) throw stopped(err, false);
       throw err;
     }
     let key: TpmKey | undefined;
     let failure: unknown;
-    if (!signal?.aborted) {
+    if (!signal.aborted) {
       try {
         key = await this.loadKey(located, request.name, password);
       } catch (err) {
         failure = err;
       }
     }
-    if (signal?.aborted) {
+    if (signal.aborted) {
       await key?.close();
       await this.discardCreated(located, password);
-      throw new KeyStoreError('ERR_KEYSTORE_CANCELLED', 'the operation was cancelled; the new key was deleted', {
-        providerId: 'tpm',
-        cause: signal.reason,
-      });
+      throw stopped(signal.reason, true);
     }
     if (key === undefined) throw failure;
     return key;
   }
 
-  /** Deletes a key made by a create that was cancelled meanwhile (best effort). */
+  /**
+   * Deletes a key made by a create that was cancelled meanwhile (best effort). After close() the pool
+   * is gone: the delete then runs on a context of its own, opened for it and finalized after it.
+   */
   private async discardCreated(located: Located, password: string | undefined): Promise<void> {
+    if (this.closed) {
+      try {
+        const native = this.bindings();
+        const setup = this.setup();
+        const context = await openContext(native, setup.configFile, this.timeouts.connect, {
+          tcti: setup.tcti,
+          defaultProfile: setup.defaultProfile.name,
+        });
+        context.password = password === undefined ? undefined : new Secret(password);
+        context.authPath = password === undefined ? undefined : located.path;
+        await callOnOwnContext(context, () => native.delete(context.handle, located.path), {
+          timeoutMs: this.timeouts.operation,
+          what: `delete the key at ${located.path} made by a create that close() interrupted`,
+        });
+      } catch {
+        // Best effort, as below.
+      }
+      return;
+    }
     try {
       await this.call(
         `delete the key at ${located.path} made by a cancelled create`,
@@ -790,7 +884,11 @@ export class TpmProvider implements KeyStoreProvider {
   async close(): Promise<void> {
     this.closed = true;
     dropped.unregister(this);
+    this.closing.abort();
     this.poolInstance?.close();
+    // A create in flight finishes its native call, then deletes the key it made: wait for that, so
+    // that when close() resolves no key of an interrupted create is left behind.
+    await Promise.allSettled([...this.creating]);
   }
 
   /** Same as {@link TpmProvider.close}, for `await using`. */

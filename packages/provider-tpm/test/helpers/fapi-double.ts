@@ -35,6 +35,17 @@ export function createFapiDouble(): FapiDouble {
   const finalized: bigint[] = [];
   const authSources = new Map<bigint, FapiAuthSource>();
   const self = { overlap: false } as { overlap: boolean };
+  // The double signs "with" the key it last exported: Fapi_Sign returns that key's public key.
+  const exportedPem = new Map<string, string>();
+  const remember = (path: unknown, result: FapiResult<string>): FapiResult<string> => {
+    try {
+      const pem = (JSON.parse(result.value ?? '') as { pem_ext_public?: unknown }).pem_ext_public;
+      if (typeof pem === 'string') exportedPem.set(String(path), pem);
+    } catch {
+      // not an exported key
+    }
+    return result;
+  };
 
   async function track<T>(fn: string, context: bigint | undefined, args: unknown[], fallback: () => T): Promise<T> {
     calls.push({ fn, ...(context === undefined ? {} : { context }), args });
@@ -81,10 +92,11 @@ export function createFapiDouble(): FapiDouble {
     sign: (c, ...args) =>
       track<FapiResult<FapiSignature>>('sign', c, args, () => ({
         rc: 0,
-        value: { signature: Buffer.from([1, 2, 3]), publicKeyPem: '' },
+        value: { signature: Buffer.from([1, 2, 3]), publicKeyPem: exportedPem.get(String(args[0])) ?? '' },
       })),
     decrypt: (c, ...args) => track<FapiResult<Buffer>>('decrypt', c, args, () => ({ rc: 0, value: Buffer.alloc(0) })),
-    exportKey: (c, ...args) => track<FapiResult<string>>('exportKey', c, args, () => ({ rc: 0x60020 })),
+    exportKey: async (c, ...args) =>
+      remember(args[0], await track<FapiResult<string>>('exportKey', c, args, () => ({ rc: 0x60020 }))),
     delete: (c, ...args) => track('delete', c, args, () => 0),
     list: (c, ...args) => track<FapiResult<string>>('list', c, args, () => ({ rc: 0, value: '' })),
     getInfo: (c) => track<FapiResult<string>>('getInfo', c, [], () => ({ rc: 0, value: '{}' })),

@@ -1,0 +1,186 @@
+/**
+ * Trust properties of the provider's logic, over the FAPI double (test/helpers/fapi-double.ts):
+ * names that collide with FAPI's own files, passwords out of reach of object dumps while a call
+ * runs, and a native call budget that cancelled calls never exhaust. The same properties on swtpm
+ * are in trust.int.test.ts.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inspect } from 'node:util';
+import { createKeyStore, KeyStoreError } from '@keystore/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { guardNativeCall, NativeCallBudget } from '../src/budget.js';
+import { deviceTcti, isValidKeyName, TpmProvider, writeFapiConfig } from '../src/index.js';
+import { Secret } from '../src/secret.js';
+import { createFapiDouble } from './helpers/fapi-double.js';
+
+let dir: string;
+let configFile: string;
+const PASSWORD = 'pw-7f3a9c-never-shown';
+const ecPem = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ type: 'spki', format: 'pem' });
+const exportedEc = JSON.stringify({
+  system: 'NO',
+  pem_ext_public: ecPem,
+  public: {
+    publicArea: {
+      type: 'ECC',
+      objectAttributes: { fixedTPM: 1, sensitiveDataOrigin: 1, restricted: 0, sign: 1, decrypt: 0 },
+      parameters: { curveID: 'NIST_P256' },
+    },
+  },
+});
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'keystore-tpm-trust-'));
+  configFile = await writeFapiConfig({ dir, tcti: deviceTcti('/dev/null') });
+  for (const p of ['P_ECCP256SHA256', 'P_ECCP384SHA384', 'P_RSA2048SHA256']) {
+    mkdirSync(join(dir, 'system', p, 'HS', 'SRK'), { recursive: true });
+    writeFileSync(join(dir, 'system', p, 'HS', 'SRK', 'object.json'), '{}');
+  }
+  mkdirSync(join(dir, 'user', 'P_ECCP256SHA256', 'HS', 'SRK', 'ec'), { recursive: true });
+  writeFileSync(join(dir, 'user', 'P_ECCP256SHA256', 'HS', 'SRK', 'ec', 'object.json'), '{}');
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('names that are FAPI files', () => {
+  const FAPI_FILES = ['object.json', 'x.json', 'OBJECT.JSON', 'key.Json', '.json'];
+
+  it('are not valid key names; near misses are', () => {
+    for (const name of FAPI_FILES) expect(isValidKeyName(name)).toBe(false);
+    for (const name of ['json', 'x.jsonl', 'x.json.bak', 'object', 'x_json']) expect(isValidKeyName(name)).toBe(true);
+  });
+
+  it('are ERR_KEYSTORE_INVALID_NAME before any native call, for create, open and delete', async () => {
+    const fapi = createFapiDouble();
+    const provider = new TpmProvider({ configFile, native: fapi });
+    for (const name of FAPI_FILES) {
+      for (const attempt of [
+        () => provider.createKey({ name, algorithm: 'ECDSA-P256', scope: 'user', exportable: false }),
+        () => provider.openKey({ name, scope: 'user' }),
+        () => provider.deleteKey({ name, scope: 'user' }),
+      ]) {
+        let failure: unknown;
+        try {
+          await attempt();
+        } catch (err) {
+          failure = err;
+        }
+        expect(KeyStoreError.is(failure, 'ERR_KEYSTORE_INVALID_NAME')).toBe(true);
+        expect((failure as KeyStoreError).message).toMatch(/\.json/);
+      }
+    }
+    expect(fapi.calls).toEqual([]);
+    await provider.close();
+  });
+});
+
+describe('passwords while a call runs', () => {
+  it('util.inspect of the store (any depth), JSON.stringify and the error of the call never show the password', async () => {
+    const fapi = createFapiDouble();
+    fapi.program('exportKey', async () => ({ rc: 0, value: exportedEc }));
+    let finish: (value: unknown) => void = () => undefined;
+    let started: () => void = () => undefined;
+    const running = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    // the sign stays open until the test lets it fail
+    fapi.program('sign', () => {
+      started();
+      return new Promise((resolve) => {
+        finish = resolve;
+      });
+    });
+    const provider = new TpmProvider({ configFile, native: fapi });
+    const store = await createKeyStore({
+      providers: [provider],
+      policy: { minimumIsolation: 'in-process' },
+      machinePolicy: null,
+      registryPolicy: null,
+    });
+    const key = await store.openKey('ec', { password: PASSWORD });
+    const signing = key.sign(Buffer.from('data')).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    await running;
+    // the auth callback does hand the password to FAPI for this key during the call
+    const [context] = [...fapi.authSources.keys()].slice(-1);
+    expect(fapi.authSources.get(context as bigint)?.('P_ECCP256SHA256/HS/SRK/ec', '')).toBe(PASSWORD);
+
+    for (const target of [store, provider, key]) {
+      expect(inspect(target, { depth: Infinity, showHidden: true, getters: true })).not.toContain(PASSWORD);
+    }
+    const secret = new Secret(PASSWORD);
+    expect(JSON.stringify({ secret })).toBe('{"secret":"[redacted]"}');
+    expect(`${secret}`).toBe('[redacted]');
+    expect(inspect({ secret }, { depth: Infinity, showHidden: true })).not.toContain(PASSWORD);
+    expect(secret.reveal()).toBe(PASSWORD);
+
+    finish({ rc: 0x60020 });
+    const failure = await signing;
+    expect(KeyStoreError.is(failure)).toBe(true);
+    expect(inspect(failure, { depth: Infinity, showHidden: true })).not.toContain(PASSWORD);
+    expect(JSON.stringify(failure)).not.toContain(PASSWORD);
+    await store.close();
+  });
+});
+
+describe('the native call budget and cancelled calls', () => {
+  const pending = () => {
+    let resolve: (v: string) => void = () => undefined;
+    const promise = new Promise<string>((r) => {
+      resolve = r;
+    });
+    return { promise, resolve };
+  };
+
+  it('cancelled calls that are still running keep their places as running calls, not hung ones: others wait, none is refused', async () => {
+    const budget = new NativeCallBudget(2);
+    const calls = [pending(), pending()];
+    const controllers = [new AbortController(), new AbortController()];
+    const outcomes = calls.map((c, i) =>
+      guardNativeCall(budget, () => c.promise, { timeoutMs: 5_000, signal: controllers[i]?.signal, what: 'sign' }),
+    );
+    await new Promise((r) => setImmediate(r));
+    for (const c of controllers) c.abort();
+    expect((await Promise.all(outcomes)).map((o) => o.kind)).toEqual(['abandoned', 'abandoned']);
+    expect(budget.stuck).toBe(0);
+    expect(budget.exhausted).toBe(false);
+    expect(budget.outstanding).toBe(2);
+    // a call from another store waits for a place, and runs when a cancelled call returns
+    const other = guardNativeCall(budget, async () => 'signed', { timeoutMs: 5_000, what: 'sign' });
+    calls[0]?.resolve('late');
+    expect(await other).toEqual({ kind: 'done', value: 'signed' });
+    calls[1]?.resolve('late');
+    await new Promise((r) => setImmediate(r));
+    expect(budget.outstanding).toBe(0);
+  });
+
+  it('a cancelled call still running when its time limit passes counts as hung; a timed-out call at once', async () => {
+    const budget = new NativeCallBudget(2);
+    const slow = pending();
+    const ac = new AbortController();
+    const cancelled = guardNativeCall(budget, () => slow.promise, { timeoutMs: 80, signal: ac.signal, what: 'sign' });
+    await new Promise((r) => setImmediate(r));
+    ac.abort();
+    expect((await cancelled).kind).toBe('abandoned');
+    expect(budget.stuck).toBe(0);
+    await new Promise((r) => setTimeout(r, 120));
+    expect(budget.stuck).toBe(1);
+    const stuck = pending();
+    const timedOut = await guardNativeCall(budget, () => stuck.promise, { timeoutMs: 20, what: 'sign' });
+    expect(timedOut.kind).toBe('abandoned');
+    expect(budget.stuck).toBe(2);
+    expect(budget.exhausted).toBe(true);
+    slow.resolve('late');
+    stuck.resolve('late');
+    await new Promise((r) => setImmediate(r));
+    expect(budget.stuck).toBe(0);
+    expect(budget.outstanding).toBe(0);
+  });
+});
