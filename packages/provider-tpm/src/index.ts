@@ -32,5 +32,7 @@ export type {
 export type { TpmProviderOptions, TpmTimeouts } from './provider.js';
 export { createProvider, TpmProvider, tpmProvider } from './provider.js';
 export { tss2RcName } from './rc.js';
+export type { ParsedTcti, TctiAssessment, TctiFileChecks } from './tcti.js';
+export { assessTcti, parseTcti } from './tcti.js';
 export type { PcpProviderOptions } from './windows.js';
 export { measurePlatformCryptoPosture, PCP_CAPABILITIES, pcpProvider } from './windows.js';
