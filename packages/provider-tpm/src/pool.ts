@@ -8,13 +8,16 @@
  *
  * @module
  */
+import { readFileSync } from 'node:fs';
 import { connect, isIP } from 'node:net';
 import { KeyStoreError } from '@keystore/core';
 import { guardNativeCall, type NativeCallBudget, processBudget } from './budget.js';
+import { parseLenientJson } from './config.js';
 import { sameFapiObject } from './names.js';
 import type { FapiBindings, FapiContextHandle } from './native/fapi.js';
 import { tss2Error, UNREACHABLE_HINT } from './rc.js';
 import { Secret } from './secret.js';
+import { parseTcti } from './tcti.js';
 
 /** A live FAPI context with its auth callback. */
 export interface PoolContext {
@@ -43,6 +46,8 @@ export interface ContextPoolOptions {
   defaultProfile?: string | undefined;
   /** The native call budget (default: the one of the process). */
   budget?: NativeCallBudget | undefined;
+  /** The TCTI receipts were judged by (see {@link OpenContextOptions.expectTcti}). */
+  expectTcti?: string | undefined;
 }
 
 /** Options of one {@link ContextPool.run}. */
@@ -126,15 +131,16 @@ export class NativeCallFailure extends Error {
 }
 
 /**
- * The TCP endpoint of a simulator TCTI (`swtpm:host=H,port=P`, `mssim:…`; defaults `localhost` and
- * 2321, as in tpm2-tss), or `undefined` for any other TCTI or a config string this does not parse.
+ * The TCP endpoint of a simulator TCTI (`swtpm:host=H,port=P`, `mssim:…`, in any spelling of the
+ * module's name; defaults `localhost` and 2321, as in tpm2-tss), or `undefined` for any other TCTI or a config string this does not parse.
  */
 export function tcpEndpointOf(tcti: string): { host: string; port: number } | undefined {
-  const match = /^(swtpm|mssim)(?::(.*))?$/.exec(tcti.trim());
-  if (!match) return undefined;
+  // Any spelling of the simulators' TCTIs (libtss2-tcti-swtpm.so.0:…, tcti-mssim…), as tctildr reads it.
+  const parsed = parseTcti(tcti.trim());
+  if (parsed.module !== 'swtpm' && parsed.module !== 'mssim') return undefined;
   let host = 'localhost';
   let port = 2321;
-  for (const part of (match[2] ?? '').split(',')) {
+  for (const part of (parsed.config ?? '').split(',')) {
     if (part.trim() === '') continue;
     const eq = part.indexOf('=');
     if (eq < 0) return undefined;
@@ -204,6 +210,22 @@ export interface OpenContextOptions {
   defaultProfile?: string | undefined;
   /** The native call budget (default: the one of the process). */
   budget?: NativeCallBudget | undefined;
+  /**
+   * The TCTI the provider judged its receipts by. FAPI reads the config file again at every
+   * `Fapi_Initialize`: when the file no longer names this TCTI once the context is open, the context
+   * is finalized and the open fails, so that no context talks to another TPM than the receipts say.
+   */
+  expectTcti?: string | undefined;
+}
+
+/** The `tcti` a FAPI config file names now, or `undefined` when it cannot be read. */
+function configTcti(configFile: string): string | undefined {
+  try {
+    const raw = parseLenientJson(readFileSync(configFile, 'utf8')) as { tcti?: unknown } | null;
+    return typeof raw?.tcti === 'string' ? raw.tcti : '';
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -254,6 +276,20 @@ export async function openContext(
     throw tss2Error(result.rc, 'connecting (Fapi_Initialize)', native.decode(result.rc));
   }
   const handle = result.value;
+  if (options.expectTcti !== undefined) {
+    const now = configTcti(configFile);
+    if (now !== options.expectTcti) {
+      native.finalize(handle);
+      throw new KeyStoreError(
+        'ERR_KEYSTORE_PROVIDER_UNAVAILABLE',
+        `the FAPI config ${configFile} changed while the provider was using it: its tcti is now ${now === undefined ? 'unreadable' : JSON.stringify(now)}, not ${JSON.stringify(options.expectTcti)}`,
+        {
+          providerId: 'tpm',
+          hint: 'the TPM a key lives in and the isolation its receipt states were judged by the old tcti; create a new provider (or store) to use the new config',
+        },
+      );
+    }
+  }
   const context: PoolContext = {
     handle,
     password: undefined,
@@ -337,6 +373,7 @@ export class ContextPool {
           tcti: this.options.tcti,
           defaultProfile: this.options.defaultProfile,
           budget: this.budget,
+          expectTcti: this.options.expectTcti,
         });
       }
       const context = slot.context;

@@ -39,6 +39,7 @@ import {
 } from './pool.js';
 import { tss2Error } from './rc.js';
 import { Secret } from './secret.js';
+import { parseTcti } from './tcti.js';
 import { pcpProvider } from './windows.js';
 
 /**
@@ -330,6 +331,7 @@ export class TpmProvider implements KeyStoreProvider {
         connectTimeoutMs: this.timeouts.connect,
         tcti: setup.tcti,
         defaultProfile: setup.defaultProfile.name,
+        expectTcti: setup.tcti,
       });
       dropped.register(this, this.poolInstance, this);
     }
@@ -341,7 +343,9 @@ export class TpmProvider implements KeyStoreProvider {
    * `tabrmd`), at most 2 straight to a TPM or simulator, whose three object slots the contexts share.
    */
   private effectivePoolSize(tcti: string): number {
-    const managed = /^(device:\/dev\/tpmrm\d+|tabrmd)/.test(tcti);
+    const parsed = parseTcti(tcti);
+    const managed =
+      (parsed.module === 'device' && /^\/dev\/tpmrm\d+$/.test(parsed.config ?? '')) || parsed.module === 'tabrmd';
     return managed ? this.poolSize : Math.min(this.poolSize, POOL_WITHOUT_RESOURCE_MANAGER);
   }
 
@@ -449,6 +453,7 @@ export class TpmProvider implements KeyStoreProvider {
         context = await openContext(native, derived, this.timeouts.connect, {
           tcti: setup.tcti,
           defaultProfile: profile.name,
+          expectTcti: setup.tcti,
         });
       } finally {
         // FAPI read the derived config; name the provider's own again for later contexts and tools.
@@ -491,6 +496,7 @@ export class TpmProvider implements KeyStoreProvider {
     const context = await openContext(native, setup.configFile, this.timeouts.probe, {
       tcti: setup.tcti,
       defaultProfile: setup.defaultProfile.name,
+      expectTcti: setup.tcti,
     });
     const result = await callOnOwnContext(context, () => native.getInfo(context.handle), {
       timeoutMs: Math.max(1, deadline - Date.now()),
@@ -799,6 +805,7 @@ export class TpmProvider implements KeyStoreProvider {
         const context = await openContext(native, setup.configFile, this.timeouts.connect, {
           tcti: setup.tcti,
           defaultProfile: setup.defaultProfile.name,
+          expectTcti: setup.tcti,
         });
         context.password = password === undefined ? undefined : new Secret(password);
         context.authPath = password === undefined ? undefined : located.path;

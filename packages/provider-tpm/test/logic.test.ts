@@ -374,6 +374,11 @@ describe('context pool over a double of the FAPI table', () => {
     expect(tcpEndpointOf('swtpm:port=4000')).toEqual({ host: 'localhost', port: 4000 });
     expect(tcpEndpointOf('mssim')).toEqual({ host: 'localhost', port: 2321 });
     expect(tcpEndpointOf('device:/dev/tpmrm0')).toBeUndefined();
+    expect(tcpEndpointOf('libtss2-tcti-swtpm.so.0:host=127.0.0.1,port=2400')).toEqual({
+      host: '127.0.0.1',
+      port: 2400,
+    });
+    expect(tcpEndpointOf('tcti-mssim')).toEqual({ host: 'localhost', port: 2321 });
     const server: Server = createServer();
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as { port: number }).port;

@@ -5,7 +5,7 @@
  * are in trust.int.test.ts.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { createKeyStore, KeyStoreError } from '@keystore/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { guardNativeCall, NativeCallBudget } from '../src/budget.js';
 import { deviceTcti, isValidKeyName, TpmProvider, writeFapiConfig } from '../src/index.js';
+import { openContext } from '../src/pool.js';
 import { Secret } from '../src/secret.js';
 import { createFapiDouble } from './helpers/fapi-double.js';
 
@@ -182,5 +183,37 @@ describe('the native call budget and cancelled calls', () => {
     await new Promise((r) => setImmediate(r));
     expect(budget.stuck).toBe(0);
     expect(budget.outstanding).toBe(0);
+  });
+});
+
+describe('the TCTI actually used', () => {
+  it('a context whose config file no longer names the TCTI the receipts were judged by is finalized and refused', async () => {
+    const file = await writeFapiConfig({ dir: join(dir, 'moving'), tcti: deviceTcti('/dev/null') });
+    const fapi = createFapiDouble();
+    const budget = new NativeCallBudget(2);
+    const ok = await openContext(fapi, file, 500, { expectTcti: 'device:/dev/null', budget });
+    ok.release();
+    const raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    writeFileSync(file, JSON.stringify({ ...raw, tcti: 'libtss2-tcti-swtpm.so.0:port=2321' }));
+    let failure: unknown;
+    try {
+      await openContext(fapi, file, 500, { expectTcti: 'device:/dev/null', budget });
+    } catch (err) {
+      failure = err;
+    }
+    expect(KeyStoreError.is(failure, 'ERR_KEYSTORE_PROVIDER_UNAVAILABLE')).toBe(true);
+    expect((failure as KeyStoreError).message).toMatch(/changed/);
+    // both contexts FAPI opened were finalized: the refused one at once
+    expect(fapi.finalized).toHaveLength(2);
+
+    // through the provider: probe() says unavailable once the file names another TCTI
+    writeFileSync(file, JSON.stringify(raw));
+    const provider = new TpmProvider({ configFile: file, native: createFapiDouble() });
+    expect((await provider.probe()).available).toBe(true);
+    writeFileSync(file, JSON.stringify({ ...raw, tcti: 'swtpm:port=2321' }));
+    const probe = await provider.probe();
+    expect(probe.available).toBe(false);
+    expect(probe.reasons.join(' ')).toMatch(/changed/);
+    await provider.close();
   });
 });
