@@ -243,7 +243,8 @@ describe.skipIf(!HAVE_SWTPM)(`trust on swtpm (${HAVE_SWTPM ? 'swtpm found' : NEE
         const signs = controllers.map((c, i) =>
           settle(k1.signDigest(digestOf(`one ${round}.${i}`), P, { signal: c.signal })),
         );
-        await started;
+        // (a sign refused before it reaches Fapi_Sign must not leave the test waiting)
+        await Promise.race([started, Promise.all(signs)]);
         onSign = undefined;
         for (const c of controllers) c.abort();
         const others = Array.from({ length: 4 }, (_, i) =>

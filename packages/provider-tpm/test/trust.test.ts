@@ -217,3 +217,52 @@ describe('the TCTI actually used', () => {
     await provider.close();
   });
 });
+
+describe('close() during calls', () => {
+  it('a create whose Fapi_CreateKey runs finishes, its key is deleted on a context of its own, queued calls reject typed, and close() waits for all that', async () => {
+    const fapi = createFapiDouble();
+    fapi.program('exportKey', async () => ({ rc: 0, value: exportedEc }));
+    let created: () => void = () => undefined;
+    let startedCreate: () => void = () => undefined;
+    const creating = new Promise<void>((resolve) => {
+      startedCreate = resolve;
+    });
+    fapi.program('createKey', () => {
+      startedCreate();
+      return new Promise((resolve) => {
+        created = () => resolve(0);
+      });
+    });
+    const provider = new TpmProvider({ configFile, native: fapi, poolSize: 1 });
+    const ec = await provider.openKey({ name: 'ec', scope: 'user' });
+    const create = provider
+      .createKey({ name: 'interrupted', algorithm: 'ECDSA-P256', scope: 'user', exportable: false })
+      .then(
+        () => 'resolved',
+        (err: unknown) => (KeyStoreError.is(err) ? err.code : String(err)),
+      );
+    await creating;
+    // one context, busy with the create: this sign waits for it
+    const queued = ec.signDigest(Buffer.alloc(32), { hash: 'sha256', padding: 'pkcs1', saltLength: 32 }).then(
+      () => 'resolved',
+      (err: unknown) => (KeyStoreError.is(err) ? err.code : String(err)),
+    );
+    let closed = false;
+    const closing = provider.close().then(() => {
+      closed = true;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(closed).toBe(false);
+    created();
+    await closing;
+    expect(await create).toBe('ERR_KEYSTORE_PROVIDER_UNAVAILABLE');
+    expect(await queued).toBe('ERR_KEYSTORE_PROVIDER_UNAVAILABLE');
+    const order = fapi.calls.map((c) => c.fn).filter((fn) => fn !== 'setAuthCallback' && fn !== 'getInfo');
+    const at = order.indexOf('createKey');
+    // after the create: its context is finalized, a fresh one deletes the key, and is finalized too
+    expect(order.slice(at)).toEqual(['createKey', 'finalize', 'initialize', 'delete', 'finalize']);
+    expect(fapi.calls.find((c) => c.fn === 'delete')?.args).toEqual(['HS/SRK/interrupted']);
+    expect(fapi.calls.filter((c) => c.fn === 'sign')).toHaveLength(0);
+    expect(fapi.overlap).toBe(false);
+  });
+});
