@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 import {
   digestLength,
   HASH_ALGORITHMS,
@@ -87,6 +87,31 @@ export function keyReceipt(device: TpmDeviceInfo, exported: ExportedKey, path: s
     );
   }
   return { level, providerId: 'tpm', measuredAt: new Date().toISOString(), evidence };
+}
+
+/** Whether `pem` (the public key FAPI returned) is `publicKey`, compared as DER SPKI. */
+export function samePublicKey(pem: string, publicKey: KeyObject): boolean {
+  let other: KeyObject;
+  try {
+    other = createPublicKey(pem);
+  } catch {
+    return false;
+  }
+  const a = other.export({ type: 'spki', format: 'der' });
+  const b = publicKey.export({ type: 'spki', format: 'der' });
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The error of a handle whose key was deleted and made again under the same name. */
+export function replacedKeyError(key: TpmKey): KeyStoreError {
+  return new KeyStoreError(
+    'ERR_KEYSTORE_KEY_NOT_FOUND',
+    `the TPM key "${key.name}" this handle was opened with is gone: the key now at ${key.fapiPath} was replaced by another key (its public key differs)`,
+    {
+      providerId: 'tpm',
+      hint: 'the key was deleted and created again under the same name; open it again by name to use the new key',
+    },
+  );
 }
 
 /** What a key needs from its provider to run operations. */

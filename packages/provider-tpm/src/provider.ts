@@ -4,7 +4,6 @@
  * @module
  */
 
-import { createPublicKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,7 +25,15 @@ import type { NCryptKeyStorage } from '@keystore/provider-cng';
 import { type GuardedOutcome, type GuardOptions, guardNativeCall, processBudget } from './budget.js';
 import { type FapiSetup, type ProfileInfo, readFapiSetup } from './config.js';
 import { deviceIsolation, parseDeviceInfo, type TpmDeviceInfo } from './device.js';
-import { type KeyBackend, keyPassword, keyReceipt, parseExportedKey, TpmKey } from './key.js';
+import {
+  type KeyBackend,
+  keyPassword,
+  keyReceipt,
+  parseExportedKey,
+  replacedKeyError,
+  samePublicKey,
+  TpmKey,
+} from './key.js';
 import { assertKeyName, parseFapiKeyPath } from './names.js';
 import { type FapiBindings, loadFapi } from './native/fapi.js';
 import {
@@ -132,31 +139,6 @@ function positive(value: number | undefined, fallback: number, name: string): nu
     throw providerError('ERR_KEYSTORE_INVALID_ARGUMENT', `${name} must be a positive number of milliseconds`);
   }
   return value;
-}
-
-/** Whether `pem` (the public key FAPI returned) is `publicKey`, compared as DER SPKI. */
-function samePublicKey(pem: string, publicKey: KeyObject): boolean {
-  let other: KeyObject;
-  try {
-    other = createPublicKey(pem);
-  } catch {
-    return false;
-  }
-  const a = other.export({ type: 'spki', format: 'der' });
-  const b = publicKey.export({ type: 'spki', format: 'der' });
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
-/** The error of a handle whose key was deleted and made again under the same name. */
-function replacedKey(key: TpmKey): KeyStoreError {
-  return new KeyStoreError(
-    'ERR_KEYSTORE_KEY_NOT_FOUND',
-    `the TPM key "${key.name}" this handle was opened with is gone: the key now at ${key.fapiPath} was replaced by another key (its public key differs)`,
-    {
-      providerId: 'tpm',
-      hint: 'the key was deleted and created again under the same name; open it again by name to use the new key',
-    },
-  );
 }
 
 /** The error of a call on (or interrupted by) a closed provider. */
@@ -609,7 +591,7 @@ export class TpmProvider implements KeyStoreProvider {
         // returned when it was made by the key this handle stands for.
         if (!samePublicKey(sig.publicKeyPem, key.publicKey)) {
           sig.signature.fill(0);
-          throw replacedKey(key);
+          throw replacedKeyError(key);
         }
         return sig.signature;
       },
@@ -629,7 +611,7 @@ export class TpmProvider implements KeyStoreProvider {
             } catch {
               pem = '';
             }
-            if (!samePublicKey(pem, key.publicKey)) throw replacedKey(key);
+            if (!samePublicKey(pem, key.publicKey)) throw replacedKeyError(key);
             return n.decrypt(c.handle, key.fapiPath, ciphertext);
           },
           { signal: options?.signal, password: keyPassword(key), keyPath: key.fapiPath },
