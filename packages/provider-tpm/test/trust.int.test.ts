@@ -95,6 +95,8 @@ describe.skipIf(!HAVE_SWTPM)(`trust on swtpm (${HAVE_SWTPM ? 'swtpm found' : NEE
       } catch (err) {
         refused = err;
       }
+      // selection refuses the provider by its probe (NO_PROVIDER); were it to get that far, the key's
+      // own receipt would be refused (POLICY_VIOLATION): either way no hardware-floor key is made
       expect(codeOf(refused)).toMatch(/^ERR_KEYSTORE_(POLICY_VIOLATION|NO_PROVIDER)$/);
       const check = new TpmProvider({ configFile: tpm.configFile });
       expect((await check.listKeys()).map((k) => k.name)).not.toContain('floor');
