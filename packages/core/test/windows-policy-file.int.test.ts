@@ -11,9 +11,10 @@
 // file under Wine is owned by Administrators, and every policy file is refused here: the passing
 // case (an administrator-owned, locked-down file) can only be shown on Windows
 // (windows-policy-file.windows.test.ts). Wine's icacls.exe and powershell.exe are stubs that print
-// nothing and exit 0.
+// nothing and exit 0. A Unix symbolic link to a folder shows as a reparse point (attributes 0x410);
+// one to a file does not.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot, runWineScript, wine } from '../../../test-support/wine.js';
@@ -56,6 +57,8 @@ describe.skipIf(!wine.available)(`Windows policy file under Wine (needs Wine: ${
     }
     // "A file owned by an ordinary user": another Unix account than the one running Wine.
     chownSync(`${dir}/foreign/policy.json`, 1000, 1000);
+    // A Unix symbolic link to a folder: Wine reports it as a reparse point (0x410), a file link not.
+    symlinkSync(`${dir}/locked`, `${dir}/linked`);
 
     const result = await runWineScript(
       `
@@ -67,17 +70,21 @@ const GetNSI = adv.func('uint32_t __stdcall GetNamedSecurityInfoW(const char16_t
 const SD2S = adv.func('int __stdcall ConvertSecurityDescriptorToStringSecurityDescriptorW(void *sd, uint32_t rev, uint32_t info, _Out_ char16_t **s, _Out_ uint32_t *len)');
 const LocalFree = k32.func('void * __stdcall LocalFree(void *h)');
 // OWNER | GROUP | DACL _SECURITY_INFORMATION, SE_FILE_OBJECT: what Get-Acl reads on Windows.
-const nativeReader = async (path) => {
+const FILE_ATTRIBUTE_REPARSE_POINT = 0x400;
+const GetFileAttributesW = k32.func('uint32_t __stdcall GetFileAttributesW(const char16_t *name)');
+const readOne = (path) => {
   const sd = [null], o = [null], g = [null], d = [null], s = [null];
   const rc = GetNSI(path, 1, 7, o, g, d, s, sd);
-  if (rc === 2 || rc === 3) return null;
+  if (rc === 2 || rc === 3) return { exists: false };
   if (rc !== 0) throw new Error('GetNamedSecurityInfoW ' + rc);
   try {
     const text = [null], len = [0];
     if (!SD2S(sd[0], 1, 7, text, len)) throw new Error('ConvertSecurityDescriptorToStringSecurityDescriptorW failed');
-    return text[0];
+    const reparsePoint = (GetFileAttributesW(path) & FILE_ATTRIBUTE_REPARSE_POINT) !== 0;
+    return { exists: true, reparsePoint, sddl: text[0] };
   } finally { LocalFree(sd[0]); }
 };
+const nativeReader = async (paths) => paths.map(readOne);
 const outcome = async (p) => {
   try { return { ok: true, value: await p }; }
   catch (e) { return { ok: false, error: { code: e.code, issues: e.issues, message: e.message } }; }
@@ -92,9 +99,10 @@ const outcome = async (p) => {
   out.location = await outcome(wf.locateWindowsPolicyFile());
   out.locationMs = Date.now() - t0;
   for (const name of ['locked', 'worldwrite', 'foreign']) {
-    out['sddl-' + name] = await nativeReader(base + name + '\\\\policy.json');
+    out['sddl-' + name] = readOne(base + name + '\\\\policy.json').sddl;
     out[name] = await outcome(wf.checkWindowsPolicyFile(base + name + '\\\\policy.json', { securityReader: nativeReader }));
   }
+  out.linked = await outcome(wf.checkWindowsPolicyFile(base + 'linked\\\\policy.json', { securityReader: nativeReader }));
   out.missing = await outcome(wf.checkWindowsPolicyFile(base + 'locked\\\\gone.json', { securityReader: nativeReader }));
   const t = Date.now();
   out.powershell = await outcome(wf.checkWindowsPolicyFile(base + 'locked\\\\policy.json'));
@@ -138,6 +146,12 @@ const outcome = async (p) => {
     // Another Unix account's file: Wine names its owner ANONYMOUS LOGON.
     expect(out['sddl-foreign']).toMatch(/^O:AN/);
     expect((out.foreign as Outcome).error?.code).toBe('ERR_KEYSTORE_INVALID_POLICY');
+  });
+
+  it('refuses a policy file whose folder is a link (Wine shows a Unix link to a folder as a reparse point)', () => {
+    const linked = out.linked as Outcome;
+    expect(linked.error?.code).toBe('ERR_KEYSTORE_INVALID_POLICY');
+    expect(linked.error?.issues?.some((i) => i.message.includes('is a reparse point'))).toBe(true);
   });
 
   it('refuses a file that is not there by the time of the check', () => {

@@ -163,6 +163,12 @@ describe('the SDDL verdict: who besides SYSTEM, Administrators and TrustedInstal
     expect(verdict(sddl).length).toBeGreaterThanOrEqual(1);
   });
 
+  it('an account named by an alias it does not know counts as anyone else: read is fine, write is refused', () => {
+    expect(verdict('O:BAD:(A;;FA;;;BA)(A;;FR;;;ZZ)')).toEqual([]);
+    expect(verdict('O:BAD:(A;;FA;;;ZZ)')[0]).toContain('SDDL alias ZZ');
+    expect(verdict('O:ZZD:(A;;FA;;;BA)')).toHaveLength(1);
+  });
+
   it('names the trustee and the rights, and says when the ACE is inherited', () => {
     const [problem] = verdict('O:BAD:(A;ID;0x1301bf;;;BU)');
     expect(problem).toContain('Users (S-1-5-32-545)');
@@ -198,7 +204,6 @@ describe('the SDDL verdict: who besides SYSTEM, Administrators and TrustedInstal
     ['no owner', 'G:SYD:(A;;FA;;;BA)'],
     ['no DACL', 'O:BAG:SY'],
     ['an owner part twice', 'O:BAO:BUD:(A;;FA;;;BA)'],
-    ['an unknown alias', 'O:BAD:(A;;FA;;;ZZ)'],
     ['an unknown right', 'O:BAD:(A;;QQ;;;BU)'],
     ['a right in decimal', 'O:BAD:(A;;2032127;;;BU)'],
     ['an unknown ACE flag', 'O:BAD:(A;XX;FA;;;BU)'],
@@ -215,18 +220,30 @@ describe('the SDDL verdict: who besides SYSTEM, Administrators and TrustedInstal
 });
 
 describe('parsePowerShellOutput', () => {
-  it('takes exactly one marked line; anything else fails closed', () => {
-    expect(parsePowerShellOutput(`KEYSTORE-SDDL:${GOOD_FILE}\r\n`, 'C:\\x')).toBe(GOOD_FILE);
-    expect(parsePowerShellOutput('\r\nKEYSTORE-MISSING\r\n', 'C:\\x')).toBeNull();
+  const PATHS = ['C:\\k', 'C:\\k\\policy.json'];
+
+  it('takes one marked line per path, in order: SDDL, missing, reparse point', () => {
+    expect(parsePowerShellOutput(`KEYSTORE-0-SDDL:${GOOD_FOLDER}\r\nKEYSTORE-1-SDDL:${GOOD_FILE}\r\n`, PATHS)).toEqual([
+      { exists: true, reparsePoint: false, sddl: GOOD_FOLDER },
+      { exists: true, reparsePoint: false, sddl: GOOD_FILE },
+    ]);
+    expect(parsePowerShellOutput('\r\nKEYSTORE-0-REPARSE\r\nKEYSTORE-1-MISSING\r\n', PATHS)).toEqual([
+      { exists: true, reparsePoint: true },
+      { exists: false },
+    ]);
+  });
+
+  it('anything else fails closed: nothing (a stub), too few or many lines, out of order, unmarked, empty SDDL', () => {
     for (const out of [
       '',
       '\r\n',
-      'KEYSTORE-SDDL:',
-      `KEYSTORE-SDDL:${GOOD_FILE}\r\nKEYSTORE-SDDL:${GOOD_FILE}`,
-      GOOD_FILE,
-      'WARNING: x\r\nKEYSTORE-MISSING',
+      `KEYSTORE-0-SDDL:${GOOD_FOLDER}`,
+      `KEYSTORE-1-SDDL:${GOOD_FILE}\r\nKEYSTORE-0-SDDL:${GOOD_FOLDER}`,
+      `KEYSTORE-0-SDDL:${GOOD_FOLDER}\r\nKEYSTORE-1-SDDL:`,
+      `KEYSTORE-0-SDDL:${GOOD_FOLDER}\r\n${GOOD_FILE}`,
+      `WARNING: x\r\nKEYSTORE-0-MISSING\r\nKEYSTORE-1-MISSING`,
     ]) {
-      expect(() => parsePowerShellOutput(out, 'C:\\x'), JSON.stringify(out)).toThrow(
+      expect(() => parsePowerShellOutput(out, PATHS), JSON.stringify(out)).toThrow(
         expect.objectContaining({ code: 'ERR_KEYSTORE_NATIVE_FAILURE' }),
       );
     }
@@ -236,13 +253,19 @@ describe('parsePowerShellOutput', () => {
 describe('checkWindowsPolicyFile', () => {
   const FILE = 'C:\\ProgramData\\keystore\\policy.json';
   const FOLDER = 'C:\\ProgramData\\keystore';
-  const reader = (table: Record<string, string | null>): WindowsSecurityReader & { paths: string[] } => {
-    const paths: string[] = [];
+  /** A reader double over a table of SDDL by path (`null`: missing; `'reparse'`: a link). */
+  const reader = (table: Record<string, string | null>): WindowsSecurityReader & { paths: string[][] } => {
+    const paths: string[][] = [];
     return Object.assign(
-      async (path: string) => {
-        paths.push(path);
-        if (!(path in table)) throw new Error(`unexpected path ${path}`);
-        return table[path] ?? null;
+      async (asked: readonly string[]) => {
+        paths.push([...asked]);
+        return asked.map((path) => {
+          if (!(path in table)) throw new Error(`unexpected path ${path}`);
+          const sddl = table[path];
+          if (sddl === null || sddl === undefined) return { exists: false };
+          if (sddl === 'reparse') return { exists: true, reparsePoint: true };
+          return { exists: true, reparsePoint: false, sddl };
+        });
       },
       { paths },
     );
@@ -251,7 +274,8 @@ describe('checkWindowsPolicyFile', () => {
   it('passes a file and folder that only administrators can write, having read both', async () => {
     const security = reader({ [FILE]: GOOD_FILE, [FOLDER]: GOOD_FOLDER });
     await expect(checkWindowsPolicyFile(FILE, { securityReader: security })).resolves.toBeUndefined();
-    expect(security.paths.sort()).toEqual([FOLDER, FILE].sort());
+    // One read for both, so that the default reader starts PowerShell once.
+    expect(security.paths).toEqual([[FOLDER, FILE]]);
   });
 
   it('refuses a user-owned file with ERR_KEYSTORE_INVALID_POLICY, one issue per problem, and a hint with the fix', async () => {
@@ -280,6 +304,17 @@ describe('checkWindowsPolicyFile', () => {
     ).toBe('ERR_KEYSTORE_INVALID_POLICY');
   });
 
+  it('refuses a folder or file that is a reparse point (link, junction), whatever its own ACL', async () => {
+    for (const table of [
+      { [FILE]: GOOD_FILE, [FOLDER]: 'reparse' },
+      { [FILE]: 'reparse', [FOLDER]: GOOD_FOLDER },
+    ]) {
+      expect(await codeOf(checkWindowsPolicyFile(FILE, { securityReader: reader(table) }))).toBe(
+        'ERR_KEYSTORE_INVALID_POLICY',
+      );
+    }
+  });
+
   it('refuses a file that is gone by the time of the check', async () => {
     expect(
       await codeOf(checkWindowsPolicyFile(FILE, { securityReader: reader({ [FILE]: null, [FOLDER]: GOOD_FOLDER }) })),
@@ -296,8 +331,16 @@ describe('checkWindowsPolicyFile', () => {
         checkWindowsPolicyFile(FILE, { securityReader: reader({ [FILE]: 'garbage', [FOLDER]: GOOD_FOLDER }) }),
       ),
     ).toBe('ERR_KEYSTORE_NATIVE_FAILURE');
-    const notText = (async () => 42) as unknown as WindowsSecurityReader;
-    expect(await codeOf(checkWindowsPolicyFile(FILE, { securityReader: notText }))).toBe('ERR_KEYSTORE_NATIVE_FAILURE');
+    for (const broken of [
+      async () => 42,
+      async () => [],
+      async () => [{ exists: true }, { exists: true }],
+      async () => [null, { exists: false }],
+    ]) {
+      expect(
+        await codeOf(checkWindowsPolicyFile(FILE, { securityReader: broken as unknown as WindowsSecurityReader })),
+      ).toBe('ERR_KEYSTORE_NATIVE_FAILURE');
+    }
   });
 
   it('refuses bad paths before reading anything, and honours an aborted signal', async () => {

@@ -63,11 +63,12 @@ describe.skipIf(!onWindows)(`Windows policy file on Windows (${onWindows ? 'Wind
     }
   });
 
-  it('reads the owner and DACL as SDDL with the real PowerShell; null for a missing path', async () => {
+  it('reads the owner and DACL as SDDL with the real PowerShell, for several paths in one run; a missing path as missing', async () => {
     mkdirSync(folder, { recursive: true });
     writeFileSync(file, '{}');
-    expect(await readSecurityWithPowerShell(file)).toMatch(/^O:[^G]+G:.*D:/);
-    expect(await readSecurityWithPowerShell(win32.join(folder, 'missing.json'))).toBeNull();
+    const [onFile, missing] = await readSecurityWithPowerShell([file, win32.join(folder, 'missing.json')]);
+    expect(onFile).toMatchObject({ exists: true, reparsePoint: false, sddl: expect.stringMatching(/^O:[^G]+G:.*D:/) });
+    expect(missing).toEqual({ exists: false });
   }, 60_000);
 
   it.skipIf(isElevated)(
@@ -98,6 +99,13 @@ describe.skipIf(!onWindows)(`Windows policy file on Windows (${onWindows ? 'Wind
       icacls(file, '/remove:g', '*S-1-5-32-545');
       icacls(folder, '/grant', '*S-1-5-11:(CI)(AD,WD)');
       expect(await codeOf(checkWindowsPolicyFile(file))).toBe('ERR_KEYSTORE_INVALID_POLICY');
+      icacls(folder, '/remove:g', '*S-1-5-11');
+      // A junction named like the folder, to a folder locked down the same way: refused as a reparse point.
+      const junction = win32.join(dir, 'linked');
+      execFileSync('cmd.exe', ['/d', '/c', 'mklink', '/J', junction, folder], { stdio: 'ignore' });
+      expect(await codeOf(checkWindowsPolicyFile(win32.join(junction, 'policy.json')))).toBe(
+        'ERR_KEYSTORE_INVALID_POLICY',
+      );
     },
     120_000,
   );

@@ -172,11 +172,10 @@ export class SddlError extends Error {
 
 function resolveSid(text: string): string {
   if (/^S-1-\d+(-\d+)+$/.test(text)) return text;
-  if (/^[A-Z]{2}$/.test(text)) {
-    const alias = ALIASES[text];
-    if (alias === undefined) throw new SddlError(`unknown SID alias ${JSON.stringify(text)}`);
-    return alias.sid ?? text;
-  }
+  // An alias this table does not know (Windows adds some with new releases) is kept as the alias: it
+  // can never be SYSTEM, Administrators or TrustedInstaller, which have fixed forms, so it counts as
+  // anyone else, which is the closed side.
+  if (/^[A-Z]{2}$/.test(text)) return ALIASES[text]?.sid ?? text;
   throw new SddlError(`not a SID: ${JSON.stringify(text)}`);
 }
 
@@ -187,7 +186,8 @@ function resolveSid(text: string): string {
  */
 export function describeSid(sid: string): string {
   const known = KNOWN_NAMES[sid] ?? ALIASES[sid]?.name;
-  return known === undefined ? sid : `${known} (${sid})`;
+  if (known !== undefined) return `${known} (${sid})`;
+  return /^[A-Z]{2}$/.test(sid) ? `the account with SDDL alias ${sid}` : sid;
 }
 
 function parseRights(text: string): number {
@@ -246,7 +246,7 @@ const SID_TOKEN = /^(S-1-\d+(?:-\d+)+|[A-Z]{2})/;
 /**
  * Parses the SDDL of a security descriptor (`O:…G:…D:…`, as `Get-Acl`'s `Sddl` or
  * `ConvertSecurityDescriptorToStringSecurityDescriptor` print it) into its owner and DACL. Strict:
- * a missing owner or DACL part, a part given twice, an unknown alias, right, flag or ACE type, or
+ * a missing owner or DACL part, a part given twice, an unknown right, flag or ACE type, or
  * stray text throws, so that the caller fails closed. The group and any SACL are read past and
  * ignored (they grant nothing).
  *

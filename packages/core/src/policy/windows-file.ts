@@ -18,14 +18,34 @@ import { invalidPolicyError } from './validate.js';
 import { SddlError, sddlWriteProblems } from './windows-acl.js';
 
 /**
- * Reads the security descriptor of a file or directory as SDDL holding at least its owner (`O:`)
- * and DACL (`D:`); resolves to `null` when nothing exists at the path. The default runs Windows
- * PowerShell's `Get-Acl`; pass another (for example one over `GetNamedSecurityInfoW`) where
- * PowerShell is blocked, or in tests.
+ * What a {@link WindowsSecurityReader} found at one path.
  *
  * @since 0.3.0
  */
-export type WindowsSecurityReader = (path: string, options: { signal?: AbortSignal }) => Promise<string | null>;
+export interface WindowsSecurityEntry {
+  /** Whether anything exists at the path. */
+  readonly exists: boolean;
+  /**
+   * Whether it is a reparse point (a symbolic link, junction or mount point): such a path is refused,
+   * since what it leads to is not what its own security descriptor protects.
+   */
+  readonly reparsePoint?: boolean;
+  /** When it exists: its security descriptor as SDDL, holding at least the owner (`O:`) and DACL (`D:`). */
+  readonly sddl?: string;
+}
+
+/**
+ * Reads the security descriptors of files or folders: one {@link WindowsSecurityEntry} per path, in
+ * order. The default, {@link readSecurityWithPowerShell}, runs Windows PowerShell's `Get-Acl` once for
+ * all of them; pass another (for example one over `GetNamedSecurityInfoW`) where PowerShell is
+ * blocked, or in tests.
+ *
+ * @since 0.3.0
+ */
+export type WindowsSecurityReader = (
+  paths: readonly string[],
+  options: { signal?: AbortSignal },
+) => Promise<readonly WindowsSecurityEntry[]>;
 
 /**
  * Options of the Windows policy-file functions.
@@ -180,35 +200,48 @@ function securityReadError(path: string, what: string, cause?: unknown): KeyStor
   );
 }
 
+/** A PowerShell single-quoted string literal. */
+function psLiteral(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
 /**
  * The default {@link WindowsSecurityReader}: runs `System32\WindowsPowerShell\v1.0\powershell.exe`
- * of the Windows directory (never one found through PATH) with an environment of its own (the
- * app's could load modules or a .NET profiler into it), and prints `(Get-Acl -LiteralPath PATH).Sddl`,
+ * of the Windows directory (never one found through PATH) once, with an environment of its own (the
+ * app's could load modules or a .NET profiler into it), and prints for each path whether it is
+ * missing, a reparse point (`FILE_ATTRIBUTE_REPARSE_POINT`), or else `(Get-Acl -LiteralPath PATH).Sddl`:
  * the owner, group and DACL read with the Win32 security API. Strict: the output must hold exactly
- * one marked line; anything else (Wine's `powershell.exe` is a stub that prints nothing) fails closed.
+ * one marked line per path, in order; anything else (Wine's `powershell.exe` is a stub that prints
+ * nothing) fails closed.
  *
  * @throws {@link KeyStoreError} `ERR_KEYSTORE_NATIVE_FAILURE`, `ERR_KEYSTORE_TIMEOUT`,
  *   `ERR_KEYSTORE_CANCELLED`, `ERR_KEYSTORE_INVALID_ARGUMENT` (not an absolute drive path).
  * @internal
  */
-export function readSecurityWithPowerShell(
-  path: string,
+export async function readSecurityWithPowerShell(
+  paths: readonly string[],
   options: { signal?: AbortSignal } = {},
-): Promise<string | null> {
-  if (!isDrivePath(path) || SMART_QUOTES.test(path)) {
-    return Promise.reject(
-      new KeyStoreError('ERR_KEYSTORE_INVALID_ARGUMENT', `not an absolute drive path: ${JSON.stringify(path)}`),
-    );
+): Promise<readonly WindowsSecurityEntry[]> {
+  for (const path of paths) {
+    if (typeof path !== 'string' || !isDrivePath(path) || SMART_QUOTES.test(path)) {
+      throw new KeyStoreError('ERR_KEYSTORE_INVALID_ARGUMENT', `not an absolute drive path: ${JSON.stringify(path)}`);
+    }
   }
   throwIfAborted(options.signal);
+  const what = paths.join(', ');
   const windir = windowsDirectory().path;
   const exe = win32.join(windir, 'System32', 'WindowsPowerShell', 'v1.0', 'powershell.exe');
-  const literal = `'${path.replace(/'/g, "''")}'`;
   const script = [
     "$ErrorActionPreference = 'Stop'",
-    `$p = ${literal}`,
-    "if (-not (Test-Path -LiteralPath $p)) { 'KEYSTORE-MISSING' } else { 'KEYSTORE-SDDL:' + (Get-Acl -LiteralPath $p).Sddl }",
-  ].join('; ');
+    `$paths = @(${paths.map(psLiteral).join(', ')})`,
+    'for ($i = 0; $i -lt $paths.Count; $i++) {',
+    '  $p = $paths[$i]',
+    '  if (-not (Test-Path -LiteralPath $p)) { "KEYSTORE-$i-MISSING" }',
+    // 1024 = FILE_ATTRIBUTE_REPARSE_POINT (a number, not a type literal, so that constrained language mode allows it).
+    '  elseif (((Get-Item -LiteralPath $p -Force).Attributes -band 1024) -ne 0) { "KEYSTORE-$i-REPARSE" }',
+    '  else { "KEYSTORE-$i-SDDL:" + (Get-Acl -LiteralPath $p).Sddl }',
+    '}',
+  ].join('\n');
   const encoded = Buffer.from(script, 'utf16le').toString('base64');
   const env = {
     SystemRoot: windir,
@@ -220,7 +253,7 @@ export function readSecurityWithPowerShell(
   };
   // -InputFormat None: PowerShell otherwise may wait on a redirected stdin before it exits.
   const args = ['-NoLogo', '-NoProfile', '-NonInteractive', '-InputFormat', 'None', '-EncodedCommand', encoded];
-  return new Promise((resolve, reject) => {
+  const stdout = await new Promise<string>((resolve, reject) => {
     execFile(
       exe,
       args,
@@ -232,7 +265,8 @@ export function readSecurityWithPowerShell(
         signal: options.signal,
         encoding: 'latin1',
       },
-      (error, stdout, stderr) => {
+      (error, out, stderr) => {
+        if (error === null) return resolve(out);
         if (options.signal?.aborted) {
           return reject(
             new KeyStoreError('ERR_KEYSTORE_CANCELLED', 'the operation was cancelled', {
@@ -240,59 +274,59 @@ export function readSecurityWithPowerShell(
             }),
           );
         }
-        if (error !== null) {
-          const e = error as NodeJS.ErrnoException & { killed?: boolean };
-          if (e.killed) {
-            return reject(
-              new KeyStoreError(
-                'ERR_KEYSTORE_TIMEOUT',
-                `PowerShell did not print the owner and DACL of ${path} within ${SECURITY_TIMEOUT_MS / 1000} s`,
-                {
-                  cause: error,
-                  hint: 'the machine may be overloaded; try again',
-                },
-              ),
-            );
-          }
+        const e = error as NodeJS.ErrnoException & { killed?: boolean };
+        if (e.killed) {
           return reject(
-            securityReadError(
-              path,
-              `${exe} failed (${String(e.code ?? e.message)}): ${stderr.trim().slice(0, 300)}`,
-              error,
+            new KeyStoreError(
+              'ERR_KEYSTORE_TIMEOUT',
+              `PowerShell did not print the owner and DACL of ${what} within ${SECURITY_TIMEOUT_MS / 1000} s`,
+              { cause: error, hint: 'the machine may be overloaded; try again' },
             ),
           );
         }
-        try {
-          resolve(parsePowerShellOutput(stdout, path));
-        } catch (cause) {
-          reject(cause);
-        }
+        reject(
+          securityReadError(
+            what,
+            `${exe} failed (${String(e.code ?? e.message)}): ${stderr.trim().slice(0, 300)}`,
+            error,
+          ),
+        );
       },
     );
   });
+  return parsePowerShellOutput(stdout, paths);
 }
 
 /**
- * The SDDL in the output of {@link readSecurityWithPowerShell}'s script, `null` for a missing path.
+ * The entries in the output of {@link readSecurityWithPowerShell}'s script: one line per path, in
+ * order, `KEYSTORE-<index>-MISSING`, `KEYSTORE-<index>-REPARSE` or `KEYSTORE-<index>-SDDL:<sddl>`.
  *
- * @throws {@link KeyStoreError} `ERR_KEYSTORE_NATIVE_FAILURE` unless the output is exactly one marked line.
+ * @throws {@link KeyStoreError} `ERR_KEYSTORE_NATIVE_FAILURE` for any other output.
  * @internal
  */
-export function parsePowerShellOutput(stdout: string, path: string): string | null {
-  const lines = stdout.split(/\r?\n/).filter((line) => line.trim() !== '');
-  if (lines.length !== 1) {
+export function parsePowerShellOutput(stdout: string, paths: readonly string[]): WindowsSecurityEntry[] {
+  const what = paths.join(', ');
+  const lines = stdout
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  if (lines.length !== paths.length) {
     throw securityReadError(
-      path,
+      what,
       lines.length === 0
         ? 'PowerShell printed nothing (a stub powershell.exe, as under Wine, does this)'
-        : `PowerShell printed ${lines.length} lines where one was expected`,
+        : `PowerShell printed ${lines.length} lines where ${paths.length} were expected`,
     );
   }
-  const line = lines[0]!.trim();
-  if (line === 'KEYSTORE-MISSING') return null;
-  if (line.startsWith('KEYSTORE-SDDL:') && line.length > 'KEYSTORE-SDDL:'.length)
-    return line.slice('KEYSTORE-SDDL:'.length);
-  throw securityReadError(path, `PowerShell printed ${JSON.stringify(line.slice(0, 120))}`);
+  return lines.map((line, index) => {
+    const prefix = `KEYSTORE-${index}-`;
+    if (line === `${prefix}MISSING`) return { exists: false };
+    if (line === `${prefix}REPARSE`) return { exists: true, reparsePoint: true };
+    if (line.startsWith(`${prefix}SDDL:`) && line.length > `${prefix}SDDL:`.length) {
+      return { exists: true, reparsePoint: false, sddl: line.slice(`${prefix}SDDL:`.length) };
+    }
+    throw securityReadError(what, `PowerShell printed ${JSON.stringify(line.slice(0, 120))}`);
+  });
 }
 
 /** The commands that give a file or folder the owner and DACL keystore accepts, by SID (any language). */
@@ -310,7 +344,8 @@ function fixCommands(file: string, folder: string): string {
  * file and its folder (`…\keystore`) must be owned by Administrators, SYSTEM or TrustedInstaller, and
  * their DACLs may grant write-type rights (write or append data, add files, delete, write
  * attributes or extended attributes, change the DACL or owner, generic write or all) only to those
- * three; a NULL DACL lets everyone write. Deny ACEs are read past (they grant nothing) and
+ * three; a NULL DACL lets everyone write; neither may be a reparse point (a link or junction, whose
+ * own descriptor does not protect what it leads to). Deny ACEs are read past (they grant nothing) and
  * inherit-only ACEs do not apply to the object itself. Each problem is one issue; the hint gives the
  * `icacls` commands that fix them.
  *
@@ -329,28 +364,48 @@ export async function checkWindowsPolicyFile(path: string, options: WindowsPolic
   }
   const reader = options.securityReader ?? readSecurityWithPowerShell;
   const folder = win32.dirname(path);
-  const readOptions = options.signal === undefined ? {} : { signal: options.signal };
+  const targets = [
+    { target: folder, what: `the folder ${folder}` },
+    { target: path, what: `the policy file ${path}` },
+  ];
+  const entries = await reader(
+    targets.map((t) => t.target),
+    options.signal === undefined ? {} : { signal: options.signal },
+  );
+  if (!Array.isArray(entries) || entries.length !== targets.length) {
+    throw securityReadError(
+      `${folder}, ${path}`,
+      `the security reader returned no entry for each of the ${targets.length} paths`,
+    );
+  }
   const issues: PolicyIssue[] = [];
-  for (const [target, what] of [
-    [folder, `the folder ${folder}`],
-    [path, `the policy file ${path}`],
-  ] as const) {
-    const sddl = await reader(target, readOptions);
-    if (sddl === null) {
+  for (const [index, { target, what }] of targets.entries()) {
+    const entry = entries[index] as WindowsSecurityEntry | undefined;
+    if (typeof entry !== 'object' || entry === null || typeof entry.exists !== 'boolean') {
+      throw securityReadError(target, 'the security reader returned no entry for it');
+    }
+    if (!entry.exists) {
       issues.push({
         pointer: '',
         message: `${what} does not exist (any more), so what was read from it cannot be trusted`,
       });
       continue;
     }
-    if (typeof sddl !== 'string') throw securityReadError(target, 'the security reader returned no SDDL text');
+    if (entry.reparsePoint === true) {
+      issues.push({
+        pointer: '',
+        message: `${what} is a reparse point (a symbolic link, junction or mount point): its own security descriptor does not protect what it leads to`,
+      });
+      continue;
+    }
+    if (typeof entry.sddl !== 'string') throw securityReadError(target, 'the security reader returned no SDDL text');
     try {
-      for (const message of sddlWriteProblems(sddl, what)) issues.push({ pointer: '', message });
+      for (const message of sddlWriteProblems(entry.sddl, what)) issues.push({ pointer: '', message });
     } catch (error) {
       if (!(error instanceof SddlError)) throw error;
       throw securityReadError(
         target,
-        `its SDDL ${JSON.stringify(sddl.slice(0, 200))} cannot be read with certainty (${error.message})`,
+        `its SDDL ${JSON.stringify(entry.sddl.slice(0, 200))} cannot be read with certainty (${error.message})`,
         error,
       );
     }
