@@ -9,6 +9,7 @@ import {
   checkWindowsPolicyFile,
   locateWindowsPolicyFile,
   parsePowerShellOutput,
+  type WindowsSecurityEntry,
   type WindowsSecurityReader,
   windowsPolicyFilePath,
 } from '../src/policy/windows-file.js';
@@ -259,7 +260,7 @@ describe('checkWindowsPolicyFile', () => {
     return Object.assign(
       async (asked: readonly string[]) => {
         paths.push([...asked]);
-        return asked.map((path) => {
+        return asked.map((path): WindowsSecurityEntry => {
           if (!(path in table)) throw new Error(`unexpected path ${path}`);
           const sddl = table[path];
           if (sddl === null || sddl === undefined) return { exists: false };
@@ -335,6 +336,10 @@ describe('checkWindowsPolicyFile', () => {
       async () => 42,
       async () => [],
       async () => [{ exists: true }, { exists: true }],
+      async () => [
+        { exists: true, sddl: 'O:BAD:' },
+        { exists: true, sddl: 'O:BAD:' },
+      ],
       async () => [null, { exists: false }],
     ]) {
       expect(

@@ -18,21 +18,17 @@ import { invalidPolicyError } from './validate.js';
 import { SddlError, sddlWriteProblems } from './windows-acl.js';
 
 /**
- * What a {@link WindowsSecurityReader} found at one path.
+ * What a {@link WindowsSecurityReader} found at one path: nothing; a reparse point (a symbolic link,
+ * junction or mount point, refused since its own security descriptor does not protect what it leads
+ * to); or a file or folder with its security descriptor as SDDL, holding at least the owner (`O:`)
+ * and DACL (`D:`).
  *
  * @since 0.3.0
  */
-export interface WindowsSecurityEntry {
-  /** Whether anything exists at the path. */
-  readonly exists: boolean;
-  /**
-   * Whether it is a reparse point (a symbolic link, junction or mount point): such a path is refused,
-   * since what it leads to is not what its own security descriptor protects.
-   */
-  readonly reparsePoint?: boolean;
-  /** When it exists: its security descriptor as SDDL, holding at least the owner (`O:`) and DACL (`D:`). */
-  readonly sddl?: string;
-}
+export type WindowsSecurityEntry =
+  | { readonly exists: false }
+  | { readonly exists: true; readonly reparsePoint: true }
+  | { readonly exists: true; readonly reparsePoint: false; readonly sddl: string };
 
 /**
  * Reads the security descriptors of files or folders: one {@link WindowsSecurityEntry} per path, in
@@ -318,7 +314,7 @@ export function parsePowerShellOutput(stdout: string, paths: readonly string[]):
         : `PowerShell printed ${lines.length} lines where ${paths.length} were expected`,
     );
   }
-  return lines.map((line, index) => {
+  return lines.map((line, index): WindowsSecurityEntry => {
     const prefix = `KEYSTORE-${index}-`;
     if (line === `${prefix}MISSING`) return { exists: false };
     if (line === `${prefix}REPARSE`) return { exists: true, reparsePoint: true };
@@ -381,8 +377,17 @@ export async function checkWindowsPolicyFile(path: string, options: WindowsPolic
   const issues: PolicyIssue[] = [];
   for (const [index, { target, what }] of targets.entries()) {
     const entry = entries[index] as WindowsSecurityEntry | undefined;
-    if (typeof entry !== 'object' || entry === null || typeof entry.exists !== 'boolean') {
-      throw securityReadError(target, 'the security reader returned no entry for it');
+    // A reader that does not say whether the path is a link has not said enough: fail closed.
+    if (
+      typeof entry !== 'object' ||
+      entry === null ||
+      typeof entry.exists !== 'boolean' ||
+      (entry.exists && typeof entry.reparsePoint !== 'boolean')
+    ) {
+      throw securityReadError(
+        target,
+        'the security reader returned no entry for it, or none saying whether it is a link',
+      );
     }
     if (!entry.exists) {
       issues.push({
@@ -391,7 +396,7 @@ export async function checkWindowsPolicyFile(path: string, options: WindowsPolic
       });
       continue;
     }
-    if (entry.reparsePoint === true) {
+    if (entry.reparsePoint) {
       issues.push({
         pointer: '',
         message: `${what} is a reparse point (a symbolic link, junction or mount point): its own security descriptor does not protect what it leads to`,
@@ -411,8 +416,11 @@ export async function checkWindowsPolicyFile(path: string, options: WindowsPolic
     }
   }
   if (issues.length > 0) {
+    const links = issues.some((issue) => issue.message.includes('is a reparse point'))
+      ? 'replace each link or junction with a real folder or file, then '
+      : '';
     throw invalidPolicyError(issues, path, {
-      hint: `only Administrators, SYSTEM and TrustedInstaller may own or write the machine policy; as an administrator run: ${fixCommands(path, folder)}`,
+      hint: `only Administrators, SYSTEM and TrustedInstaller may own or write the machine policy; as an administrator ${links}run: ${fixCommands(path, folder)}`,
     });
   }
 }
