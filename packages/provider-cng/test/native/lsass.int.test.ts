@@ -2,7 +2,8 @@
  * The LSASS lookup with the real system calls inside Windows Node under Wine 8.0, with a process
  * named lsass.exe started by the test. What Wine gives (measured here): no KeyIso or SamSs service
  * (OpenServiceW fails with ERROR_SERVICE_DOES_NOT_EXIST, 0x424) and no lsass.exe of its own, and
- * ProcessIdToSessionId puts the processes of a Wine session in session 1. So the fake lsass.exe is
+ * ProcessIdToSessionId puts the processes of a Wine session in session 1, even one started by Wine's
+ * service manager (tried with `sc create` and `sc start`). So the fake lsass.exe is
  * refused for its session, before its image path is compared; the image-path rule and the
  * service-manager path are shown over the double (lsass.test.ts) and on Windows (cng.windows.test.ts).
  * Needs the built package (`npm run build -w @keystore/provider-cng`).
