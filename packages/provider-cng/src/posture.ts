@@ -109,8 +109,10 @@ function runAsPplMeaning(value: number | string | string[]): string {
  *   the app's own process;
  * - on Windows: `os-isolated` (keys are used only inside LSASS, by the CNG key isolation service);
  *   `os-protected` when LSASS runs as a protected process now (its `PS_PROTECTION` type is not 0,
- *   e.g. 0x41 for LSA light); when that cannot be read (e.g. access denied), `os-isolated` with the
- *   reason; when no LSASS is found at all (`ERROR_NOT_FOUND`, `ERROR_SERVICE_DOES_NOT_EXIST`), the
+ *   e.g. 0x41 for LSA light) — LSASS being the process the service control manager runs as
+ *   KeyIso/SamSs, or the one session-0 `lsass.exe` in the system directory, never a name alone, and
+ *   the evidence says which; when that cannot be read (e.g. access denied), or the bindings do not
+ *   say how the process was identified, `os-isolated` with the reason; when no LSASS is found at all (`ERROR_NOT_FOUND`, `ERROR_SERVICE_DOES_NOT_EXIST`), the
  *   key isolation service cannot be confirmed: `in-process`, with the reason. `RunAsPPL` in the
  *   registry is read for the details only: configured is not running;
  * - VBS keys are possible when the secure kernel runs and the build is at least
@@ -185,8 +187,8 @@ export function measureSoftwareKspPosture(system: WindowsSystemBindings): Isolat
   let level: IsolationLevel = 'os-isolated';
 
   const lsass = read(() => system.lsassProtection());
-  // Not found (the lookup walked every process and found no lsass.exe, after no KeyIso or SamSs
-  // service gave one; or no such service): not a normal Windows.
+  // Not found (no KeyIso or SamSs service gave a process, and no lsass.exe ran in session 0 from the
+  // system directory; or no such service): not a normal Windows, or a process only named lsass.exe.
   const noLsass = !lsass.ok && (lsass.status === ERROR_NOT_FOUND || lsass.status === ERROR_SERVICE_DOES_NOT_EXIST);
   if (!noLsass) {
     evidence.push(
@@ -202,19 +204,28 @@ export function measureSoftwareKspPosture(system: WindowsSystemBindings): Isolat
     evidence.push(why);
     reasons.push(why);
   } else if (lsass.ok) {
-    const { pid, protection } = lsass.value;
+    const { pid, protection, identifiedBy } = lsass.value;
+    // How the process was told from any other process named lsass.exe: the receipt says it. Bindings
+    // that do not say cannot raise the level, since the protected process may not be LSASS.
+    const how = typeof identifiedBy === 'string' && identifiedBy !== '' ? identifiedBy : undefined;
     details.lsassPid = pid;
+    details.lsassIdentifiedBy = how ?? 'not said by the system bindings';
     details.lsassProtection = describeProtection(protection);
-    if ((protection & 7) !== 0) {
+    if (how === undefined) {
+      running = `unknown (the system bindings did not say how pid ${pid} was identified as LSASS)`;
+      const why = `the system bindings read PS_PROTECTION ${describeProtection(protection)} for pid ${pid} but did not say how that process was identified as LSASS; reported as os-isolated`;
+      evidence.push(why);
+      reasons.push(why);
+    } else if ((protection & 7) !== 0) {
       level = 'os-protected';
       running = `yes, ${describeProtection(protection)}`;
       evidence.push(
-        `LSASS (pid ${pid}) runs as a protected process now: PS_PROTECTION ${describeProtection(protection)}, read with NtQueryInformationProcess`,
+        `LSASS (pid ${pid}, identified through: ${how}) runs as a protected process now: PS_PROTECTION ${describeProtection(protection)}, read with NtQueryInformationProcess`,
       );
     } else {
       running = `no, ${describeProtection(protection)}`;
       evidence.push(
-        `LSASS (pid ${pid}) does not run as a protected process now (PS_PROTECTION ${describeProtection(protection)})`,
+        `LSASS (pid ${pid}, identified through: ${how}) does not run as a protected process now (PS_PROTECTION ${describeProtection(protection)})`,
       );
       reasons.push(
         'LSASS is not running as a protected process (LSA protection is off): code running as SYSTEM or with debug rights can read it; turn on LSA protection (RunAsPPL) and reboot to reach os-protected',

@@ -26,6 +26,7 @@ import {
   NTE_PERM,
 } from '../src/native/constants.js';
 import { loadNCrypt } from '../src/native/ncrypt.js';
+import { loadWindowsSystem } from '../src/native/system.js';
 
 const onWindows = process.platform === 'win32';
 /** `net session` succeeds only in an elevated (administrator) process. */
@@ -101,6 +102,22 @@ describe.skipIf(!onWindows)(
         expect(probe.details).toMatchObject({ platform: 'windows' });
         expect(typeof probe.details?.lsaProtection).toBe('string');
         expect(typeof probe.details?.windowsBuild).toBe('number');
+      });
+
+      it('finds LSASS through the service control manager (KeyIso), never by name, and the receipt says so', async () => {
+        const reading = loadWindowsSystem().lsassProtection();
+        // Unelevated, opening a protected LSASS may be refused; the lookup itself never fails on Windows.
+        if (!reading.ok) {
+          expect(reading.status).not.toBe(1168);
+          return;
+        }
+        expect(reading.value.identifiedBy).toBe('service control manager (KeyIso)');
+        const probe = await provider.probe();
+        expect(probe.details?.lsassIdentifiedBy).toBe('service control manager (KeyIso)');
+        const name = fresh('lsass-evidence');
+        const key = await provider.createKey({ name, algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
+        expect(key.isolation.evidence.join(' ')).toContain('identified through: service control manager (KeyIso)');
+        await key.close();
       });
 
       it('a key persists across provider instances (and processes use the same store)', async () => {

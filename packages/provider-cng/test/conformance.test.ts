@@ -12,7 +12,7 @@ for (const posture of ['Windows, LSASS unprotected', 'Windows, LSASS protected a
     posture === 'Windows, LSASS unprotected'
       ? {}
       : {
-          lsass: { ok: true, value: { pid: 700, protection: 0x41 } },
+          lsass: { ok: true, value: { pid: 700, protection: 0x41, identifiedBy: 'service control manager (KeyIso)' } },
           iso: { ok: true, value: { secureKernelRunning: true, hvciEnabled: true, trustletRunning: true } },
         },
   );

@@ -6,7 +6,7 @@
 import { isAtLeast } from '@keystore/core';
 import { describe, expect, it } from 'vitest';
 import { CngProvider, describeProtection, measureSoftwareKspPosture, VBS_KEYS_MIN_BUILD } from '../src/index.js';
-import { createSystemDouble, POSTURES, type SystemState } from './helpers/ncrypt-double.js';
+import { createSystemDouble, POSTURES, SCM, type SystemState } from './helpers/ncrypt-double.js';
 import { overDouble } from './helpers/setup.js';
 
 const RUN_AS_PPL = 'SYSTEM\\CurrentControlSet\\Control\\Lsa\\RunAsPPL';
@@ -65,7 +65,28 @@ describe('measureSoftwareKspPosture', () => {
     expect(posture.details).toMatchObject({ lsassPid: 812, runAsPPL: 2 });
     expect(posture.details.lsaProtection).toMatch(/^configured: 2 .*; running: yes/);
     // Full protection (type 2) counts too; any signer.
-    expect(measure({ lsass: { ok: true, value: { pid: 4, protection: 0x62 } } }).level).toBe('os-protected');
+    expect(measure({ lsass: { ok: true, value: { pid: 4, protection: 0x62, identifiedBy: SCM } } }).level).toBe(
+      'os-protected',
+    );
+  });
+
+  it('the evidence and details say how LSASS was identified (service control manager, or the session-0 process)', () => {
+    const bySCM = measure(POSTURES.ppl());
+    expect(bySCM.evidence.some((e) => e.includes('identified through: service control manager (KeyIso)'))).toBe(true);
+    expect(bySCM.details.lsassIdentifiedBy).toBe(SCM);
+    const how = 'session-0 process at C:\\Windows\\System32\\lsass.exe';
+    const bySession = measure({ lsass: { ok: true, value: { pid: 640, protection: 0, identifiedBy: how } } });
+    expect(bySession.level).toBe('os-isolated');
+    expect(bySession.evidence.some((e) => e.includes(`identified through: ${how}`))).toBe(true);
+  });
+
+  it('a protected reading whose bindings do not say how the process was identified does not raise the level', () => {
+    const posture = measure({ lsass: { ok: true, value: { pid: 4242, protection: 0x41 } } });
+    expect(posture.level).toBe('os-isolated');
+    expect(posture.best).toBe('os-isolated');
+    expect(posture.details.lsassIdentifiedBy).toBe('not said by the system bindings');
+    expect(posture.reasons.some((r) => r.includes('did not say how that process was identified'))).toBe(true);
+    expect(posture.evidence.some((e) => e.includes('runs as a protected process now'))).toBe(false);
   });
 
   it('protection that cannot be read: os-isolated, saying it could not be read', () => {

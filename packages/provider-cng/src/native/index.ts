@@ -195,6 +195,8 @@ export {
 export type { HandleFreer, HandleTrackerOptions } from './handles.js';
 export { HandleTracker } from './handles.js';
 export type { StructLayout } from './koffi.js';
+export type { LookupStep, LsassIdentity, LsassLookup, LsassLookupCalls } from './lsass.js';
+export { findLsass, LSASS_SERVICES } from './lsass.js';
 export type { NCryptStructName } from './ncrypt.js';
 export { defineNCryptTypes, loadNCrypt, NCRYPT_FUNCTIONS } from './ncrypt.js';
 export type { NativeRegistryReaderOptions } from './registry.js';

@@ -9,7 +9,6 @@
 import { KeyStoreError } from '@keystore/core';
 import {
   ERROR_MORE_DATA,
-  ERROR_NOT_FOUND,
   HKEY_LOCAL_MACHINE,
   PROCESS_QUERY_LIMITED_INFORMATION,
   ProcessProtectionInformation,
@@ -34,6 +33,7 @@ import {
   type NativeFn,
   type StructLayout,
 } from './koffi.js';
+import { findLsass, type LookupStep, type LsassLookupCalls } from './lsass.js';
 import { formatStatus, NCRYPT_STATUS } from './status.js';
 import type { PostureReading, TpmDeviceInfo, WindowsSystemBindings } from './types.js';
 import { checkWideString } from './validate.js';
@@ -57,8 +57,8 @@ const ERROR_MOD_NOT_FOUND = 126;
 const ERROR_UNSUPPORTED_TYPE = 1630;
 /** `ERROR_NO_MORE_FILES` (the end of a Toolhelp walk). */
 const ERROR_NO_MORE_FILES = 18;
-/** The services hosted in lsass.exe, tried in order to learn its PID. */
-const LSASS_SERVICES = ['KeyIso', 'SamSs'] as const;
+/** The longest image path read (`MAX_PATH` is 260, but long paths are allowed). */
+const MAX_IMAGE_PATH = 32_768;
 /** The largest registry value read (policy values are small). */
 const MAX_REGISTRY_VALUE = 1024 * 1024;
 
@@ -216,6 +216,13 @@ export function loadWindowsSystem(): WindowsSystemBindings {
   const CreateToolhelp32Snapshot = k32(
     'void * __stdcall CreateToolhelp32Snapshot(uint32_t dwFlags, uint32_t th32ProcessID)',
   );
+  const ProcessIdToSessionId = k32(
+    'int __stdcall ProcessIdToSessionId(uint32_t dwProcessId, _Out_ uint32_t *pSessionId)',
+  );
+  const QueryFullProcessImageNameW = k32(
+    'int __stdcall QueryFullProcessImageNameW(void *hProcess, uint32_t dwFlags, _Out_ uint8_t *lpExeName, _Inout_ uint32_t *lpdwSize)',
+  );
+  const GetSystemDirectoryW = k32('uint32_t __stdcall GetSystemDirectoryW(_Out_ uint8_t *lpBuffer, uint32_t uSize)');
   const Process32FirstW = k32('int __stdcall Process32FirstW(void *hSnapshot, _Inout_ PROCESSENTRY32W *lppe)');
   const Process32NextW = k32('int __stdcall Process32NextW(void *hSnapshot, _Inout_ PROCESSENTRY32W *lppe)');
   const OpenSCManagerW = adv(
@@ -274,66 +281,85 @@ export function loadWindowsSystem(): WindowsSystemBindings {
     return Tbsi_GetDeviceInfo;
   };
 
-  /** The PID of lsass.exe from the services it hosts; 0 when they give none. */
-  const pidFromServices = (): { pid: number; status: number } => {
+  /** The PID the service control manager reports for a service (0: it runs in no process). */
+  const servicePid = (name: string): LookupStep<number> => {
     const scm = OpenSCManagerW(null, null, SC_MANAGER_CONNECT);
-    if (isNull(scm)) return { pid: 0, status: (GetLastError() as number) >>> 0 };
-    let status = 0;
+    if (isNull(scm)) return { ok: false, status: (GetLastError() as number) >>> 0 };
     try {
-      for (const name of LSASS_SERVICES) {
-        const service = OpenServiceW(scm, name, SERVICE_QUERY_STATUS);
-        if (isNull(service)) {
-          status = (GetLastError() as number) >>> 0;
-          continue;
+      const service = OpenServiceW(scm, name, SERVICE_QUERY_STATUS);
+      if (isNull(service)) return { ok: false, status: (GetLastError() as number) >>> 0 };
+      try {
+        const info: Record<string, number>[] = [{}];
+        const needed = [0];
+        const size = koffi.sizeof(structs.SERVICE_STATUS_PROCESS);
+        if (!(QueryServiceStatusEx(service, SC_STATUS_PROCESS_INFO, info, size, needed) as number)) {
+          return { ok: false, status: (GetLastError() as number) >>> 0 };
         }
-        try {
-          const info: Record<string, number>[] = [{}];
-          const needed = [0];
-          const ok = QueryServiceStatusEx(
-            service,
-            SC_STATUS_PROCESS_INFO,
-            info,
-            koffi.sizeof(structs.SERVICE_STATUS_PROCESS),
-            needed,
-          ) as number;
-          if (!ok) {
-            status = (GetLastError() as number) >>> 0;
-            continue;
-          }
-          const pid = (info[0]?.dwProcessId ?? 0) >>> 0;
-          if (pid !== 0) return { pid, status: 0 };
-        } finally {
-          CloseServiceHandle(service);
-        }
+        return { ok: true, value: (info[0]?.dwProcessId ?? 0) >>> 0 };
+      } finally {
+        CloseServiceHandle(service);
       }
     } finally {
       CloseServiceHandle(scm);
     }
-    return { pid: 0, status };
   };
 
-  /** The PID of lsass.exe from a Toolhelp process snapshot; 0 when there is none. */
-  const pidFromSnapshot = (): { pid: number; status: number } => {
+  /** The PIDs of the processes named `name` in a Toolhelp snapshot. */
+  const processesNamed = (name: string): LookupStep<number[]> => {
     const snapshot = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
     // INVALID_HANDLE_VALUE is (HANDLE)-1.
     if (isNull(snapshot) || snapshot === 0xffffffffffffffffn)
-      return { pid: 0, status: (GetLastError() as number) >>> 0 };
+      return { ok: false, status: (GetLastError() as number) >>> 0 };
     try {
+      const pids: number[] = [];
+      const wanted = name.toLowerCase();
       const entry: Record<string, unknown>[] = [{ dwSize: koffi.sizeof(structs.PROCESSENTRY32W) }];
       let more = Process32FirstW(snapshot, entry) as number;
       for (let guard = 0; more && guard < 1_000_000; guard++) {
         const current = entry[0] ?? {};
-        if (String(current.szExeFile ?? '').toLowerCase() === 'lsass.exe') {
-          return { pid: Number(current.th32ProcessID ?? 0) >>> 0, status: 0 };
-        }
+        if (String(current.szExeFile ?? '').toLowerCase() === wanted)
+          pids.push(Number(current.th32ProcessID ?? 0) >>> 0);
         entry[0] = { dwSize: koffi.sizeof(structs.PROCESSENTRY32W) };
         more = Process32NextW(snapshot, entry) as number;
       }
       const last = (GetLastError() as number) >>> 0;
-      return { pid: 0, status: last === ERROR_NO_MORE_FILES ? ERROR_NOT_FOUND : last };
+      if (last !== ERROR_NO_MORE_FILES && pids.length === 0) return { ok: false, status: last };
+      return { ok: true, value: pids };
     } finally {
       CloseHandle(snapshot);
     }
+  };
+
+  const lookupCalls: LsassLookupCalls = {
+    servicePid,
+    processesNamed,
+    sessionOf(pid) {
+      const session = [0];
+      if (!(ProcessIdToSessionId(pid, session) as number))
+        return { ok: false, status: (GetLastError() as number) >>> 0 };
+      return { ok: true, value: (session[0] ?? 0) >>> 0 };
+    },
+    imagePathOf(pid) {
+      const handle = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+      if (isNull(handle)) return { ok: false, status: (GetLastError() as number) >>> 0 };
+      try {
+        const buffer = Buffer.alloc(2 * MAX_IMAGE_PATH);
+        const size = [MAX_IMAGE_PATH];
+        // Flag 0: the Win32 path form (C:\...), not the native \Device\HarddiskVolume form.
+        if (!(QueryFullProcessImageNameW(handle, 0, buffer, size) as number)) {
+          return { ok: false, status: (GetLastError() as number) >>> 0 };
+        }
+        return { ok: true, value: buffer.subarray(0, 2 * Math.min(size[0] ?? 0, MAX_IMAGE_PATH)).toString('utf16le') };
+      } finally {
+        CloseHandle(handle);
+      }
+    },
+    systemDirectory() {
+      const buffer = Buffer.alloc(2 * MAX_IMAGE_PATH);
+      const length = (GetSystemDirectoryW(buffer, MAX_IMAGE_PATH) as number) >>> 0;
+      if (length === 0 || length >= MAX_IMAGE_PATH) return { ok: false, status: (GetLastError() as number) >>> 0 };
+      return { ok: true, value: buffer.subarray(0, 2 * length).toString('utf16le') };
+    },
   };
 
   const system: WindowsSystemBindings = {
@@ -432,23 +458,15 @@ export function loadWindowsSystem(): WindowsSystemBindings {
     },
 
     lsassProtection() {
-      let found = pidFromServices();
-      const serviceStatus = found.status;
-      if (found.pid === 0) found = pidFromSnapshot();
-      if (found.pid === 0) {
-        return refused(
-          'the LSASS lookup',
-          found.status === 0 ? ERROR_NOT_FOUND : found.status,
-          `no process hosts the KeyIso or SamSs service (services: ${formatStatus(serviceStatus)}) and no lsass.exe is running`,
-        );
-      }
-      const pid = found.pid;
+      const found = findLsass(lookupCalls);
+      if (!found.ok) return refused('the LSASS lookup', found.status, found.reason);
+      const { pid, identifiedBy } = found.value;
       const handle = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
       if (isNull(handle)) {
         return refused(
           'OpenProcess',
           (GetLastError() as number) >>> 0,
-          `lsass.exe (PID ${pid}); the protection is unknown`,
+          `LSASS (PID ${pid}, identified through: ${identifiedBy}); the protection is unknown`,
         );
       }
       try {
@@ -457,8 +475,12 @@ export function loadWindowsSystem(): WindowsSystemBindings {
         const status =
           (NtQueryInformationProcess(handle, ProcessProtectionInformation, protection, 1, returned) as number) >>> 0;
         if (status !== 0)
-          return refused('NtQueryInformationProcess(ProcessProtectionInformation)', status, `lsass.exe (PID ${pid})`);
-        return { ok: true, value: { pid, protection: protection[0] ?? 0 } };
+          return refused(
+            'NtQueryInformationProcess(ProcessProtectionInformation)',
+            status,
+            `LSASS (PID ${pid}, identified through: ${identifiedBy})`,
+          );
+        return { ok: true, value: { pid, protection: protection[0] ?? 0, identifiedBy } };
       } finally {
         CloseHandle(handle);
       }

@@ -233,16 +233,27 @@ export interface WindowsSystemBindings {
    */
   tpmManufacturer?(): PostureReading<string>;
   /**
-   * The LSASS process's protection right now: its PID (from the `KeyIso`/`SamSs` service or a process
-   * snapshot), then `OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION)` and
+   * The LSASS process's protection right now: its PID, from the service control manager (the
+   * process of the `KeyIso`, else `SamSs` service) or, only when that gives none, the one process
+   * named `lsass.exe` that runs in session 0 from `<system directory>\lsass.exe` (never a name
+   * alone; see `findLsass`), then `OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION)` and
    * `NtQueryInformationProcess(ProcessProtectionInformation = 61)`: the `PS_PROTECTION` byte
-   * (0x41 = LSA light). `{ ok: false }` when a step is refused.
+   * (0x41 = LSA light). `{ ok: false }` when a step is refused or no process can be trusted
+   * (`ERROR_NOT_FOUND`).
    */
   lsassProtection(): PostureReading<{
     /** The PID of lsass.exe. */
     readonly pid: number;
     /** The `PS_PROTECTION` byte: type in bits 0–2 (1 = light), signer in bits 4–7 (4 = LSA). */
     readonly protection: number;
+    /**
+     * How the process was identified, for evidence: `service control manager (KeyIso)` or
+     * `session-0 process at C:\Windows\System32\lsass.exe`. Optional so that older doubles of
+     * this interface still fit; a reading without it is reported as "not said".
+     *
+     * @since 0.3.0
+     */
+    readonly identifiedBy?: string;
   }>;
   /**
    * `NtQuerySystemInformation(SystemIsolatedUserModeInformation = 165)`: bit 0 secure kernel

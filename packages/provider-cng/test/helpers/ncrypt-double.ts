@@ -738,7 +738,7 @@ export interface SystemState {
   wine: string | null;
   version: { major: number; minor: number; build: number };
   tpm: PostureReading<TpmDeviceInfo>;
-  lsass: PostureReading<{ pid: number; protection: number }>;
+  lsass: PostureReading<{ pid: number; protection: number; identifiedBy?: string }>;
   iso: PostureReading<{ secureKernelRunning: boolean; hvciEnabled: boolean; trustletRunning: boolean }>;
   /** Registry values by `path\name`; anything absent reads as missing (status 2). */
   registry: Record<string, PostureReading<number | string | string[]>>;
@@ -749,6 +749,9 @@ export interface SystemDouble extends WindowsSystemBindings {
   readonly calls: string[];
 }
 
+/** How the real bindings say they found LSASS through the service control manager. */
+export const SCM = 'service control manager (KeyIso)';
+
 /** A Windows 11 24H2 machine with LSASS unprotected, no VBS, a TPM 2.0; override what a test needs. */
 export function createSystemDouble(state: Partial<SystemState> = {}): SystemDouble {
   const calls: string[] = [];
@@ -757,7 +760,7 @@ export function createSystemDouble(state: Partial<SystemState> = {}): SystemDoub
       wine: null,
       version: { major: 10, minor: 0, build: 26100 },
       tpm: { ok: true, value: { structVersion: 1, tpmVersion: 2, tpmInterfaceType: 3, tpmImpRevision: 0 } },
-      lsass: { ok: true, value: { pid: 812, protection: 0 } },
+      lsass: { ok: true, value: { pid: 812, protection: 0, identifiedBy: SCM } },
       iso: { ok: true, value: { secureKernelRunning: false, hvciEnabled: false, trustletRunning: false } },
       registry: {},
       ...state,
@@ -800,7 +803,7 @@ export const POSTURES = {
   }),
   windows: (): Partial<SystemState> => ({}),
   ppl: (): Partial<SystemState> => ({
-    lsass: { ok: true, value: { pid: 812, protection: 0x41 } },
+    lsass: { ok: true, value: { pid: 812, protection: 0x41, identifiedBy: SCM } },
     registry: { 'SYSTEM\\CurrentControlSet\\Control\\Lsa\\RunAsPPL': { ok: true, value: 2 } },
   }),
   pplUnreadable: (): Partial<SystemState> => ({
@@ -808,7 +811,7 @@ export const POSTURES = {
     registry: { 'SYSTEM\\CurrentControlSet\\Control\\Lsa\\RunAsPPL': { ok: true, value: 1 } },
   }),
   vbs: (): Partial<SystemState> => ({
-    lsass: { ok: true, value: { pid: 812, protection: 0x41 } },
+    lsass: { ok: true, value: { pid: 812, protection: 0x41, identifiedBy: SCM } },
     iso: { ok: true, value: { secureKernelRunning: true, hvciEnabled: true, trustletRunning: true } },
   }),
   /** VBS running, LSASS not protected: ordinary keys get os-isolated, VBS keys can be made. */
@@ -821,7 +824,7 @@ export const POSTURES = {
       ok: false,
       status: 1168,
       reason:
-        'the LSASS lookup returned ERROR_NOT_FOUND (0x00000490): no process hosts the KeyIso or SamSs service (services: 0x00000424) and no lsass.exe is running',
+        'the LSASS lookup returned ERROR_NOT_FOUND (0x00000490): no process hosts the KeyIso or SamSs service (KeyIso: 0x00000424, SamSs: 0x00000424), and no lsass.exe can be trusted by name (pid 4242: runs in session 1, not session 0)',
     },
   }),
 };
