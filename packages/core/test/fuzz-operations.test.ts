@@ -169,6 +169,30 @@ describe('operation fuzz: it catches a broken store', () => {
     expect(formatFuzzFailures(report)).toContain('seed 5');
   });
 
+  it('a create that replaces an existing key is counted as a lost key', async () => {
+    const vault = new MemoryKeyVault();
+    const report = await runOperationFuzz({
+      openStore: async () => {
+        const inner = await memoryStore(vault);
+        return brokenStore(inner, {
+          // Overwrites instead of answering ERR_KEYSTORE_KEY_EXISTS.
+          createKey: (name, real) =>
+            real().catch(async (error: unknown) => {
+              if (!KeyStoreError.is(error, 'ERR_KEYSTORE_KEY_EXISTS')) throw error;
+              await inner.deleteKey(name);
+              return real();
+            }),
+        });
+      },
+      algorithms: ['ECDSA-P256'],
+      seed: 5,
+      operations: 300,
+      maxDataBytes: 4096,
+    });
+    expect(report.keysLost).toBeGreaterThan(0);
+    expect(report.failures.find((f) => f.kind === 'lost')?.message).toMatch(/succeeded over the key|at once/);
+  });
+
   it('a plain Error is counted as untyped', async () => {
     let n = 0;
     const report = await fuzzBroken({
@@ -205,14 +229,18 @@ describe('operation fuzz: it catches a broken store', () => {
 
   it('a create that rejects but leaves its key behind is counted as an unexpected key', async () => {
     let n = 0;
-    const report = await fuzzBroken({
-      createKey: async (name, real) => {
-        const key = await real();
-        if (++n % 3 === 0)
-          throw new KeyStoreError('ERR_KEYSTORE_NATIVE_FAILURE', `failed making ${name} (but made it)`);
-        return key;
+    const report = await fuzzBroken(
+      {
+        createKey: async (name, real) => {
+          const key = await real();
+          if (++n % 3 === 0)
+            throw new KeyStoreError('ERR_KEYSTORE_NATIVE_FAILURE', `failed making ${name} (but made it)`);
+          return key;
+        },
       },
-    });
+      // One step at a time: no create overlaps a delete, so the model knows the key should not exist.
+      { concurrency: 1 },
+    );
     expect(report.unexpectedKeys).toBeGreaterThan(0);
   });
 

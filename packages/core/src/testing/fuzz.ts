@@ -154,6 +154,8 @@ interface NameState {
   /** Bumped when a create, import or delete of this name starts or ends. */
   epoch: number;
   inFlight: number;
+  /** The creates, imports and deletes of this name that overlap the ones in flight, and which succeeded. */
+  overlap: { made: number[]; deleted: number };
   handles: Handle[];
   lastSignature: { data: Buffer; signature: Buffer; options: SignOptions; der: Buffer } | undefined;
 }
@@ -253,6 +255,7 @@ export async function runOperationFuzz(options: OperationFuzzOptions): Promise<F
   const recent: string[] = [];
   const running = new Map<number, FuzzStep>();
   const hung = new Set<number>();
+  const seen = new Map<string, string>();
   const names: NameState[] = Array.from({ length: nameCount }, () => ({
     state: 'absent',
     der: undefined,
@@ -260,6 +263,7 @@ export async function runOperationFuzz(options: OperationFuzzOptions): Promise<F
     tainted: false,
     epoch: 0,
     inFlight: 0,
+    overlap: { made: [], deleted: 0 },
     handles: [],
     lastSignature: undefined,
   }));
@@ -339,8 +343,24 @@ export async function runOperationFuzz(options: OperationFuzzOptions): Promise<F
     return { signal: controller.signal, done: () => clearTimeout(timer) };
   };
 
+  /** Which key of the run made a signature that does not verify with the key that returned it. */
+  const signer = (message: Buffer, o: SignOptions, signature: Buffer): string => {
+    for (const [der, who] of seen) {
+      const key = createPublicKey({ key: Buffer.from(der, 'base64'), format: 'der', type: 'spki' });
+      try {
+        if (cryptoVerify(o.hash ?? 'sha256', message, verifyOptions(key, o), signature))
+          return `it verifies with ${who}`;
+      } catch {
+        // another kind of key
+      }
+    }
+    return 'it verifies with no key this run has seen';
+  };
+
   const addHandle = (n: NameState, key: KeyStoreKey, step: number): void => {
-    n.handles.push({ key, der: spki(key.publicKey) });
+    const der = spki(key.publicKey);
+    if (!seen.has(der.toString('base64'))) seen.set(der.toString('base64'), `the key ${key.name} seen at #${step}`);
+    n.handles.push({ key, der });
     // Old key objects are closed while other steps may still use them: that is part of the test.
     if (n.handles.length > MAX_HANDLES) void track(call(step, 'closing a key', () => n.handles.shift()!.key.close()));
   };
@@ -397,6 +417,8 @@ export async function runOperationFuzz(options: OperationFuzzOptions): Promise<F
     const label = `${prefix}${step.name}`;
     const store = await currentStore();
     if (!store) return 'no store';
+    if (n.inFlight === 0) n.overlap = { made: [], deleted: 0 };
+    const overlap = n.overlap;
     n.inFlight++;
     const epoch = ++n.epoch;
     const alone = n.inFlight === 1;
@@ -418,6 +440,17 @@ export async function runOperationFuzz(options: OperationFuzzOptions): Promise<F
     n.inFlight--;
     const clean = alone && n.epoch === epoch && !n.tainted;
     n.epoch++;
+    if (r.ok && step.kind === 'delete') overlap.deleted++;
+    else if (r.ok) overlap.made.push(step.index);
+    if (n.inFlight === 0 && overlap.made.length > 1 && overlap.deleted === 0 && !n.tainted) {
+      // Overlapping creates of one name with no delete between: only one may succeed.
+      const steps = overlap.made.map((i) => `#${i}`).join(', ');
+      fail(
+        'lost',
+        step.index,
+        `${label} was made by ${steps} at once: all succeeded, so a key was replaced or the name holds several`,
+      );
+    }
     if (!r.ok && r.hang) n.tainted = true;
     if (r.ok && step.kind !== 'delete') {
       const key = r.value as KeyStoreKey;
@@ -472,15 +505,13 @@ export async function runOperationFuzz(options: OperationFuzzOptions): Promise<F
       case 'sign': {
         const r = await call(step.index, 'sign', () => key.sign(message, signOptions));
         if (r.ok) {
-          if (!cryptoVerify(step.hash, message, verifyOptions(pub, signOptions), r.value))
-            wrong('the signature does not verify');
-          const copy = Buffer.from(message);
-          n.lastSignature = {
-            data: copy,
-            signature: r.value,
-            options: { ...signOptions, signal: undefined },
-            der: h.der,
-          };
+          if (!cryptoVerify(step.hash, message, verifyOptions(pub, signOptions), r.value)) {
+            wrong(`the signature does not verify with the key's public key; ${signer(message, signOptions, r.value)}`);
+          } else {
+            // Kept for a later verify step (only a good one: a bad one is reported once, here).
+            const options = { ...signOptions, signal: undefined };
+            n.lastSignature = { data: Buffer.from(message), signature: r.value, options, der: h.der };
+          }
         }
         return r.ok ? 'ok' : r.code;
       }
@@ -494,7 +525,7 @@ export async function runOperationFuzz(options: OperationFuzzOptions): Promise<F
         if (r.ok && step.digestDelta !== 0)
           wrong(`signDigest accepted a ${digest.length}-byte digest for ${step.hash}`);
         else if (r.ok && !cryptoVerify(step.hash, message, verifyOptions(pub, signOptions), r.value)) {
-          wrong('the signature of the digest does not verify');
+          wrong(`the signature of the digest does not verify; ${signer(message, signOptions, r.value)}`);
         }
         return r.ok ? 'ok' : r.code;
       }
@@ -641,7 +672,13 @@ export async function runOperationFuzz(options: OperationFuzzOptions): Promise<F
     for (const [i, n] of names.entries()) {
       if (n.tainted) continue;
       const label = `${prefix}${i}`;
-      const r = await call(-1, `openKey(${label})`, () => store.openKey(label, keyOptions));
+      let r = await call(-1, `openKey(${label})`, () => store.openKey(label, keyOptions));
+      // Nothing else runs now: an error other than "not found" gets two more tries a second apart,
+      // so a busy device is not mistaken for a lost key (the errors are still counted in byCode).
+      for (let retry = 0; retry < 2 && !r.ok && !r.hang && r.code !== 'ERR_KEYSTORE_KEY_NOT_FOUND'; retry++) {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        r = await call(-1, `openKey(${label})`, () => store.openKey(label, keyOptions));
+      }
       if (r.ok) {
         if (n.state === 'unknown')
           Object.assign(n, { state: 'present', der: spki(r.value.publicKey), why: 'found at a checkpoint' });
@@ -726,9 +763,14 @@ export function formatFuzzReport(label: string, report: FuzzReport): string {
  * @since 0.3.0
  */
 export function formatFuzzFailures(report: FuzzReport, reproduce = `seed ${report.seed}`): string {
+  const where = (f: FuzzFailure) => (f.step < 0 ? 'a checkpoint' : `#${f.step}`);
   const lines = [`${report.failures.length} failures; run again with ${reproduce}`];
-  for (const f of report.failures.slice(0, 10)) {
-    lines.push(`- ${f.kind} at ${f.step < 0 ? 'a checkpoint' : `#${f.step}`}: ${f.message}`);
+  for (const f of report.failures) lines.push(`- ${f.kind} at ${where(f)}: ${f.message}`);
+  // The first failure of each kind in detail, then the next ones, six at most.
+  const firsts = report.failures.filter((f, i, all) => all.findIndex((g) => g.kind === f.kind) === i);
+  const detailed = [...new Set([...firsts, ...report.failures])].slice(0, 6);
+  for (const f of detailed) {
+    lines.push(`steps before the ${f.kind} at ${where(f)}, in the order they settled:`);
     for (const s of f.sequence) lines.push(`    ${s}`);
   }
   return lines.join('\n');
