@@ -16,125 +16,11 @@ import {
   type KeyObject,
   publicEncrypt,
 } from 'node:crypto';
-import { algorithmInfo, digestLength, type KeyAlgorithm, type KeyScope } from '../algorithms.js';
+import { algorithmInfo, digestLength, type KeyAlgorithm } from '../algorithms.js';
 import { KeyStoreError } from '../errors.js';
 import type { KeyStore, KeyStoreKey, SignOptions } from '../types.js';
-import {
-  describeFuzzStep,
-  type FuzzOperationKind,
-  type FuzzPlanOptions,
-  type FuzzStep,
-  planFuzzSteps,
-  seededRandom,
-} from './fuzz-plan.js';
-
-/**
- * Options of {@link runOperationFuzz}.
- *
- * @since 0.3.0
- */
-export interface OperationFuzzOptions
-  extends Partial<Pick<FuzzPlanOptions, 'weights' | 'abortRate' | 'abortDelayMaxMs' | 'paddings'>> {
-  /**
-   * Opens a key store over the provider under test. Called at the start and after every `closeStore`
-   * step; each store must see the keys of the ones before (the same device, vault or key container).
-   */
-  openStore: () => Promise<KeyStore>;
-  /** Algorithms of created and imported keys, drawn uniformly (repeat one to draw it more often). */
-  algorithms: readonly KeyAlgorithm[];
-  /** The seed (default 1). The same seed gives the same steps. */
-  seed?: number;
-  /** How many steps (default 2000). */
-  operations?: number;
-  /** No step starts after this many milliseconds (default 150 000); the report says it stopped early. */
-  timeLimitMs?: number;
-  /** A call that has not settled after this many milliseconds is a hang (default 30 000). */
-  callLimitMs?: number;
-  /** How many steps run at once at most (default 4). */
-  concurrency?: number;
-  /** How many key names the steps share (default 6). */
-  names?: number;
-  /** Prefix of the key names (default `fuzz-<seed>-<random>-`, so runs never share keys). */
-  namePrefix?: string;
-  /** The scope of the keys (default `user`). */
-  scope?: KeyScope;
-  /** Create, open, list and delete through this provider only. */
-  provider?: string;
-  /** The largest data signed, verified or encrypted, in bytes (default 1 MiB). */
-  maxDataBytes?: number;
-  /** Every this many steps, wait for the calls in flight and check every key (default 200). */
-  checkpointEvery?: number;
-  /**
-   * Whether the process serving the provider still runs (a provider served from another process);
-   * asked at every checkpoint. `false` counts a crash and ends the run.
-   */
-  isAlive?: () => boolean | Promise<boolean>;
-}
-
-/**
- * What went wrong: `crash` (the provider's process died, or no store could be opened again), `hang`
- * (a call did not settle within the limit), `untyped` (a rejection or throw that is not a
- * `KeyStoreError`), `lost` (a key that should exist cannot be opened, or its public key changed),
- * `unexpectedKey` (a key that should not exist: deleted, or left by a create that rejected),
- * `wrongResult` (a signature that does not verify, a wrong plaintext or secret, a wrong-length digest
- * accepted).
- *
- * @since 0.3.0
- */
-export type FuzzFailureKind = 'crash' | 'hang' | 'untyped' | 'lost' | 'unexpectedKey' | 'wrongResult';
-
-/**
- * One failure, with the steps that led to it.
- *
- * @since 0.3.0
- */
-export interface FuzzFailure {
-  /** What went wrong. */
-  readonly kind: FuzzFailureKind;
-  /** The step it happened in, or -1 in a checkpoint. */
-  readonly step: number;
-  /** What happened, in a sentence. */
-  readonly message: string;
-  /** The last steps settled before it, with their outcomes, then the steps still in flight. */
-  readonly sequence: readonly string[];
-}
-
-/**
- * The result of {@link runOperationFuzz}. A provider passes when `crashes`, `hangs`, `untypedErrors`,
- * `keysLost`, `unexpectedKeys` and `wrongResults` are all 0 and `operations` is what was asked.
- *
- * @since 0.3.0
- */
-export interface FuzzReport {
-  /** The seed. */
-  readonly seed: number;
-  /** Steps started. */
-  readonly operations: number;
-  /** Steps whose every call settled within the limit. */
-  readonly settled: number;
-  /** Calls made, checkpoints included. */
-  readonly calls: number;
-  readonly crashes: number;
-  readonly hangs: number;
-  readonly untypedErrors: number;
-  readonly keysLost: number;
-  readonly unexpectedKeys: number;
-  readonly wrongResults: number;
-  /** How calls ended: `ok`, or the error code (`untyped` for other errors). */
-  readonly byCode: Readonly<Record<string, number>>;
-  /** Steps started, by kind. */
-  readonly byKind: Readonly<Partial<Record<FuzzOperationKind, number>>>;
-  /** Stores opened (1 + the `closeStore` steps that reopened one). */
-  readonly storesOpened: number;
-  /** Checkpoints run, the final one included. */
-  readonly checkpoints: number;
-  /** Whether the time limit stopped the run before every step started. */
-  readonly timeLimited: boolean;
-  /** Wall-clock time in milliseconds. */
-  readonly durationMs: number;
-  /** Every failure, in order (at most 50 are kept; the counters count all). */
-  readonly failures: readonly FuzzFailure[];
-}
+import { describeFuzzStep, type FuzzOperationKind, type FuzzStep, planFuzzSteps, seededRandom } from './fuzz-plan.js';
+import type { FuzzFailure, FuzzFailureKind, FuzzReport, OperationFuzzOptions } from './fuzz-report.js';
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; code: string; hang: boolean };
 
@@ -740,38 +626,4 @@ export async function runOperationFuzz(options: OperationFuzzOptions): Promise<F
     durationMs: Date.now() - started,
     failures,
   };
-}
-
-/**
- * The report in one line: `fuzz memory: seed=1 operations=2000 crashes=0 hangs=0 untyped=0 lost=0 … (12.3 s)`.
- *
- * @since 0.3.0
- */
-export function formatFuzzReport(label: string, report: FuzzReport): string {
-  return (
-    `fuzz ${label}: seed=${report.seed} operations=${report.operations} crashes=${report.crashes} ` +
-    `hangs=${report.hangs} untyped=${report.untypedErrors} lost=${report.keysLost} ` +
-    `unexpected=${report.unexpectedKeys} wrong=${report.wrongResults} calls=${report.calls} ` +
-    `stores=${report.storesOpened}${report.timeLimited ? ' (stopped by the time limit)' : ''} ` +
-    `(${(report.durationMs / 1000).toFixed(1)} s)`
-  );
-}
-
-/**
- * The failures of a report, each with the steps that led to it, and how to run the same steps again.
- *
- * @since 0.3.0
- */
-export function formatFuzzFailures(report: FuzzReport, reproduce = `seed ${report.seed}`): string {
-  const where = (f: FuzzFailure) => (f.step < 0 ? 'a checkpoint' : `#${f.step}`);
-  const lines = [`${report.failures.length} failures; run again with ${reproduce}`];
-  for (const f of report.failures) lines.push(`- ${f.kind} at ${where(f)}: ${f.message}`);
-  // The first failure of each kind in detail, then the next ones, six at most.
-  const firsts = report.failures.filter((f, i, all) => all.findIndex((g) => g.kind === f.kind) === i);
-  const detailed = [...new Set([...firsts, ...report.failures])].slice(0, 6);
-  for (const f of detailed) {
-    lines.push(`steps before the ${f.kind} at ${where(f)}, in the order they settled:`);
-    for (const s of f.sequence) lines.push(`    ${s}`);
-  }
-  return lines.join('\n');
 }

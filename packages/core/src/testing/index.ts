@@ -20,9 +20,10 @@
 
 export type { ConformanceCapability, ConformanceOptions, ConformanceTestApi } from './conformance.js';
 export { defineProviderConformanceSuite } from './conformance.js';
-export type { FuzzFailure, FuzzFailureKind, FuzzReport, OperationFuzzOptions } from './fuzz.js';
-export { formatFuzzFailures, formatFuzzReport, runOperationFuzz } from './fuzz.js';
+export { runOperationFuzz } from './fuzz.js';
 export type { FuzzOperationKind, FuzzPlanOptions, FuzzStep } from './fuzz-plan.js';
 export { DEFAULT_FUZZ_WEIGHTS, describeFuzzStep, planFuzzSteps, seededRandom } from './fuzz-plan.js';
+export type { FuzzFailure, FuzzFailureKind, FuzzReport, OperationFuzzOptions } from './fuzz-report.js';
+export { formatFuzzFailures, formatFuzzReport } from './fuzz-report.js';
 export type { MemoryProviderOptions } from './memory-provider.js';
 export { createMemoryProvider, MemoryKeyVault, MemoryProvider } from './memory-provider.js';
