@@ -66,7 +66,6 @@ describe.skipIf(!wine.available)(`operation fuzz: capi in Windows Node (needs Wi
     });
     console.log(formatFuzzReport('capi under Wine', report), JSON.stringify(report.byCode));
     const failures = formatFuzzFailures(report, `KEYSTORE_FUZZ_SEED=${report.seed}`);
-    if (process.env.FUZZ_DEBUG) (await import('node:fs')).writeFileSync(process.env.FUZZ_DEBUG, JSON.stringify(report, null, 1));
     expect(report.crashes, failures).toBe(0);
     expect(report.hangs, failures).toBe(0);
     expect(report.untypedErrors, failures).toBe(0);

@@ -99,7 +99,7 @@ function verifyOptions(key: KeyObject, options: SignOptions) {
  * @example
  * ```ts
  * import { createKeyStore } from '@keystore/core';
- * import { createMemoryProvider, MemoryKeyVault, runOperationFuzz } from '@keystore/core/testing';
+ * import { createMemoryProvider, formatFuzzReport, MemoryKeyVault, runOperationFuzz } from '@keystore/core/testing';
  *
  * const vault = new MemoryKeyVault();
  * const report = await runOperationFuzz({
