@@ -94,11 +94,17 @@ export interface FuzzReport {
   readonly settled: number;
   /** Calls made, checkpoints included. */
   readonly calls: number;
+  /** Times the provider's process was found dead, or no store could be opened again (the run then ends). */
   readonly crashes: number;
+  /** Calls that did not settle within `callLimitMs`. */
   readonly hangs: number;
+  /** Rejections and throws that were not `KeyStoreError`s. */
   readonly untypedErrors: number;
+  /** Keys that should exist but did not open, opened with another public key, were not listed, or were replaced. */
   readonly keysLost: number;
+  /** Keys that should not exist (deleted, or left by a create or import that rejected) but were found. */
   readonly unexpectedKeys: number;
+  /** Bad signatures, plaintexts or secrets, wrong-length digests accepted, wrong `verify` answers. */
   readonly wrongResults: number;
   /** How calls ended: `ok`, or the error code (`untyped` for other errors). */
   readonly byCode: Readonly<Record<string, number>>;
