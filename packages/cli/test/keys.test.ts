@@ -162,7 +162,7 @@ describe('keys across processes (file-backed test-double provider)', () => {
   });
 
   it('keys sign (defaults) writes a DER ECDSA signature that openssl and node:crypto accept', () => {
-    ok(['keys', 'public', 'ec1', ...fake, '--out', 'ec1.pem']);
+    ok(['keys', 'public', 'ec1', ...fake, '--out', 'ec1.pem', '--force']);
     ok(['keys', 'sign', 'ec1', ...fake, '--in', dataFile, '--out', 'ec1.sig']);
     const openssl = spawnSync(
       'openssl',
@@ -206,7 +206,7 @@ describe('keys across processes (file-backed test-double provider)', () => {
   });
 
   it('RSA-PSS and OAEP interoperate with openssl as docs/cli.md shows', () => {
-    ok(['keys', 'public', 'rsa1', ...fake, '--out', 'rsa1.pem']);
+    ok(['keys', 'public', 'rsa1', ...fake, '--out', 'rsa1.pem', '--force']);
     ok(['keys', 'sign', 'rsa1', ...fake, '--padding', 'pss', '--in', dataFile, '--out', 'pss.sig']);
     const pss = spawnSync(
       'openssl',

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { run } from '../src/index.js';
+import { setProviderDirsForTesting } from '../src/providers.js';
 import { parse, Sandbox, stderrLines } from './helpers.js';
 
 interface Moved {
@@ -542,6 +543,7 @@ describe('keystore migrate --scan', () => {
 describe('keystore migrate progress', () => {
   const saved = { ...process.env };
   afterEach(() => {
+    setProviderDirsForTesting(undefined);
     process.env = { ...saved };
   });
 
@@ -559,9 +561,10 @@ describe('keystore migrate progress', () => {
     // The test doubles read their settings from the process environment.
     Object.assign(process.env, {
       KEYSTORE_MACHINE_POLICY: box.machinePolicyFile,
-      KEYSTORE_PROVIDERS_DIR: box.providersDir,
       KEYSTORE_FAKE_STORE: box.path('fake-keys'),
     });
+    // In process, the CLI's own installation is the workspace: point it at the test doubles instead.
+    setProviderDirsForTesting([box.providersDir as string]);
     const stdout = capture(false);
     const stderr = capture(tty);
     const code = await run(['migrate', '--from', `capi:${name}`, '--to', 'cng', '--policy', policy, ...extra], {
