@@ -216,7 +216,12 @@ describe('keystore doctor', () => {
       for (const row of d.providers) expectRowShape(row);
       const capi = d.providers.find((p) => p.id === 'capi');
       // Refused before its package is imported: nothing of it ran, so nothing was measured.
-      expect(capi).toMatchObject({ available: false, eligible: false, status: 'disabled-by-policy', version: '0.0.0-test' });
+      expect(capi).toMatchObject({
+        available: false,
+        eligible: false,
+        status: 'disabled-by-policy',
+        version: '0.0.0-test',
+      });
       expect(capi?.packagePath).toBe(join(box.providersDir as string, '@keystore', 'provider-capi'));
       expect(capi?.policyReasons).toHaveLength(1);
       expect(capi?.policyReasons[0]).toContain('/legacyCryptoApi');

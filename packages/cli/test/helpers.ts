@@ -220,7 +220,13 @@ export function writePackage(dir: string, id: string, marker: string, packageJso
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     join(dir, 'package.json'),
-    JSON.stringify({ name: `@keystore/provider-${id}`, version: '6.6.6', type: 'module', main: 'index.js', ...packageJson }),
+    JSON.stringify({
+      name: `@keystore/provider-${id}`,
+      version: '6.6.6',
+      type: 'module',
+      main: 'index.js',
+      ...packageJson,
+    }),
   );
   writeFileSync(
     join(dir, 'index.js'),
@@ -284,7 +290,8 @@ export interface FakeProviderOptions {
  * `KEYSTORE_FAKE_SIMULATOR=1` adds `simulator: true` to its probe details. `KEYSTORE_FAKE_FAULTS`
  * (`id:fault,…`) makes it misbehave: `bad-signature` (signatures that do not verify), `delete-fails`,
  * `import-not-persisted` (importKey returns a working key but keeps nothing, as Wine's CNG does),
- * `import-stores-other` (importKey returns the key it was given but keeps a different one).
+ * `import-stores-other` (importKey returns the key it was given but keeps a different one),
+ * `list-unsupported` (listKeys fails with ERR_KEYSTORE_UNSUPPORTED_OPERATION, as Wine's CNG does).
  * `KEYSTORE_FAKE_OPEN_LOG` names a file to which each openKey appends a line `id:scope:name`.
  */
 function fakeProviderSource(id: string, options: FakeProviderOptions = {}): string {
@@ -441,6 +448,9 @@ export function createProvider() {
       return makeKey(name, scope, algorithm, createPrivateKey(pem), exportable === true);
     },
     async listKeys(options = {}) {
+      if (fault('list-unsupported')) {
+        throw new KeyStoreError('ERR_KEYSTORE_UNSUPPORTED_OPERATION', ID + ' cannot enumerate its keys here', { providerId: ID });
+      }
       const out = [];
       for (const scope of options.scope ? [options.scope] : ['user', 'machine']) {
         let names = [];

@@ -98,7 +98,10 @@ export async function writeOutput(
   if (path === undefined || path === '-') return write(io.stdout, data);
   const full = resolve(io.cwd, path);
   const existing = existsAt(full);
-  if (existing === 'other') throw outputError(path, Object.assign(new Error('not a file'), { code: 'EISDIR' }));
+  if (existing === 'other') {
+    // A directory or a device: never replaced, never written into.
+    throw new OutputError(`cannot write ${path}: it is not a regular file`, { hint: 'name a new file with --out' });
+  }
   if (!force) {
     try {
       await createFile(full, data);
