@@ -98,8 +98,12 @@ async function loadProviders(
   ctx: CommandContext,
   app: KeyStorePolicy | undefined,
 ): Promise<{ providers: KeyStoreProvider[]; all: DiscoveredProvider[] }> {
-  // A provider the effective policy refuses is not imported (the stores below would refuse it anyway).
-  const all = await discoverProviders({ policy: await effectivePolicy(ctx, app) });
+  // A provider the policy refuses is not imported. Reading legacy containers is what migrate is for,
+  // so the built-in default that denies legacy CryptoAPI does not keep the source provider from
+  // loading (the stores below still apply it before any key is opened); a deny that the machine policy
+  // (or --policy) sets does.
+  const legacy = { ...app, legacyCryptoApi: app?.legacyCryptoApi ?? 'allow' } as KeyStorePolicy;
+  const all = await discoverProviders({ policy: await effectivePolicy(ctx, legacy) });
   const providers: KeyStoreProvider[] = [];
   for (const found of all) {
     if (found.provider && !providers.some((p) => p.id === found.provider?.id)) providers.push(found.provider);

@@ -63,7 +63,12 @@ export function refusedByPolicy(found: DiscoveredProvider, role = 'provider'): K
   return new KeyStoreError(
     'ERR_KEYSTORE_POLICY_VIOLATION',
     `the ${role} ${found.id} (${found.packageName}) is refused by the policy and was not loaded: ${found.policyReasons.join('; ')}`,
-    { providerId: found.id, hint: "'keystore doctor' shows every provider and the policy rule that refuses it" },
+    {
+      providerId: found.id,
+      hint: found.policyReasons.some((r) => r.includes('set by the machine policy'))
+        ? "the machine policy decides this: only an administrator can change it; 'keystore doctor' shows the rule"
+        : "'keystore doctor' shows every provider and the policy rule that refuses it",
+    },
   );
 }
 
