@@ -372,7 +372,8 @@ Reading the source needs a policy that allows it: legacyCryptoApi allow, an isol
 than the legacy provider's (in-process), and exportable.export true, for example with
   --policy migrate-policy.json   holding {"legacyCryptoApi":"allow","minimumIsolation":"in-process",
                                            "exportable":{"export":true}}
-A machine policy (file or registry) that denies these must be changed by an administrator. The new key
+A machine policy (file or registry) that denies these must be changed by an administrator; when it
+denies legacy CryptoAPI, the legacy provider is not even loaded (exit 5, for --scan too). The new key
 is held to the effective floor and to at least os-isolated, whatever --policy lowers for the source.
 
 --scan lists the keys of the legacy providers and says, for each, whether it can move and why not.

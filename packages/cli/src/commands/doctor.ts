@@ -227,7 +227,14 @@ export async function doctor(ctx: CommandContext): Promise<number> {
         const simulated = row.details.simulator === true ? ' (simulated TPM)' : '';
         await line(out, `  ${row.id}: ${row.displayName}${simulated}`);
         await line(out, `    status:    ${statusText(row)}`);
-        await line(out, `    isolation: ${row.available ? row.isolation : `${row.isolation} (unavailable)`}`);
+        // A row disabled by policy and not available was never imported: nothing of it was measured.
+        const notLoaded = !row.available && row.status === 'disabled-by-policy';
+        const reach = row.available
+          ? row.isolation
+          : notLoaded
+            ? 'not measured (not loaded)'
+            : `${row.isolation} (unavailable)`;
+        await line(out, `    isolation: ${reach}`);
         if (row.package) {
           const from = row.packagePath === null ? '' : ` from ${row.packagePath}`;
           await line(out, `    package:   ${row.package}${row.version === null ? '' : `@${row.version}`}${from}`);
