@@ -224,7 +224,10 @@ function refusedBy(policy: ResolvedPolicy | undefined, id: string, pkg: PackageJ
  * ```ts
  * const policy = await resolvePolicy({ app: null });
  * const found = await discoverProviders({ policy });
- * for (const p of found) console.log(p.id, p.packageDir, p.loadError ?? p.policyReasons.join('; ') ?? 'loaded');
+ * for (const p of found) {
+ *   const state = p.provider ? 'loaded' : (p.loadError ?? `refused: ${p.policyReasons.join('; ')}`);
+ *   console.log(p.id, p.packageDir, state);
+ * }
  * ```
  * @since 0.1.0
  */
