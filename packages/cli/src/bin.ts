@@ -1,11 +1,14 @@
 import { run } from './index.js';
 
-// A reader that goes away early (`keystore doctor | head -1`) is not an error of this command.
-const ignoreClosedPipe = (err: NodeJS.ErrnoException) => {
-  if (err.code !== 'EPIPE') throw err;
+// A failed write on stdout or stderr (a full disk, a closed descriptor, a reader that went away) is
+// reported by the write that saw it: `run` ends with one line on stderr and exit 7 (ERR_OUTPUT).
+// The stream's 'error' event must not also become an uncaught exception with a stack trace.
+let outputFailed = false;
+const onStreamError = () => {
+  outputFailed = true;
 };
-process.stdout.on('error', ignoreClosedPipe);
-process.stderr.on('error', ignoreClosedPipe);
+process.stdout.on('error', onStreamError);
+process.stderr.on('error', onStreamError);
 
 // Ctrl-C (or SIGTERM) cancels the running key-store operation, which then ends with
 // ERR_KEYSTORE_CANCELLED and exit code 130; a second Ctrl-C ends the process at once.
@@ -17,4 +20,6 @@ const onSignal = (name: NodeJS.Signals) => {
 process.once('SIGINT', onSignal);
 process.once('SIGTERM', onSignal);
 
-process.exitCode = await run(process.argv.slice(2), { signal: interrupt.signal });
+const code = await run(process.argv.slice(2), { signal: interrupt.signal });
+// Output lost after the command had its answer (a write nobody awaited) still makes the run fail.
+process.exitCode = code === 0 && outputFailed ? 7 : code;

@@ -72,6 +72,10 @@ const STORE_HELP = `  --policy FILE      app policy (JSON); the machine policy s
   --json             machine-readable output on stdout (errors too, as {"error": {...}})
   -h, --help         show this help`;
 
+/** How every --out FILE is written (see files.ts). */
+const OUT_NOTE = `FILE is created with mode 0600 (owner only) and never through a symbolic link; an existing FILE is
+refused (exit 7, ERR_OUTPUT) unless --force.`;
+
 const SIGN_OPTIONS_HELP = `  --hash HASH        sha256 (default), sha384 or sha512
   --padding PADDING  RSA keys: pkcs1 (default, PKCS#1 v1.5) or pss (salt length = digest length)
   --encoding ENC     ECDSA keys: der (default, ASN.1 as openssl and node:crypto expect) or ieee-p1363 (r||s)`;
@@ -96,15 +100,19 @@ measure it (LSA protection, virtualization-based security, TPM, Windows build, W
 each provider can reach now; the effective policy with the source of each field (default, app, machine
 file, registry); and which provider a default request would get. The default request names no algorithm
 (selection then ignores algorithms), uses the user scope, and is not exportable. A provider package that
-fails to load is listed as unavailable, with the load error as its reason.
+fails to load is listed as unavailable, with the load error as its reason; a provider the policy's
+provider rules refuse is not imported at all. For each provider it shows the package, version and
+directory it was loaded from: only packages installed beside the CLI (resolvable from its own
+installation) are loaded, never from the working directory or a directory named by the environment.
+It warns when TSS2_LOG asks tpm2-tss for trace or debug logs, which print TPM auth values.
 
 Options:
 ${STORE_HELP}
 
 Exit codes: 0 when some provider satisfies the policy, 3 when none does, 1 for an invalid --policy file.
 
-JSON: { platform, arch, node, providers: [{ id, displayName, package, available, isolation, selected,
-        eligible, rank, status, policyReasons, reasons, details }], posture: { facts: [{ key, label, value,
+JSON: { platform, arch, node, providers: [{ id, displayName, package, packagePath, version, available,
+        isolation, selected, eligible, rank, status, policyReasons, reasons, details }], warnings: [TEXT], posture: { facts: [{ key, label, value,
         text, providerId }], isolation: [{ id, available, isolation, status }] }, policy, sources,
         machinePolicyPath, registryPolicyKey, request, selected }`,
     handler: () => import('./commands/doctor.js').then((m) => m.doctor),
@@ -179,12 +187,17 @@ JSON: { ref, name, provider, algorithm, scope, exportable, isolation: { level, p
     choices: { scope: SCOPES },
     help: `Usage: keystore keys list [--provider ID] [--scope user|machine] [--policy FILE] [--json]
 
-Lists the keys of every provider the policy allows (or of one, with --provider).
+Lists the keys of every provider the policy allows (or of one, with --provider). A provider that cannot
+list its keys does not hide the others': their keys are printed, and each failure is one line on stderr,
+'keystore: PROVIDER could not list its keys: MESSAGE (CODE)'.
 
 Options:
 ${STORE_HELP}
 
-JSON: { keys: [{ ref, name, provider, scope, algorithm }] }`,
+Exit codes: 0 every provider answered; 5 some provider could not list (the keys shown are the others');
+with --provider, that provider's error decides as for any command.
+
+JSON: { keys: [{ ref, name, provider, scope, algorithm }], errors: [{ provider, code, message }] }`,
     handler: () => keys().then((m) => m.list),
   },
   {
@@ -207,18 +220,22 @@ JSON: { deleted: [NAME|REF...] }`,
   {
     path: ['keys', 'public'],
     summary: 'export a public key (PEM, DER or JWK)',
-    options: { format: { type: 'string' }, out: { type: 'string' }, ...STORE_OPTIONS },
+    options: { format: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' }, ...STORE_OPTIONS },
     positionals: { min: 1, max: 1, names: 'NAME' },
     choices: { scope: SCOPES, format: FORMATS },
-    help: `Usage: keystore keys public NAME [--format pem|der|jwk] [--out FILE] [--provider ID] [--scope user|machine]
-                           [--policy FILE] [--json]
+    help: `Usage: keystore keys public NAME [--format pem|der|jwk] [--out FILE [--force]] [--provider ID]
+                           [--scope user|machine] [--policy FILE] [--json]
 
 Exports the public key: SPKI PEM (default), SPKI DER (binary), or a JWK (JSON).
 
 Options:
   --format FORMAT    pem (default), der or jwk
   --out FILE         write to FILE instead of stdout
+  --force            replace FILE if it exists (by renaming a new file over it; a symbolic link
+                     there is replaced, never followed)
 ${STORE_HELP}
+
+${OUT_NOTE}
 
 JSON: { ref, name, provider, algorithm, format, publicKey } (PEM text, JWK object, or base64 DER),
       plus out when --out was given`,
@@ -230,6 +247,7 @@ JSON: { ref, name, provider, algorithm, format, publicKey } (PEM text, JWK objec
     options: {
       in: { type: 'string' },
       out: { type: 'string' },
+      force: { type: 'boolean' },
       hash: { type: 'string' },
       padding: { type: 'string' },
       encoding: { type: 'string' },
@@ -237,8 +255,9 @@ JSON: { ref, name, provider, algorithm, format, publicKey } (PEM text, JWK objec
     },
     positionals: { min: 1, max: 1, names: 'NAME' },
     choices: { scope: SCOPES, hash: SIGN_HASHES, padding: PADDINGS, encoding: ENCODINGS },
-    help: `Usage: keystore keys sign NAME [--in FILE] [--out FILE] [--hash sha256|sha384|sha512] [--padding pkcs1|pss]
-                         [--encoding der|ieee-p1363] [--provider ID] [--scope user|machine] [--policy FILE] [--json]
+    help: `Usage: keystore keys sign NAME [--in FILE] [--out FILE [--force]] [--hash sha256|sha384|sha512]
+                         [--padding pkcs1|pss] [--encoding der|ieee-p1363] [--provider ID] [--scope user|machine]
+                         [--policy FILE] [--json]
 
 Hashes the input and signs it. The signature is written raw (binary). With the defaults,
   openssl dgst -sha256 -verify pub.pem -signature sig data
@@ -247,8 +266,12 @@ accepts it (pub.pem from 'keystore keys public NAME').
 Options:
   --in FILE          data to sign (default: stdin)
   --out FILE         where to write the signature (default: stdout)
+  --force            replace FILE if it exists (by renaming a new file over it; a symbolic link
+                     there is replaced, never followed)
 ${SIGN_OPTIONS_HELP}
 ${STORE_HELP}
+
+${OUT_NOTE}
 
 JSON: { ref, algorithm, hash, padding, encoding, signature (base64) }, plus out when --out was given`,
     handler: () => keys().then((m) => m.sign),
@@ -286,10 +309,16 @@ JSON: { ref, valid }`,
   {
     path: ['keys', 'decrypt'],
     summary: 'decrypt RSA-OAEP ciphertext',
-    options: { in: { type: 'string' }, out: { type: 'string' }, hash: { type: 'string' }, ...STORE_OPTIONS },
+    options: {
+      in: { type: 'string' },
+      out: { type: 'string' },
+      force: { type: 'boolean' },
+      hash: { type: 'string' },
+      ...STORE_OPTIONS,
+    },
     positionals: { min: 1, max: 1, names: 'NAME' },
     choices: { scope: SCOPES, hash: OAEP_HASHES },
-    help: `Usage: keystore keys decrypt NAME [--in FILE] [--out FILE] [--hash sha1|sha256|sha384|sha512]
+    help: `Usage: keystore keys decrypt NAME [--in FILE] [--out FILE [--force]] [--hash sha1|sha256|sha384|sha512]
                             [--provider ID] [--scope user|machine] [--policy FILE] [--json]
 
 Decrypts RSA-OAEP ciphertext (MGF1 with the same hash, empty label) and writes the plaintext raw.
@@ -297,8 +326,12 @@ Decrypts RSA-OAEP ciphertext (MGF1 with the same hash, empty label) and writes t
 Options:
   --in FILE          ciphertext (default: stdin)
   --out FILE         where to write the plaintext (default: stdout)
+  --force            replace FILE if it exists (by renaming a new file over it; a symbolic link
+                     there is replaced, never followed)
   --hash HASH        OAEP hash: sha256 (default), sha1, sha384 or sha512
 ${STORE_HELP}
+
+${OUT_NOTE}
 
 JSON: { ref, hash, plaintext (base64) }, plus out when --out was given`,
     handler: () => keys().then((m) => m.decrypt),
@@ -339,7 +372,8 @@ Reading the source needs a policy that allows it: legacyCryptoApi allow, an isol
 than the legacy provider's (in-process), and exportable.export true, for example with
   --policy migrate-policy.json   holding {"legacyCryptoApi":"allow","minimumIsolation":"in-process",
                                            "exportable":{"export":true}}
-A machine policy (file or registry) that denies these must be changed by an administrator. The new key
+A machine policy (file or registry) that denies these must be changed by an administrator; when it
+denies legacy CryptoAPI, the legacy provider is not even loaded (exit 5, for --scan too). The new key
 is held to the effective floor and to at least os-isolated, whatever --policy lowers for the source.
 
 --scan lists the keys of the legacy providers and says, for each, whether it can move and why not.
@@ -417,8 +451,10 @@ Options:
   -h, --help         show help (every command and group takes it)
   --version          print the version
 
-Providers are the installed @keystore/provider-* packages. '--provider memory' adds the in-memory
-provider: it holds keys in this one process only, so they vanish when the command exits.
+Providers are the @keystore/provider-* packages installed beside the CLI (where Node.js finds the CLI's
+own dependencies; never the working directory's node_modules). A provider the policy refuses is not
+loaded. '--provider memory' adds the in-memory provider: it holds keys in this one process only, so
+they vanish when the command exits.
 
 Exit codes:
   0  success (keys verify: the signature is valid; doctor: some provider satisfies the policy)
@@ -428,6 +464,8 @@ Exit codes:
   4  key not found (ERR_KEYSTORE_KEY_NOT_FOUND)
   5  any other keystore error (policy violation, access denied, key exists, unsupported algorithm ...)
   6  unexpected internal error
+  7  output not delivered (ERR_OUTPUT): --out FILE exists (use --force) or is a symbolic link, a full
+     disk, a closed stdout or a reader that went away
   130  interrupted (Ctrl-C): the operation was cancelled (ERR_KEYSTORE_CANCELLED)
 
 Errors are one line on stderr, 'keystore: MESSAGE (CODE)', then 'hint: ...' when there is a hint.
@@ -436,10 +474,9 @@ With --json the error is also written to stdout as { "error": { code, message, h
 Environment:
   KEYSTORE_MACHINE_POLICY  machine policy file (default /etc/keystore/policy.json;
                            %ProgramData%\\keystore\\policy.json on Windows)
-  KEYSTORE_PROVIDERS_DIR   extra directories to search for @keystore/provider-* packages, laid out like
-                           node_modules (DIR/@keystore/provider-NAME); several separated by '${process.platform === 'win32' ? ';' : ':'}'
   KEYSTORE_DEBUG=1         print the stack of an error
   TSS2_FAPICONF            FAPI configuration used by the TPM provider (@keystore/provider-tpm)
+  TSS2_LOG                 tpm2-tss logging; trace or debug levels print TPM auth values (doctor warns)
 
 Run 'keystore <command> --help' for a command's options.`;
 }

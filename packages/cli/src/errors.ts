@@ -11,10 +11,11 @@ import {
   EXIT_KEY_NOT_FOUND,
   EXIT_KEYSTORE_ERROR,
   EXIT_NO_PROVIDER,
+  EXIT_OUTPUT,
   EXIT_USAGE,
 } from './exit-codes.js';
 import type { CliIo } from './io.js';
-import { UsageError } from './usage.js';
+import { OutputError, UsageError } from './usage.js';
 
 const BRAND = Symbol.for('@keystore/core/KeyStoreError');
 
@@ -38,6 +39,7 @@ function isKeyStoreError(value: unknown): value is ErrorLike {
  * | `ERR_KEYSTORE_INVALID_ARGUMENT`, `ERR_KEYSTORE_INVALID_NAME`, `ERR_KEYSTORE_INVALID_POLICY` | 1 |
  * | `ERR_KEYSTORE_NO_PROVIDER`, `ERR_KEYSTORE_PROVIDER_UNAVAILABLE` | 3 |
  * | `ERR_KEYSTORE_KEY_NOT_FOUND` | 4 |
+ * | `ERR_OUTPUT` (the CLI's own: output not delivered) | 7 |
  * | `ERR_KEYSTORE_CANCELLED` | 130 |
  * | every other code | 5 |
  *
@@ -62,6 +64,8 @@ export function exitCodeFor(code: string): number {
       return EXIT_CANCELLED;
     case 'ERR_USAGE':
       return EXIT_USAGE;
+    case 'ERR_OUTPUT':
+      return EXIT_OUTPUT;
     default:
       return EXIT_KEYSTORE_ERROR;
   }
@@ -98,6 +102,12 @@ export function describeError(err: unknown): ErrorReport {
     message = err.message;
     body = { code, message };
     exit = EXIT_USAGE;
+  } else if (err instanceof OutputError) {
+    code = 'ERR_OUTPUT';
+    message = err.message;
+    hint = err.hint;
+    body = { code, message, ...(hint === undefined ? {} : { hint }), ...(err.errno ? { errno: err.errno } : {}) };
+    exit = EXIT_OUTPUT;
   } else if (isKeyStoreError(err)) {
     code = err.code;
     message = err.message;

@@ -58,10 +58,14 @@ export const EXIT_KEYSTORE_ERROR = 5;
 export const EXIT_INTERNAL = 6;
 
 /**
- * One of the exit codes above.
+ * The output could not be delivered (`ERR_OUTPUT`): an `--out` file that exists (without `--force`),
+ * is a symbolic link, or cannot be written; a full disk (`ENOSPC`); standard output closed or a
+ * reader that went away (`EBADF`, `EPIPE`). Whatever was written is incomplete.
  *
- * @since 0.1.0
+ * @since 0.3.0
  */
+export const EXIT_OUTPUT = 7;
+
 /**
  * The command was interrupted (Ctrl-C) and its operation cancelled (`ERR_KEYSTORE_CANCELLED`),
  * as shells report a process ended by SIGINT.
@@ -70,6 +74,11 @@ export const EXIT_INTERNAL = 6;
  */
 export const EXIT_CANCELLED = 130;
 
+/**
+ * One of the exit codes above.
+ *
+ * @since 0.1.0
+ */
 export type ExitCode =
   | typeof EXIT_OK
   | typeof EXIT_INVALID
@@ -78,4 +87,5 @@ export type ExitCode =
   | typeof EXIT_KEY_NOT_FOUND
   | typeof EXIT_KEYSTORE_ERROR
   | typeof EXIT_INTERNAL
+  | typeof EXIT_OUTPUT
   | typeof EXIT_CANCELLED;

@@ -31,6 +31,7 @@ export {
   EXIT_KEYSTORE_ERROR,
   EXIT_NO_PROVIDER,
   EXIT_OK,
+  EXIT_OUTPUT,
   EXIT_USAGE,
 } from './exit-codes.js';
 export type { CliIo } from './io.js';

@@ -4,6 +4,7 @@
  * @module
  */
 import type { Readable, Writable } from 'node:stream';
+import { outputError } from './usage.js';
 
 /**
  * What a command reads from and writes to. {@link run} fills in the current process's for every member
@@ -18,7 +19,7 @@ export interface CliIo {
   readonly stdout: Writable;
   /** Errors and notes. */
   readonly stderr: Writable;
-  /** Environment (`KEYSTORE_MACHINE_POLICY`, `KEYSTORE_PROVIDERS_DIR`, `KEYSTORE_DEBUG` …). */
+  /** Environment (`KEYSTORE_MACHINE_POLICY`, `KEYSTORE_DEBUG`, `TSS2_LOG` …). */
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Directory that relative paths are resolved against. */
   readonly cwd: string;
@@ -26,17 +27,21 @@ export interface CliIo {
   readonly signal?: AbortSignal;
 }
 
-/** Writes and waits until the stream has taken the data. */
+/**
+ * Writes and waits until the stream has taken the data. A failed write (`ENOSPC` on a full disk,
+ * `EPIPE` when the reader went away, `EBADF` on a closed descriptor) rejects with an `OutputError`
+ * (exit 7): output that was not delivered is never reported as success.
+ */
 export function write(stream: Writable, data: string | Uint8Array): Promise<void> {
   return new Promise((done, fail) => {
-    const settle = (err?: Error | null) => {
-      const code = (err as NodeJS.ErrnoException | null | undefined)?.code;
-      // A reader that went away (`| head -1`) ends the output, not the command.
-      if (!err || code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED') done();
-      else fail(err);
-    };
-    if (stream.destroyed) return done();
-    stream.write(data, settle);
+    const earlier = (stream as Writable & { errored?: Error | null }).errored;
+    if (earlier) return fail(outputError('the output', earlier));
+    if (stream.destroyed) return fail(outputError('the output', Object.assign(new Error('closed'), { code: 'EBADF' })));
+    try {
+      stream.write(data, (err?: Error | null) => (err ? fail(outputError('the output', err)) : done()));
+    } catch (err) {
+      fail(outputError('the output', err));
+    }
   });
 }
 

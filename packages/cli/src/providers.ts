@@ -1,36 +1,48 @@
 /**
- * Provider discovery: finds the installed `@keystore/provider-*` packages, loads each one and calls its
- * `createProvider()`. A package that fails to load is reported, never thrown.
+ * Provider discovery: finds the `@keystore/provider-*` packages installed beside the CLI (resolvable
+ * from the CLI's own files, as Node.js resolves the CLI's own dependencies), skips those the effective
+ * policy refuses without importing them, loads the others and calls their `createProvider()`. The
+ * working directory, its parents and the environment play no part: a package planted there (for
+ * example in a world-writable `/tmp/node_modules`) is never imported. A package that fails to load is
+ * reported, never thrown.
  *
  * @module
  */
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { basename, delimiter, dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { KeyStoreProvider } from '@keystore/core';
+import { type KeyStoreProvider, providerPolicyReasons, type ResolvedPolicy } from '@keystore/core';
 
 /**
- * One installed provider package, loaded or not.
+ * One installed provider package: loaded, failed to load, or not imported because the policy refuses it.
  *
  * @since 0.1.0
  */
 export interface DiscoveredProvider {
   /** The package name (`@keystore/provider-tpm`). */
   readonly packageName: string;
-  /** The package's directory. */
+  /** The package's directory (symbolic links resolved): where its code was, or would be, loaded from. */
   readonly packageDir: string;
   /** The package's version, when its `package.json` has one. */
   readonly version: string | undefined;
   /**
-   * The provider id: the loaded provider's `id`, else `keystore.provider` of its `package.json`, else the
-   * package name without `@keystore/provider-`.
+   * The provider id, known before the package is imported: `keystore.provider` of its `package.json`,
+   * else the package name without `@keystore/provider-`. A package whose provider reports another id is
+   * refused (`loadError`).
    */
   readonly id: string;
   /** The provider, when the package loaded and `createProvider()` returned one. */
   readonly provider: KeyStoreProvider | undefined;
   /** Why it could not be loaded, when it could not. */
   readonly loadError: string | undefined;
+  /**
+   * Why the effective policy refuses this provider (`/providers/deny`, `/providers/allow`,
+   * `/legacyCryptoApi`); when not empty, the package was not imported at all.
+   *
+   * @since 0.3.0
+   */
+  readonly policyReasons: readonly string[];
 }
 
 /**
@@ -39,64 +51,60 @@ export interface DiscoveredProvider {
  * @since 0.1.0
  */
 export interface DiscoverOptions {
-  /** Environment; `KEYSTORE_PROVIDERS_DIR` names extra `node_modules`-like directories (path-list). */
-  readonly env?: Readonly<Record<string, string | undefined>>;
-  /** The working directory; its `node_modules` directories (walking up) are scanned too. */
-  readonly cwd?: string;
-  /** Directories to scan instead of the CLI's own module resolution paths (for tests). */
-  readonly searchDirs?: readonly string[];
   /**
    * Load only the package that declares this provider id (`keystore.provider` in its `package.json`, else
-   * its name's suffix); when no package declares it, every package is loaded and the ids they report decide.
+   * its name's suffix).
    */
   readonly only?: string;
+  /**
+   * The effective policy (from `resolvePolicy`): a package whose provider id its provider rules refuse
+   * is listed with `policyReasons` and not imported. Without it every package is imported.
+   *
+   * @since 0.3.0
+   */
+  readonly policy?: ResolvedPolicy;
 }
 
 const PREFIX = 'provider-';
 
-/** The `node_modules` directories from `dir` up to the root. */
-function nodeModulesUpFrom(dir: string): string[] {
-  const out: string[] = [];
-  let current = resolve(dir);
-  for (;;) {
-    if (basename(current) !== 'node_modules') out.push(join(current, 'node_modules'));
-    const parent = dirname(current);
-    if (parent === current) return out;
-    current = parent;
+/**
+ * Directories that replace the CLI's own resolution paths, for the CLI's in-process tests only. Set
+ * through {@link setProviderDirsForTesting}, which the package does not export: no argument, environment
+ * variable or file can reach it.
+ */
+let dirsForTesting: readonly string[] | undefined;
+
+/**
+ * Makes {@link providerSearchDirs} return `dirs` (or, with `undefined`, the CLI's own resolution paths
+ * again). For the CLI's in-process tests; not part of the package's exports.
+ *
+ * @internal
+ */
+export function setProviderDirsForTesting(dirs: readonly string[] | undefined): void {
+  dirsForTesting = dirs;
+}
+
+/** This file's directory, in the ESM and the CommonJS build. */
+function ownDir(): string {
+  try {
+    return dirname(fileURLToPath(import.meta.url));
+  } catch {
+    return __dirname;
   }
 }
 
 /**
- * The directories scanned for `@keystore/provider-*` packages, in order: `KEYSTORE_PROVIDERS_DIR` entries,
- * the CLI's own module resolution paths, then `node_modules` directories from `cwd` up.
+ * The `node_modules` directories scanned for `@keystore/provider-*` packages: those Node.js resolves
+ * the CLI's own dependencies from (its package's `node_modules`, then each parent's, as for
+ * `@keystore/core`). Never the working directory's, never one named by the environment.
  *
- * @since 0.1.0
+ * @since 0.1.0 (takes no options since 0.3.0: `KEYSTORE_PROVIDERS_DIR` and the working directory's
+ * `node_modules` are no longer searched)
  */
-export function providerSearchDirs(options: DiscoverOptions = {}): string[] {
-  const dirs: string[] = [];
-  const extra = options.env?.KEYSTORE_PROVIDERS_DIR;
-  if (extra) {
-    for (const entry of extra.split(delimiter)) if (entry) dirs.push(resolve(options.cwd ?? process.cwd(), entry));
-  }
-  if (options.searchDirs) {
-    dirs.push(...options.searchDirs);
-  } else {
-    let here: string;
-    try {
-      here = dirname(fileURLToPath(import.meta.url));
-    } catch {
-      here = __dirname;
-    }
-    try {
-      const paths = createRequire(join(here, 'noop.js')).resolve.paths('@keystore/core');
-      if (paths) dirs.push(...paths);
-    } catch {
-      // fall through to walking up
-    }
-    dirs.push(...nodeModulesUpFrom(here));
-    dirs.push(...nodeModulesUpFrom(options.cwd ?? process.cwd()));
-  }
-  return [...new Set(dirs)];
+export function providerSearchDirs(): string[] {
+  if (dirsForTesting !== undefined) return [...dirsForTesting];
+  const paths = createRequire(join(ownDir(), 'noop.js')).resolve.paths('@keystore/core') ?? [];
+  return [...new Set(paths)];
 }
 
 interface PackageJson {
@@ -105,7 +113,7 @@ interface PackageJson {
   main?: string;
   module?: string;
   exports?: unknown;
-  keystore?: { provider?: string };
+  keystore?: { provider?: string; legacyCryptoApi?: boolean };
 }
 
 /** Picks a target out of an `exports` condition object, preferring ESM. */
@@ -179,20 +187,47 @@ async function load(dir: string, pkg: PackageJson, declaredId: string): Promise<
     if (!isProvider(provider)) {
       throw new Error(`${base.packageName}: createProvider() did not return a provider`);
     }
-    return { ...base, id: provider.id, provider, loadError: undefined };
+    if (provider.id !== declaredId) {
+      // The policy was checked against the declared id: a provider that answers to another one is refused.
+      await Promise.resolve(provider.close?.()).catch(() => undefined);
+      throw new Error(
+        `${base.packageName} declares provider '${declaredId}' but its provider's id is '${provider.id}'; ` +
+          `set "keystore": { "provider": "${provider.id}" } in its package.json`,
+      );
+    }
+    return { ...base, id: provider.id, provider, loadError: undefined, policyReasons: [] };
   } catch (err) {
-    return { ...base, id: declaredId, provider: undefined, loadError: message(err) };
+    return { ...base, id: declaredId, provider: undefined, loadError: message(err), policyReasons: [] };
   }
 }
 
 /**
- * Finds and loads every installed `@keystore/provider-*` package. A package found in several directories
- * is loaded once, from the first. Never throws for a broken package: its entry carries `loadError`.
+ * The provider-rule reasons that refuse provider `id` under `policy`, judged before its package is
+ * imported: core's own rules, applied to the id the package declares (a legacy CryptoAPI provider is
+ * one whose id is `capi` or whose `package.json` says `"keystore": { "legacyCryptoApi": true }`).
+ */
+function refusedBy(policy: ResolvedPolicy | undefined, id: string, pkg: PackageJson): string[] {
+  if (policy === undefined) return [];
+  const legacyCryptoApi = id === 'capi' || pkg.keystore?.legacyCryptoApi === true;
+  // Only `id` and `capabilities.legacyCryptoApi` are read by the rules.
+  const declared = { id, capabilities: { legacyCryptoApi } } as unknown as KeyStoreProvider;
+  return providerPolicyReasons(declared, policy);
+}
+
+/**
+ * Finds every `@keystore/provider-*` package installed beside the CLI ({@link providerSearchDirs}) and
+ * loads those the policy does not refuse. A package found in several directories is loaded once, from
+ * the first. Never throws for a broken package: its entry carries `loadError`; a refused one carries
+ * `policyReasons` and its code is never run.
  *
  * @example
  * ```ts
- * const found = await discoverProviders({ env: process.env });
- * for (const p of found) console.log(p.id, p.loadError ?? 'loaded');
+ * const policy = await resolvePolicy({ app: null });
+ * const found = await discoverProviders({ policy });
+ * for (const p of found) {
+ *   const state = p.provider ? 'loaded' : (p.loadError ?? `refused: ${p.policyReasons.join('; ')}`);
+ *   console.log(p.id, p.packageDir, state);
+ * }
  * ```
  * @since 0.1.0
  */
@@ -200,7 +235,7 @@ export async function discoverProviders(options: DiscoverOptions = {}): Promise<
   const seenNames = new Set<string>();
   const seenDirs = new Set<string>();
   let candidates: { dir: string; pkg: PackageJson; id: string }[] = [];
-  for (const root of providerSearchDirs(options)) {
+  for (const root of providerSearchDirs()) {
     const scope = join(root, '@keystore');
     let entries: string[];
     try {
@@ -228,9 +263,20 @@ export async function discoverProviders(options: DiscoverOptions = {}): Promise<
       candidates.push({ dir: real, pkg, id: declared });
     }
   }
-  if (options.only !== undefined) {
-    const matching = candidates.filter((c) => c.id === options.only);
-    if (matching.length > 0) candidates = matching;
-  }
-  return Promise.all(candidates.map((c) => load(c.dir, c.pkg, c.id)));
+  if (options.only !== undefined) candidates = candidates.filter((c) => c.id === options.only);
+  return Promise.all(
+    candidates.map(async (c): Promise<DiscoveredProvider> => {
+      const policyReasons = refusedBy(options.policy, c.id, c.pkg);
+      if (policyReasons.length === 0) return load(c.dir, c.pkg, c.id);
+      return {
+        packageName: c.pkg.name ?? `@keystore/${PREFIX}${c.id}`,
+        packageDir: c.dir,
+        version: c.pkg.version,
+        id: c.id,
+        provider: undefined,
+        loadError: undefined,
+        policyReasons,
+      };
+    }),
+  );
 }

@@ -14,7 +14,15 @@ interface Fact {
 }
 interface Doctor {
   platform: string;
-  providers: { id: string; status: string; isolation: string; reasons?: string[]; policyReasons?: string[] }[];
+  providers: {
+    id: string;
+    status: string;
+    isolation: string;
+    reasons?: string[];
+    policyReasons?: string[];
+    packagePath: string | null;
+    version: string | null;
+  }[];
   posture: { facts: Fact[]; isolation: { id: string; status: string; isolation: string }[] };
 }
 
@@ -27,7 +35,11 @@ describe.skipIf(!wine.available)(`keystore doctor in Windows Node (needs Wine: $
     expect(doctor.platform).toBe('win32');
 
     const byId = new Map(doctor.providers.map((p) => [p.id, p]));
-    expect(byId.get('capi')).toMatchObject({ status: 'disabled-by-policy', isolation: 'in-process' });
+    // Refused by the default policy before its package is imported: nothing of it ran here.
+    expect(byId.get('capi')).toMatchObject({ status: 'disabled-by-policy', isolation: 'none', available: false });
+    expect(byId.get('capi')?.packagePath).toMatch(/provider-capi$/);
+    expect(byId.get('cng')?.packagePath).toMatch(/provider-cng$/);
+    expect(byId.get('cng')?.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(byId.get('capi')?.policyReasons?.join(' ')).toMatch(/legacy CryptoAPI is denied by policy/);
     expect(byId.get('cng')).toMatchObject({ isolation: 'in-process' });
     expect(byId.get('tpm')).toMatchObject({ status: 'unavailable', isolation: 'none' });

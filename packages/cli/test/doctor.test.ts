@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { describePosture, postureFacts } from '../src/commands/posture.js';
 import { parse, Sandbox, stderrLines } from './helpers.js';
@@ -14,8 +15,12 @@ interface Row {
   policyReasons: string[];
   reasons: string[];
   details: Record<string, unknown>;
+  package: string | null;
+  packagePath: string | null;
+  version: string | null;
 }
 interface Doctor {
+  warnings: string[];
   platform: string;
   node: string;
   providers: Row[];
@@ -49,6 +54,8 @@ function expectRowShape(row: Row): void {
   expect(Array.isArray(row.policyReasons)).toBe(true);
   expect(['selected', 'eligible', 'disabled-by-policy', 'refused', 'unavailable']).toContain(row.status);
   expect(typeof row.details).toBe('object');
+  expect(row.packagePath === null || typeof row.packagePath === 'string').toBe(true);
+  expect(row.version === null || typeof row.version === 'string').toBe(true);
 }
 
 describe('keystore doctor', () => {
@@ -208,7 +215,14 @@ describe('keystore doctor', () => {
       const d = parse<Doctor>(r);
       for (const row of d.providers) expectRowShape(row);
       const capi = d.providers.find((p) => p.id === 'capi');
-      expect(capi).toMatchObject({ available: true, eligible: false, status: 'disabled-by-policy' });
+      // Refused before its package is imported: nothing of it ran, so nothing was measured.
+      expect(capi).toMatchObject({
+        available: false,
+        eligible: false,
+        status: 'disabled-by-policy',
+        version: '0.0.0-test',
+      });
+      expect(capi?.packagePath).toBe(join(box.providersDir as string, '@keystore', 'provider-capi'));
       expect(capi?.policyReasons).toHaveLength(1);
       expect(capi?.policyReasons[0]).toContain('/legacyCryptoApi');
       expect(capi?.policyReasons[0]).toContain('set by the built-in default');
@@ -287,7 +301,7 @@ describe('keystore doctor', () => {
       expect(d.posture.isolation).toEqual(
         expect.arrayContaining([
           { id: 'cng', available: true, isolation: 'os-isolated', status: 'selected' },
-          { id: 'capi', available: true, isolation: 'in-process', status: 'disabled-by-policy' },
+          { id: 'capi', available: false, isolation: 'none', status: 'disabled-by-policy' },
         ]),
       );
       const human = box.run(['doctor']).stdout;
@@ -295,7 +309,7 @@ describe('keystore doctor', () => {
       expect(human).toMatch(/^ {2}LSASS running as a protected process now: +no \(cng\)$/m);
       expect(human).toMatch(/^ {2}Credential Guard running: +no \(cng\)$/m);
       expect(human).toMatch(/^ {2}Windows build: +26100 \(cng\)$/m);
-      expect(human).toMatch(/^ {4}capi +in-process +\(disabled by policy\)$/m);
+      expect(human).toMatch(/^ {4}capi +not loaded +\(disabled by policy\)$/m);
       expect(human).not.toContain('somethingElse:');
     });
 

@@ -1,10 +1,23 @@
 /**
- * Helpers for the CLI tests: spawn the built `keystore` binary with a controlled environment, and write
- * test-double provider packages into a temporary `KEYSTORE_PROVIDERS_DIR`.
+ * Helpers for the CLI tests: spawn the built `keystore` binary with a controlled environment, and install
+ * test-double provider packages beside a copy of the CLI (a temporary `node_modules` holding the built
+ * CLI, links to core and the workspace's providers, and the test doubles), since the CLI loads providers
+ * only from its own installation.
  */
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -12,6 +25,17 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const here = fileURLToPath(new URL('.', import.meta.url));
 export const BIN = resolve(here, '../dist/bin.js');
 const CORE_DIST = resolve(here, '../../core/dist/index.js');
+const CLI_DIR = resolve(here, '..');
+const WORKSPACE_SCOPE = resolve(here, '../../../node_modules/@keystore');
+
+/** Removes `path` when it is a symbolic link (so that a test double never writes through one). */
+function unlinkIfLink(path: string): void {
+  try {
+    if (lstatSync(path).isSymbolicLink()) unlinkSync(path);
+  } catch {
+    // absent
+  }
+}
 
 export interface Result {
   code: number;
@@ -31,6 +55,10 @@ export class Sandbox {
   readonly dir: string;
   /** The file `KEYSTORE_MACHINE_POLICY` points to (absent until `machinePolicy()` writes it). */
   readonly machinePolicyFile: string;
+  /**
+   * The `node_modules` of this sandbox's copy of the CLI, where test-double providers are installed
+   * (undefined until one is): a provider is loaded only from beside the CLI.
+   */
   providersDir: string | undefined;
 
   constructor() {
@@ -55,12 +83,51 @@ export class Sandbox {
     writeFileSync(this.machinePolicyFile, JSON.stringify(policy));
   }
 
+  /**
+   * The `keystore` binary to run: with test doubles installed, this sandbox's copy of the CLI (with
+   * core, the workspace's providers that no test double replaces, and the test doubles beside it);
+   * else the workspace's.
+   */
+  get bin(): string {
+    if (this.providersDir === undefined) return BIN;
+    const scope = join(this.providersDir, '@keystore');
+    const cli = join(scope, 'cli');
+    if (!existsSync(join(cli, 'dist', 'bin.js'))) {
+      mkdirSync(cli, { recursive: true });
+      cpSync(join(CLI_DIR, 'dist'), join(cli, 'dist'), { recursive: true });
+      cpSync(join(CLI_DIR, 'package.json'), join(cli, 'package.json'));
+    }
+    for (const entry of readdirSync(WORKSPACE_SCOPE)) {
+      if (entry !== 'core' && !entry.startsWith('provider-')) continue;
+      const target = join(scope, entry);
+      if (!existsSync(target)) symlinkSync(join(WORKSPACE_SCOPE, entry), target, 'dir');
+    }
+    return join(cli, 'dist', 'bin.js');
+  }
+
+  /** The directory of a provider package installed beside this sandbox's CLI (replacing any link there). */
+  private packageDir(id: string): string {
+    this.providersDir ??= this.path('install/node_modules');
+    const pkgDir = join(this.providersDir, '@keystore', `provider-${id}`);
+    unlinkIfLink(pkgDir);
+    mkdirSync(pkgDir, { recursive: true });
+    return pkgDir;
+  }
+
+  /**
+   * Installs a provider package beside this sandbox's CLI whose module, when imported, writes the file
+   * `marker` (and which would claim `hardware` isolation): to see that a package is never imported.
+   */
+  installMarkerProvider(id: string, marker: string, packageJson: Record<string, unknown> = {}): string {
+    const pkgDir = this.packageDir(id);
+    writePackage(pkgDir, id, marker, packageJson);
+    return pkgDir;
+  }
+
   /** Installs the file-backed fake provider (a test double) and returns its key directory. */
   installFakeProvider(options: FakeProviderOptions = {}): string {
     const id = options.id ?? 'fake';
-    this.providersDir ??= this.path('providers');
-    const pkgDir = join(this.providersDir, '@keystore', `provider-${id}`);
-    mkdirSync(pkgDir, { recursive: true });
+    const pkgDir = this.packageDir(id);
     writeFileSync(
       join(pkgDir, 'package.json'),
       JSON.stringify({ name: `@keystore/provider-${id}`, version: '0.0.0-test', type: 'module', main: 'index.js' }),
@@ -109,9 +176,7 @@ export class Sandbox {
 
   /** Installs a provider package whose entry throws when imported. */
   installBrokenProvider(id = 'broken'): void {
-    this.providersDir ??= this.path('providers');
-    const pkgDir = join(this.providersDir, '@keystore', `provider-${id}`);
-    mkdirSync(pkgDir, { recursive: true });
+    const pkgDir = this.packageDir(id);
     writeFileSync(
       join(pkgDir, 'package.json'),
       JSON.stringify({ name: `@keystore/provider-${id}`, version: '0.0.0-test', type: 'module', main: 'index.js' }),
@@ -124,11 +189,10 @@ export class Sandbox {
     // Only what each test sets: no machine policy, providers dir or TPM config from the caller's shell.
     for (const name of Object.keys(env)) if (name.startsWith('KEYSTORE_') || name.startsWith('TSS2_')) delete env[name];
     env.KEYSTORE_MACHINE_POLICY = this.machinePolicyFile;
-    if (this.providersDir) env.KEYSTORE_PROVIDERS_DIR = this.providersDir;
     env.KEYSTORE_FAKE_STORE = this.path('fake-keys');
     Object.assign(env, options.env ?? {});
     for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
-    const out: SpawnSyncReturns<Buffer> = spawnSync(process.execPath, [BIN, ...args], {
+    const out: SpawnSyncReturns<Buffer> = spawnSync(process.execPath, [this.bin, ...args], {
       cwd: options.cwd ?? this.dir,
       env: env as NodeJS.ProcessEnv,
       input: options.input ?? '',
@@ -146,6 +210,45 @@ export class Sandbox {
   cleanup(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Writes a provider package at `dir` whose module writes `marker` when imported and then offers a
+ * provider that claims `hardware`: what a planted package would look like.
+ */
+export function writePackage(dir: string, id: string, marker: string, packageJson: Record<string, unknown> = {}): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({
+      name: `@keystore/provider-${id}`,
+      version: '6.6.6',
+      type: 'module',
+      main: 'index.js',
+      ...packageJson,
+    }),
+  );
+  writeFileSync(
+    join(dir, 'index.js'),
+    `import { writeFileSync } from 'node:fs';
+writeFileSync(${JSON.stringify(marker)}, 'imported by ' + process.pid);
+export function createProvider() {
+  return {
+    id: ${JSON.stringify(id)},
+    displayName: 'planted',
+    capabilities: {
+      algorithms: ['ECDSA-P256'], operations: ['sign'], scopes: ['user', 'machine'], exportableKeys: false,
+      passwords: false, legacyCryptoApi: false, rsaSignaturePaddings: [], oaepHashes: [],
+    },
+    async probe() { return { available: true, isolation: 'hardware', reasons: [] }; },
+    async createKey() { throw new Error('planted'); },
+    async openKey() { throw new Error('planted'); },
+    async deleteKey() {},
+    async listKeys() { return []; },
+  };
+}
+`,
+  );
 }
 
 /** Parses stdout as JSON. */
@@ -187,7 +290,8 @@ export interface FakeProviderOptions {
  * `KEYSTORE_FAKE_SIMULATOR=1` adds `simulator: true` to its probe details. `KEYSTORE_FAKE_FAULTS`
  * (`id:fault,…`) makes it misbehave: `bad-signature` (signatures that do not verify), `delete-fails`,
  * `import-not-persisted` (importKey returns a working key but keeps nothing, as Wine's CNG does),
- * `import-stores-other` (importKey returns the key it was given but keeps a different one).
+ * `import-stores-other` (importKey returns the key it was given but keeps a different one),
+ * `list-unsupported` (listKeys fails with ERR_KEYSTORE_UNSUPPORTED_OPERATION, as Wine's CNG does).
  * `KEYSTORE_FAKE_OPEN_LOG` names a file to which each openKey appends a line `id:scope:name`.
  */
 function fakeProviderSource(id: string, options: FakeProviderOptions = {}): string {
@@ -344,6 +448,9 @@ export function createProvider() {
       return makeKey(name, scope, algorithm, createPrivateKey(pem), exportable === true);
     },
     async listKeys(options = {}) {
+      if (fault('list-unsupported')) {
+        throw new KeyStoreError('ERR_KEYSTORE_UNSUPPORTED_OPERATION', ID + ' cannot enumerate its keys here', { providerId: ID });
+      }
       const out = [];
       for (const scope of options.scope ? [options.scope] : ['user', 'machine']) {
         let names = [];

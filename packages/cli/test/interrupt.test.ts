@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, Sandbox } from './helpers.js';
+import { Sandbox } from './helpers.js';
 
 describe('keystore interrupted by SIGINT', () => {
   let box: Sandbox;
@@ -19,14 +19,13 @@ describe('keystore interrupted by SIGINT', () => {
     for (const name of Object.keys(env)) if (name.startsWith('KEYSTORE_') || name.startsWith('TSS2_')) delete env[name];
     Object.assign(env, {
       KEYSTORE_MACHINE_POLICY: box.machinePolicyFile,
-      KEYSTORE_PROVIDERS_DIR: box.providersDir,
       KEYSTORE_FAKE_STORE: box.path('fake-keys'),
       KEYSTORE_FAKE_CREATE_DELAY_MS: '20000',
       KEYSTORE_FAKE_CREATE_STARTED: started,
     });
     const child = spawn(
       process.execPath,
-      [BIN, 'keys', 'create', 'slow', '--algorithm', 'ECDSA-P256', '--provider', 'fake'],
+      [box.bin, 'keys', 'create', 'slow', '--algorithm', 'ECDSA-P256', '--provider', 'fake'],
       {
         cwd: box.dir,
         env,

@@ -162,7 +162,7 @@ describe('keys across processes (file-backed test-double provider)', () => {
   });
 
   it('keys sign (defaults) writes a DER ECDSA signature that openssl and node:crypto accept', () => {
-    ok(['keys', 'public', 'ec1', ...fake, '--out', 'ec1.pem']);
+    ok(['keys', 'public', 'ec1', ...fake, '--out', 'ec1.pem', '--force']);
     ok(['keys', 'sign', 'ec1', ...fake, '--in', dataFile, '--out', 'ec1.sig']);
     const openssl = spawnSync(
       'openssl',
@@ -206,7 +206,7 @@ describe('keys across processes (file-backed test-double provider)', () => {
   });
 
   it('RSA-PSS and OAEP interoperate with openssl as docs/cli.md shows', () => {
-    ok(['keys', 'public', 'rsa1', ...fake, '--out', 'rsa1.pem']);
+    ok(['keys', 'public', 'rsa1', ...fake, '--out', 'rsa1.pem', '--force']);
     ok(['keys', 'sign', 'rsa1', ...fake, '--padding', 'pss', '--in', dataFile, '--out', 'pss.sig']);
     const pss = spawnSync(
       'openssl',
@@ -362,5 +362,50 @@ describe('--provider and broken provider packages', () => {
     expect(box.run(['keys', 'create', 'k', '--algorithm', 'ECDSA-P256']).code).toBe(0);
     const list = parse<{ keys: { ref: string }[] }>(box.run(['keys', 'list', '--json']));
     expect(list.keys.map((k) => k.ref)).toContain('keystore:fake:user:k');
+  });
+});
+
+describe('keys list when one provider cannot list', () => {
+  let box: Sandbox;
+  // Two test doubles with their own stores; "b" fails to enumerate, as Wine's CNG does.
+  const faults = { KEYSTORE_FAKE_FAULTS: 'b:list-unsupported' };
+  beforeAll(() => {
+    box = new Sandbox();
+    box.installFakeProvider({ id: 'a', ownStore: true });
+    box.installFakeProvider({ id: 'b', ownStore: true });
+    box.seedFakeKey('a', 'kept', { algorithm: 'ECDSA-P256' });
+    box.seedFakeKey('b', 'hidden', { algorithm: 'ECDSA-P256' });
+  });
+  afterAll(() => box.cleanup());
+
+  it("shows the other providers' keys, reports the failure, and exits 5 (--json)", () => {
+    const r = box.run(['keys', 'list', '--json'], { env: faults });
+    expect(r.code).toBe(5);
+    const out = parse<{ keys: { ref: string }[]; errors: { provider: string; code: string; message: string }[] }>(r);
+    expect(out.keys.map((k) => k.ref)).toEqual(['keystore:a:user:kept']);
+    expect(out.errors).toEqual([
+      { provider: 'b', code: 'ERR_KEYSTORE_UNSUPPORTED_OPERATION', message: expect.stringContaining('enumerate') },
+    ]);
+    expect(stderrLines(r)).toEqual([
+      expect.stringMatching(/^keystore: b could not list its keys: .+ \(ERR_KEYSTORE_UNSUPPORTED_OPERATION\)$/),
+    ]);
+  });
+
+  it('text output: the keys on stdout, one line per failure on stderr, exit 5', () => {
+    const r = box.run(['keys', 'list'], { env: faults });
+    expect(r.code).toBe(5);
+    expect(r.stdout).toMatch(/^keystore:a:user:kept +ECDSA-P256$/m);
+    expect(stderrLines(r)).toHaveLength(1);
+  });
+
+  it('exit 0 and errors: [] when every provider answers; --provider b fails as a whole', () => {
+    const all = box.run(['keys', 'list', '--json']);
+    expect(all.code, all.stderr).toBe(0);
+    const out = parse<{ keys: { ref: string }[]; errors: unknown[] }>(all);
+    expect(out.errors).toEqual([]);
+    expect(out.keys.map((k) => k.ref).sort()).toEqual(['keystore:a:user:kept', 'keystore:b:user:hidden']);
+    const named = box.run(['keys', 'list', '--provider', 'b', '--json'], { env: faults });
+    expect(named.code).toBe(5);
+    expect(parse<ErrorOut>(named).error.code).toBe('ERR_KEYSTORE_UNSUPPORTED_OPERATION');
   });
 });

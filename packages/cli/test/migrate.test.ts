@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { run } from '../src/index.js';
+import { setProviderDirsForTesting } from '../src/providers.js';
 import { parse, Sandbox, stderrLines } from './helpers.js';
 
 interface Moved {
@@ -198,7 +199,9 @@ describe('keystore migrate --from capi:NAME --to cng', () => {
     expect(r.code).toBe(5);
     const { error } = parse<ErrorOut>(r);
     expect(error.code).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
-    expect(error.message).toContain(`the machine policy file ${box.machinePolicyFile}`);
+    // The machine policy refuses the legacy provider: its package is not even loaded.
+    expect(error.message).toContain('was not loaded');
+    expect(error.message).toContain(`set by the machine policy (${box.machinePolicyFile})`);
     expect(error.hint).toContain('administrator');
     expect(error.message).not.toContain('/minimumIsolation');
   });
@@ -434,18 +437,20 @@ describe('keystore migrate --scan', () => {
     expect(scan.targets).toEqual(['cng']);
   });
 
-  it('a machine policy that denies legacy CryptoAPI: no key opened even with a migration policy, and an administrator must allow it', () => {
+  it('a machine policy that denies legacy CryptoAPI: the provider is not loaded even with a migration policy, and an administrator must allow it', () => {
     install();
     box.seedFakeKey('capi', 'k', { exportable: true });
     box.machinePolicy({ legacyCryptoApi: 'deny' });
     const log = box.path('opened.log');
     const r = box.run(['migrate', '--scan', '--policy', policy, '--json'], { env: { KEYSTORE_FAKE_OPEN_LOG: log } });
-    expect(r.code, r.stderr).toBe(0);
+    // The machine policy refuses the legacy provider, so its package is not loaded: nothing can be
+    // listed, let alone opened.
+    expect(r.code, r.stderr).toBe(5);
     expect(opened(log)).toEqual([]);
-    const [key] = parse<Scan>(r).keys;
-    expect(key).toMatchObject({ ref: 'keystore:capi:user:k', exportable: null, movable: false });
-    expect(key?.reasons[0]).toContain(box.machinePolicyFile);
-    expect(key?.reasons[0]).toContain('administrator');
+    const { error } = parse<ErrorOut>(r);
+    expect(error.code).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
+    expect(error.message).toContain(box.machinePolicyFile);
+    expect(error.hint).toContain('administrator');
   });
 
   it('with a policy that allows legacy CryptoAPI: opens each key to read whether it can move, and why the others cannot', () => {
@@ -542,6 +547,7 @@ describe('keystore migrate --scan', () => {
 describe('keystore migrate progress', () => {
   const saved = { ...process.env };
   afterEach(() => {
+    setProviderDirsForTesting(undefined);
     process.env = { ...saved };
   });
 
@@ -559,9 +565,10 @@ describe('keystore migrate progress', () => {
     // The test doubles read their settings from the process environment.
     Object.assign(process.env, {
       KEYSTORE_MACHINE_POLICY: box.machinePolicyFile,
-      KEYSTORE_PROVIDERS_DIR: box.providersDir,
       KEYSTORE_FAKE_STORE: box.path('fake-keys'),
     });
+    // In process, the CLI's own installation is the workspace: point it at the test doubles instead.
+    setProviderDirsForTesting([box.providersDir as string]);
     const stdout = capture(false);
     const stderr = capture(tty);
     const code = await run(['migrate', '--from', `capi:${name}`, '--to', 'cng', '--policy', policy, ...extra], {

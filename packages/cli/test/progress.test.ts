@@ -3,6 +3,7 @@
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../src/index.js';
+import { setProviderDirsForTesting } from '../src/providers.js';
 import { Sandbox } from './helpers.js';
 
 function capture(tty: boolean) {
@@ -21,15 +22,17 @@ describe('keys create on a slow provider (file-backed test double with a 1.5 s c
   beforeAll(() => {
     box = new Sandbox();
     box.installFakeProvider();
+    // In process, the CLI's own installation is the workspace: point it at the test double instead.
+    setProviderDirsForTesting([box.providersDir as string]);
     // The test double reads its settings from the process environment.
     Object.assign(process.env, {
       KEYSTORE_MACHINE_POLICY: box.machinePolicyFile,
-      KEYSTORE_PROVIDERS_DIR: box.providersDir,
       KEYSTORE_FAKE_STORE: box.path('fake-keys'),
       KEYSTORE_FAKE_CREATE_DELAY_MS: '1500',
     });
   });
   afterAll(() => {
+    setProviderDirsForTesting(undefined);
     process.env = saved;
     box?.cleanup();
   });

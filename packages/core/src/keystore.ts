@@ -24,10 +24,12 @@ import type {
   EffectivePolicy,
   ImportKeyOptions,
   KeyInfo,
+  KeyList,
   KeyStore,
   KeyStoreKey,
   KeyStorePolicy,
   KeyStoreProvider,
+  ListKeysFailure,
   ListKeysOptions,
   OpenKeyOptions,
   OperationOptions,
@@ -684,7 +686,7 @@ class DefaultKeyStore implements KeyStore {
     return key;
   }
 
-  async listKeys(options?: ListKeysOptions): Promise<KeyInfo[]> {
+  async listKeys(options?: ListKeysOptions): Promise<KeyList> {
     this.#checkOpen();
     const o = checkOptions(options, 'options');
     const scope = checkScope(o.scope);
@@ -692,8 +694,10 @@ class DefaultKeyStore implements KeyStore {
     const signal = checkSignal(o.signal);
     throwIfAborted(signal);
     const { eligible } = await this.#eligible('list', scope, providerId, false, signal);
+    // Each provider answers on its own: one that cannot list (Wine's CNG, a TPM that went away)
+    // is reported beside the others' keys instead of hiding them.
     const lists = await Promise.all(
-      eligible.map(async (provider): Promise<KeyInfo[]> => {
+      eligible.map(async (provider): Promise<KeyInfo[] | ListKeysFailure> => {
         try {
           const entries = await provider.listKeys({
             ...(scope === undefined ? {} : { scope }),
@@ -719,13 +723,20 @@ class DefaultKeyStore implements KeyStore {
           return out;
         } catch (error) {
           const e = providerError(error, provider.id, 'list', signal);
-          if (e.code === 'ERR_KEYSTORE_PROVIDER_UNAVAILABLE') return [];
-          throw e;
+          // Asked for by name, its failure is the answer; cancellation ends the whole listing.
+          if (providerId !== undefined || e.code === 'ERR_KEYSTORE_CANCELLED') throw e;
+          return { provider: provider.id, code: e.code, message: e.message, error: e };
         }
       }),
     );
     throwIfAborted(signal);
-    return lists.flat();
+    const keys: KeyInfo[] = [];
+    const errors: ListKeysFailure[] = [];
+    for (const item of lists) {
+      if (Array.isArray(item)) keys.push(...item);
+      else errors.push(item);
+    }
+    return { keys, errors };
   }
 
   async deleteKey(nameOrRef: string, options?: OpenKeyOptions): Promise<void> {

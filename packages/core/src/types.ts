@@ -14,6 +14,7 @@ import type {
   OaepHash,
   RsaPadding,
 } from './algorithms.js';
+import type { KeyStoreError, KeyStoreErrorCode } from './errors.js';
 import type { IsolationLevel } from './isolation.js';
 
 /**
@@ -171,6 +172,36 @@ export interface ProviderKeyInfo {
   readonly scope: KeyScope;
   /** The algorithm, when the provider can tell. */
   readonly algorithm?: KeyAlgorithm;
+}
+
+/**
+ * A provider that could not list its keys, in a {@link KeyList}: the other providers' keys are still
+ * listed, so one provider that cannot list (Wine's CNG, a TPM that went away) does not hide the rest.
+ *
+ * @since 0.3.0
+ */
+export interface ListKeysFailure {
+  /** The provider's id. */
+  readonly provider: string;
+  /** The error's code (`ERR_KEYSTORE_UNSUPPORTED_OPERATION`, `ERR_KEYSTORE_PROVIDER_UNAVAILABLE` …). */
+  readonly code: KeyStoreErrorCode;
+  /** The error's message. */
+  readonly message: string;
+  /** The error itself, with its hint and cause. */
+  readonly error: KeyStoreError;
+}
+
+/**
+ * What {@link KeyStore.listKeys} found: the keys of every provider that answered, and one entry per
+ * provider that could not list. An empty `errors` means every provider answered.
+ *
+ * @since 0.3.0
+ */
+export interface KeyList {
+  /** The keys, provider by provider, best-ranked provider first (the order selection tries them). */
+  readonly keys: readonly KeyInfo[];
+  /** The providers that could not list, and why. */
+  readonly errors: readonly ListKeysFailure[];
 }
 
 /**
@@ -575,8 +606,21 @@ export interface KeyStore extends AsyncDisposable {
   importKey(name: string, privateKey: KeyObject, options?: ImportKeyOptions): Promise<KeyStoreKey>;
   /** Opens a key by name or by reference string. */
   openKey(nameOrRef: string, options?: OpenKeyOptions): Promise<KeyStoreKey>;
-  /** Lists keys of every provider the policy allows (or of one). */
-  listKeys(options?: ListKeysOptions): Promise<KeyInfo[]>;
+  /**
+   * Lists the keys of every provider the policy allows (or of one, with `options.provider`). A provider
+   * that fails to list does not fail the call: its error is in `errors` and the others' keys are in
+   * `keys`. With `options.provider`, that provider's failure is thrown instead. Cancellation
+   * (`ERR_KEYSTORE_CANCELLED`) always throws.
+   *
+   * @example
+   * ```ts
+   * const { keys, errors } = await store.listKeys();
+   * for (const k of keys) console.log(k.ref);
+   * for (const e of errors) console.warn(`${e.provider} could not list: ${e.message} (${e.code})`);
+   * ```
+   * @since 0.1.0 (returns a {@link KeyList} since 0.3.0; it returned `KeyInfo[]` before)
+   */
+  listKeys(options?: ListKeysOptions): Promise<KeyList>;
   /** Deletes a key by name or by reference string. */
   deleteKey(nameOrRef: string, options?: OpenKeyOptions): Promise<void>;
   /** Says, for every provider, whether it would serve `request` and why. */

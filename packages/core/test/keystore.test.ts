@@ -604,30 +604,58 @@ describe('KeyStore.listKeys and deleteKey', () => {
     const store = await createKeyStore({ providers: [cng.provider, tpm.provider, memory], machinePolicy: null });
     await store.createKey('a', { algorithm: 'ECDSA-P256' });
     await store.createKey('b', { algorithm: 'RSA-2048', provider: 'cng', scope: 'machine' });
-    const all = await store.listKeys();
+    const { keys: all, errors } = await store.listKeys();
+    expect(errors).toEqual([]);
     expect(all).toEqual([
       { ref: 'keystore:tpm:user:a', name: 'a', providerId: 'tpm', scope: 'user', algorithm: 'ECDSA-P256' },
       { ref: 'keystore:cng:machine:b', name: 'b', providerId: 'cng', scope: 'machine', algorithm: 'RSA-2048' },
     ]);
-    expect(await store.listKeys({ scope: 'machine' })).toEqual([all[1]]);
-    expect(await store.listKeys({ provider: 'tpm' })).toEqual([all[0]]);
+    expect(await store.listKeys({ scope: 'machine' })).toEqual({ keys: [all[1]], errors: [] });
+    expect(await store.listKeys({ provider: 'tpm' })).toEqual({ keys: [all[0]], errors: [] });
     expect(await codeOf(store.listKeys({ provider: 'nope' }))).toBe('ERR_KEYSTORE_PROVIDER_UNAVAILABLE');
     expect(await codeOf(store.listKeys({ provider: 'memory' }))).toBe('ERR_KEYSTORE_NO_PROVIDER');
   });
 
-  it('skips a provider that is unavailable while listing; other errors reject', async () => {
+  it('lists the keys of the providers that answer and reports each one that cannot list', async () => {
     const cng = fakeProvider({ id: 'cng' });
-    const tpm = fakeProvider({ id: 'tpm' });
+    const tpm = fakeProvider({ id: 'tpm', probe: { isolation: 'hardware' } });
+    const capi = fakeProvider({ id: 'capi' });
     const gone = {
       ...tpm.provider,
       listKeys: async () => Promise.reject(new KeyStoreError('ERR_KEYSTORE_PROVIDER_UNAVAILABLE', 'gone')),
     };
+    const stub = {
+      ...capi.provider,
+      listKeys: async () => Promise.reject(new KeyStoreError('ERR_KEYSTORE_UNSUPPORTED_OPERATION', 'stubbed')),
+    };
     await cng.inner.createKey({ name: 'k', algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
-    const store = await createKeyStore({ providers: [gone, cng.provider], machinePolicy: null });
-    expect((await store.listKeys()).map((k) => k.ref)).toEqual(['keystore:cng:user:k']);
+    const store = await createKeyStore({ providers: [gone, cng.provider, stub], machinePolicy: null });
+    const { keys, errors } = await store.listKeys();
+    expect(keys.map((k) => k.ref)).toEqual(['keystore:cng:user:k']);
+    expect(errors.map((e) => [e.provider, e.code, e.error.code])).toEqual([
+      ['tpm', 'ERR_KEYSTORE_PROVIDER_UNAVAILABLE', 'ERR_KEYSTORE_PROVIDER_UNAVAILABLE'],
+      ['capi', 'ERR_KEYSTORE_UNSUPPORTED_OPERATION', 'ERR_KEYSTORE_UNSUPPORTED_OPERATION'],
+    ]);
+    expect(errors.every((e) => e.error instanceof KeyStoreError && e.message === e.error.message)).toBe(true);
+    // Named, the provider's failure is the answer.
+    expect(await codeOf(store.listKeys({ provider: 'capi' }))).toBe('ERR_KEYSTORE_UNSUPPORTED_OPERATION');
+    expect(await codeOf(store.listKeys({ provider: 'tpm' }))).toBe('ERR_KEYSTORE_PROVIDER_UNAVAILABLE');
+    // An error that is not a KeyStoreError is reported as a typed native failure.
     const broken = { ...tpm.provider, listKeys: async () => Promise.reject(new Error('bad')) };
     const store2 = await createKeyStore({ providers: [broken, cng.provider], machinePolicy: null });
-    expect(await codeOf(store2.listKeys())).toBe('ERR_KEYSTORE_NATIVE_FAILURE');
+    const listed = await store2.listKeys();
+    expect(listed.keys.map((k) => k.ref)).toEqual(['keystore:cng:user:k']);
+    expect(listed.errors.map((e) => [e.provider, e.code])).toEqual([['tpm', 'ERR_KEYSTORE_NATIVE_FAILURE']]);
+  });
+
+  it('a cancelled listing rejects even when only one provider saw the cancellation', async () => {
+    const cng = fakeProvider({ id: 'cng' });
+    const cancelling = {
+      ...fakeProvider({ id: 'tpm' }).provider,
+      listKeys: async () => Promise.reject(new KeyStoreError('ERR_KEYSTORE_CANCELLED', 'cancelled')),
+    };
+    const store = await createKeyStore({ providers: [cancelling, cng.provider], machinePolicy: null });
+    expect(await codeOf(store.listKeys())).toBe('ERR_KEYSTORE_CANCELLED');
   });
 
   it('deletes by name and by reference', async () => {
@@ -636,7 +664,7 @@ describe('KeyStore.listKeys and deleteKey', () => {
     await store.createKey('b', { algorithm: 'ECDSA-P256', scope: 'machine' });
     await store.deleteKey(a.ref);
     await store.deleteKey('b', { scope: 'machine' });
-    expect(await store.listKeys()).toEqual([]);
+    expect(await store.listKeys()).toEqual({ keys: [], errors: [] });
     expect(await codeOf(store.deleteKey('a'))).toBe('ERR_KEYSTORE_KEY_NOT_FOUND');
     expect(await codeOf(store.deleteKey(a.ref))).toBe('ERR_KEYSTORE_KEY_NOT_FOUND');
     expect(await codeOf(store.deleteKey(''))).toBe('ERR_KEYSTORE_INVALID_NAME');
@@ -650,7 +678,7 @@ describe('KeyStore.listKeys and deleteKey', () => {
     await cng.inner.createKey({ name: 'k', algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
     const store = await createKeyStore({ providers: [cng.provider, tpm.provider], machinePolicy: null });
     await store.deleteKey('k');
-    expect((await store.listKeys()).map((k) => k.ref)).toEqual(['keystore:cng:user:k']);
+    expect((await store.listKeys()).keys.map((k) => k.ref)).toEqual(['keystore:cng:user:k']);
   });
 });
 

@@ -14,7 +14,7 @@
  *   providers: [capiProvider()],
  *   policy: { legacyCryptoApi: 'allow', minimumIsolation: 'in-process' },
  * });
- * for (const info of await store.listKeys({ provider: 'capi' })) console.log(info.ref, info.algorithm);
+ * for (const info of (await store.listKeys({ provider: 'capi' })).keys) console.log(info.ref, info.algorithm);
  * ```
  * @module @keystore/provider-capi
  */

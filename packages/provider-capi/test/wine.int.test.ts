@@ -262,7 +262,7 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
           const data = Buffer.from('allowed');
           const signature = await key.sign(data);
           const again = await store.openKey(key.ref);
-          const listed = (await store.listKeys({ provider: 'capi' })).some((k) => k.ref === key.ref);
+          const listed = (await store.listKeys({ provider: 'capi' })).keys.some((k) => k.ref === key.ref);
           const oaep256 = await outcome(() => again.decrypt(Buffer.alloc(256)));
           await store.deleteKey(key.ref);
           await new Promise((r) => setImmediate(r));

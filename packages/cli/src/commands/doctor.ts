@@ -30,6 +30,10 @@ export interface DoctorProviderRow {
   id: string;
   displayName: string;
   package: string | null;
+  /** The directory the provider's package was loaded from (or, refused by policy, would have been). @since 0.3.0 */
+  packagePath: string | null;
+  /** That package's version. @since 0.3.0 */
+  version: string | null;
   available: boolean;
   isolation: string;
   selected: boolean;
@@ -62,6 +66,31 @@ function policyReasonsOf(provider: KeyStoreProvider, policy: EffectivePolicy): s
   });
 }
 
+/**
+ * A `TSS2_LOG` setting that makes tpm2-tss log at trace or debug level (`all+trace`, `fapi+debug`,
+ * `esys+debug,tcti+none` …): at those levels it prints command and response buffers, which carry
+ * auth values and key material, to stderr. `none`, `error`, `warning` and `info` are fine.
+ */
+export function tss2LogLeaks(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  return value
+    .split(',')
+    .map((part) => part.trim().toLowerCase().split('+')[1])
+    .some((level) => level === 'trace' || level === 'debug');
+}
+
+/** Doctor's warnings about the environment the CLI (and so the app) runs with. */
+function environmentWarnings(env: Readonly<Record<string, string | undefined>>): string[] {
+  const warnings: string[] = [];
+  if (tss2LogLeaks(env.TSS2_LOG)) {
+    warnings.push(
+      `TSS2_LOG=${env.TSS2_LOG} makes tpm2-tss log at trace/debug level, which prints TPM auth values and ` +
+        'command buffers to stderr (and to any log that collects it); unset it or use all+none',
+    );
+  }
+  return warnings;
+}
+
 function statusOf(row: { selected: boolean; eligible: boolean; available: boolean }, policyReasons: string[]) {
   if (row.selected) return 'selected';
   if (row.eligible) return 'eligible';
@@ -85,20 +114,26 @@ function statusText(row: DoctorProviderRow): string {
 export async function doctor(ctx: CommandContext): Promise<number> {
   return withStore(
     ctx,
-    async ({ store, discovered, provider, scope, packages }) => {
+    async ({ store, discovered, provider, scope }) => {
       const registered = new Set(store.providers.map((p) => p.id));
       const request: SelectionRequest = {};
       if (scope !== undefined) request.scope = scope;
       if (provider !== undefined && registered.has(provider)) request.provider = provider;
       const explanation = await store.explain(request, ctx.io.signal ? { signal: ctx.io.signal } : undefined);
       const byId = new Map(store.providers.map((p) => [p.id, p]));
+      const loadedFrom = new Map(
+        discovered.filter((d) => d.provider !== undefined).map((d) => [d.provider?.id as string, d] as const),
+      );
       const rows: DoctorProviderRow[] = explanation.providers.map((v) => {
         const found = byId.get(v.providerId);
         const policyReasons = found === undefined ? [] : policyReasonsOf(found, store.policy);
         return {
           id: v.providerId,
           displayName: found?.displayName ?? v.providerId,
-          package: packages.get(v.providerId) ?? null,
+          package:
+            loadedFrom.get(v.providerId)?.packageName ?? (v.providerId === 'memory' ? '@keystore/core/testing' : null),
+          packagePath: loadedFrom.get(v.providerId)?.packageDir ?? null,
+          version: loadedFrom.get(v.providerId)?.version ?? null,
           available: v.available,
           isolation: v.isolation,
           selected: v.selected,
@@ -111,11 +146,35 @@ export async function doctor(ctx: CommandContext): Promise<number> {
         };
       });
       for (const found of discovered) {
+        if (found.policyReasons.length > 0) {
+          // Not imported: its code never ran, so there is no probe to report, only the rules.
+          const declared = { id: found.id, capabilities: { legacyCryptoApi: found.id === 'capi' } };
+          const policyReasons = policyReasonsOf(declared as unknown as KeyStoreProvider, store.policy);
+          rows.push({
+            id: found.id,
+            displayName: found.packageName,
+            package: found.packageName,
+            packagePath: found.packageDir,
+            version: found.version ?? null,
+            available: false,
+            isolation: 'none',
+            selected: false,
+            eligible: false,
+            rank: null,
+            status: 'disabled-by-policy',
+            policyReasons: policyReasons.length > 0 ? policyReasons : [...found.policyReasons],
+            reasons: ['not loaded: the policy refuses this provider, so its package was not imported'],
+            details: {},
+          });
+          continue;
+        }
         if (found.loadError === undefined) continue;
         rows.push({
           id: found.id,
           displayName: found.packageName,
           package: found.packageName,
+          packagePath: found.packageDir,
+          version: found.version ?? null,
           available: false,
           isolation: 'none',
           selected: false,
@@ -133,6 +192,7 @@ export async function doctor(ctx: CommandContext): Promise<number> {
       if (missing) selected = null;
       const effective = policyToJson(store.policy);
       const code = selected === null ? EXIT_NO_PROVIDER : EXIT_OK;
+      const warnings = environmentWarnings(ctx.io.env);
       const posture: Posture = {
         facts: postureFacts(rows),
         isolation: rows.map((r) => ({ id: r.id, available: r.available, isolation: r.isolation, status: r.status })),
@@ -152,6 +212,7 @@ export async function doctor(ctx: CommandContext): Promise<number> {
           request: explanation.request,
           minimumIsolation: explanation.minimumIsolation,
           selected,
+          warnings,
         });
         return code;
       }
@@ -166,8 +227,18 @@ export async function doctor(ctx: CommandContext): Promise<number> {
         const simulated = row.details.simulator === true ? ' (simulated TPM)' : '';
         await line(out, `  ${row.id}: ${row.displayName}${simulated}`);
         await line(out, `    status:    ${statusText(row)}`);
-        await line(out, `    isolation: ${row.available ? row.isolation : `${row.isolation} (unavailable)`}`);
-        if (row.package) await line(out, `    package:   ${row.package}`);
+        // A row disabled by policy and not available was never imported: nothing of it was measured.
+        const notLoaded = !row.available && row.status === 'disabled-by-policy';
+        const reach = row.available
+          ? row.isolation
+          : notLoaded
+            ? 'not measured (not loaded)'
+            : `${row.isolation} (unavailable)`;
+        await line(out, `    isolation: ${reach}`);
+        if (row.package) {
+          const from = row.packagePath === null ? '' : ` from ${row.packagePath}`;
+          await line(out, `    package:   ${row.package}${row.version === null ? '' : `@${row.version}`}${from}`);
+        }
         const details = Object.entries(row.details);
         if (details.length > 0) {
           await line(out, `    details:   ${details.map(([k, v]) => `${k}=${String(v)}`).join(', ')}`);
@@ -179,6 +250,7 @@ export async function doctor(ctx: CommandContext): Promise<number> {
       }
       await line(out);
       for (const text of describePosture(posture)) await line(out, text);
+      for (const warning of warnings) await line(out, `Warning: ${warning}.`);
       await line(out);
       for (const text of describePolicy(store.policy, machinePolicyPath(ctx.io.env as NodeJS.ProcessEnv)))
         await line(out, text);

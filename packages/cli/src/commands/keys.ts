@@ -5,8 +5,8 @@
  */
 import type { DsaEncoding, HashAlgorithm, KeyAlgorithm, KeyStoreKey, OaepHash, RsaPadding } from '@keystore/core';
 import type { CommandContext } from '../commands.js';
-import { describeError, errorLines } from '../errors.js';
-import { EXIT_INVALID, EXIT_OK } from '../exit-codes.js';
+import { describeError, errorLines, oneLine } from '../errors.js';
+import { EXIT_INVALID, EXIT_KEYSTORE_ERROR, EXIT_OK } from '../exit-codes.js';
 import { json, line, write } from '../io.js';
 import { UsageError } from '../usage.js';
 import { readInput, writeOutput } from './files.js';
@@ -21,6 +21,9 @@ const str = (ctx: CommandContext, name: string): string | undefined => {
   const value = ctx.values[name];
   return typeof value === 'string' ? value : undefined;
 };
+
+/** `--force`: replace an existing `--out` file. */
+const force = (ctx: CommandContext): boolean => ctx.values.force === true;
 
 function keyOptions(session: StoreSession) {
   return {
@@ -110,7 +113,7 @@ export async function create(ctx: CommandContext): Promise<number> {
 
 export async function list(ctx: CommandContext): Promise<number> {
   return withStore(ctx, async (session) => {
-    const keys = await session.store.listKeys(keyOptions(session));
+    const { keys, errors } = await session.store.listKeys(keyOptions(session));
     const rows = keys.map((k) => ({
       ref: k.ref,
       name: k.name,
@@ -118,15 +121,26 @@ export async function list(ctx: CommandContext): Promise<number> {
       scope: k.scope,
       algorithm: k.algorithm ?? null,
     }));
+    // One provider that cannot list does not hide the others' keys; it is reported, and the exit code
+    // says the listing is incomplete.
+    const failures = errors.map((e) => ({ provider: e.provider, code: e.code, message: e.message }));
     if (ctx.json) {
-      await json(ctx.io.stdout, { keys: rows });
-    } else if (rows.length === 0) {
-      await line(ctx.io.stdout, 'No keys.');
+      await json(ctx.io.stdout, { keys: rows, errors: failures });
     } else {
-      const width = Math.max(...rows.map((r) => r.ref.length)) + 2;
-      for (const row of rows) await line(ctx.io.stdout, `${row.ref.padEnd(width)}${row.algorithm ?? '(unknown)'}`);
+      if (rows.length === 0) {
+        await line(ctx.io.stdout, failures.length === 0 ? 'No keys.' : 'No keys from the providers that answered.');
+      } else {
+        const width = Math.max(...rows.map((r) => r.ref.length)) + 2;
+        for (const row of rows) await line(ctx.io.stdout, `${row.ref.padEnd(width)}${row.algorithm ?? '(unknown)'}`);
+      }
     }
-    return EXIT_OK;
+    for (const e of errors) {
+      await write(
+        ctx.io.stderr,
+        `keystore: ${e.provider} could not list its keys: ${oneLine(e.message)} (${e.code})\n`,
+      );
+    }
+    return failures.length === 0 ? EXIT_OK : EXIT_KEYSTORE_ERROR;
   });
 }
 
@@ -162,7 +176,7 @@ export async function publicKey(ctx: CommandContext): Promise<number> {
     const exported = key.exportPublicKey(format);
     const bytes = format === 'jwk' ? `${JSON.stringify(exported, null, 2)}\n` : (exported as Buffer | string);
     if (ctx.json) {
-      if (out !== undefined) await writeOutput(ctx.io, out, bytes);
+      if (out !== undefined) await writeOutput(ctx.io, out, bytes, force(ctx));
       const value = format === 'der' ? (exported as Buffer).toString('base64') : exported;
       await json(ctx.io.stdout, {
         ref: key.ref,
@@ -174,7 +188,7 @@ export async function publicKey(ctx: CommandContext): Promise<number> {
         ...(out === undefined ? {} : { out }),
       });
     } else {
-      await writeOutput(ctx.io, out, bytes);
+      await writeOutput(ctx.io, out, bytes, force(ctx));
     }
     return EXIT_OK;
   });
@@ -195,7 +209,7 @@ export async function sign(ctx: CommandContext): Promise<number> {
     const options = signOptions(ctx);
     const signature = await key.sign(data, { ...options, ...(ctx.io.signal ? { signal: ctx.io.signal } : {}) });
     if (ctx.json) {
-      if (out !== undefined) await writeOutput(ctx.io, out, signature);
+      if (out !== undefined) await writeOutput(ctx.io, out, signature, force(ctx));
       await json(ctx.io.stdout, {
         ref: key.ref,
         algorithm: key.algorithm,
@@ -206,7 +220,7 @@ export async function sign(ctx: CommandContext): Promise<number> {
         ...(out === undefined ? {} : { out }),
       });
     } else {
-      await writeOutput(ctx.io, out, signature);
+      await writeOutput(ctx.io, out, signature, force(ctx));
     }
     return EXIT_OK;
   });
@@ -234,14 +248,14 @@ export async function decrypt(ctx: CommandContext): Promise<number> {
     const hash = (str(ctx, 'hash') ?? 'sha256') as OaepHash;
     const plaintext = await key.decrypt(ciphertext, { hash, ...(ctx.io.signal ? { signal: ctx.io.signal } : {}) });
     if (ctx.json) {
-      if (out !== undefined) await writeOutput(ctx.io, out, plaintext);
+      if (out !== undefined) await writeOutput(ctx.io, out, plaintext, force(ctx));
       await json(ctx.io.stdout, {
         ref: key.ref,
         hash,
         ...(out === undefined ? { plaintext: plaintext.toString('base64') } : { out }),
       });
     } else {
-      await writeOutput(ctx.io, out, plaintext);
+      await writeOutput(ctx.io, out, plaintext, force(ctx));
     }
     return EXIT_OK;
   });

@@ -33,7 +33,7 @@ import { json, line, write } from '../io.js';
 import { type DiscoveredProvider, discoverProviders } from '../providers.js';
 import { UsageError } from '../usage.js';
 import { describeReceipt, describeSource } from './format.js';
-import { appPolicy } from './store.js';
+import { appPolicy, effectivePolicy, refusedByPolicy } from './store.js';
 
 const SEE = "see 'keystore migrate --help'";
 
@@ -96,8 +96,14 @@ async function closeAll(providers: readonly KeyStoreProvider[]): Promise<void> {
 /** Every installed provider, loaded; one per id (the first found). */
 async function loadProviders(
   ctx: CommandContext,
+  app: KeyStorePolicy | undefined,
 ): Promise<{ providers: KeyStoreProvider[]; all: DiscoveredProvider[] }> {
-  const all = await discoverProviders({ env: ctx.io.env, cwd: ctx.io.cwd });
+  // A provider the policy refuses is not imported. Reading legacy containers is what migrate is for,
+  // so the built-in default that denies legacy CryptoAPI does not keep the source provider from
+  // loading (the stores below still apply it before any key is opened); a deny that the machine policy
+  // (or --policy) sets does.
+  const legacy = { ...app, legacyCryptoApi: app?.legacyCryptoApi ?? 'allow' } as KeyStorePolicy;
+  const all = await discoverProviders({ policy: await effectivePolicy(ctx, legacy) });
   const providers: KeyStoreProvider[] = [];
   for (const found of all) {
     if (found.provider && !providers.some((p) => p.id === found.provider?.id)) providers.push(found.provider);
@@ -106,6 +112,8 @@ async function loadProviders(
 }
 
 function notInstalled(id: string, all: readonly DiscoveredProvider[], role: string): KeyStoreError {
+  const refused = all.find((d) => d.id === id && d.policyReasons.length > 0);
+  if (refused) return refusedByPolicy(refused, `${role} provider`);
   const broken = all.find((d) => d.id === id && d.loadError !== undefined);
   if (broken) {
     return new KeyStoreError(
@@ -351,7 +359,7 @@ async function moveKey(
   const opts = signal === undefined ? {} : { signal };
   const env = ctx.io.env as NodeJS.ProcessEnv;
   const app = await appPolicy(ctx);
-  const { providers, all } = await loadProviders(ctx);
+  const { providers, all } = await loadProviders(ctx, app);
   const stores: KeyStore[] = [];
   const keys: KeyStoreKey[] = [];
   try {
@@ -594,7 +602,7 @@ async function migrateScan(ctx: CommandContext): Promise<number> {
   const env = ctx.io.env as NodeJS.ProcessEnv;
   const scope = typeof ctx.values.scope === 'string' ? (ctx.values.scope as KeyScope) : undefined;
   const app = await appPolicy(ctx);
-  const { providers, all } = await loadProviders(ctx);
+  const { providers, all } = await loadProviders(ctx, app);
   const stores: KeyStore[] = [];
   try {
     const legacy = providers.filter((p) => p.capabilities.legacyCryptoApi);

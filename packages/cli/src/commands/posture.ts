@@ -116,9 +116,9 @@ export function describePosture(posture: Posture): string[] {
     const width = Math.max(...posture.isolation.map((p) => p.id.length)) + 2;
     for (const p of posture.isolation) {
       const status = p.status === 'unavailable' ? '' : `(${p.status.replaceAll('-', ' ')})`;
-      lines.push(
-        `    ${p.id.padEnd(width)}${(p.available ? p.isolation : 'unavailable').padEnd(16)}${status}`.trimEnd(),
-      );
+      // Disabled by policy and not available: its package was never imported, so nothing was measured.
+      const reach = p.available ? p.isolation : p.status === 'disabled-by-policy' ? 'not loaded' : 'unavailable';
+      lines.push(`    ${p.id.padEnd(width)}${reach.padEnd(16)}${status}`.trimEnd());
     }
   }
   return lines;

@@ -13,6 +13,8 @@ import {
   type KeyStorePolicy,
   type KeyStoreProvider,
   loadPolicyFile,
+  type ResolvedPolicy,
+  resolvePolicy,
 } from '@keystore/core';
 import type { CommandContext } from '../commands.js';
 import { type DiscoveredProvider, discoverProviders } from '../providers.js';
@@ -49,6 +51,28 @@ export async function appPolicy(ctx: CommandContext): Promise<KeyStorePolicy | u
 }
 
 /**
+ * The effective policy (app policy under the machine's ceiling), read before any provider package is
+ * imported so that a provider the policy refuses never runs.
+ */
+export async function effectivePolicy(ctx: CommandContext, app: KeyStorePolicy | undefined): Promise<ResolvedPolicy> {
+  return resolvePolicy({ app: app ?? null, ...(ctx.io.signal === undefined ? {} : { signal: ctx.io.signal }) });
+}
+
+/** The error for a `--provider` (or migration source/target) that the policy keeps from being loaded. */
+export function refusedByPolicy(found: DiscoveredProvider, role = 'provider'): KeyStoreError {
+  return new KeyStoreError(
+    'ERR_KEYSTORE_POLICY_VIOLATION',
+    `the ${role} ${found.id} (${found.packageName}) is refused by the policy and was not loaded: ${found.policyReasons.join('; ')}`,
+    {
+      providerId: found.id,
+      hint: found.policyReasons.some((r) => r.includes('set by the machine policy'))
+        ? "the machine policy decides this: only an administrator can change it; 'keystore doctor' shows the rule"
+        : "'keystore doctor' shows every provider and the policy rule that refuses it",
+    },
+  );
+}
+
+/**
  * Opens the key store. With `strictProvider`, a `--provider` that is not installed or failed to load is an
  * `ERR_KEYSTORE_PROVIDER_UNAVAILABLE` error (exit 3); `doctor` passes false to report it instead.
  */
@@ -60,7 +84,9 @@ export async function openStore(ctx: CommandContext, strictProvider = true): Pro
   // doctor loads every package so that it can report on each.
   const only = strictProvider ? provider : undefined;
   const discovered =
-    only === MEMORY ? [] : await discoverProviders({ env: ctx.io.env, cwd: ctx.io.cwd, ...(only ? { only } : {}) });
+    only === MEMORY
+      ? []
+      : await discoverProviders({ policy: await effectivePolicy(ctx, policy), ...(only ? { only } : {}) });
   const providers: KeyStoreProvider[] = [];
   const packages = new Map<string, string>();
   const duplicates: KeyStoreProvider[] = [];
@@ -80,6 +106,8 @@ export async function openStore(ctx: CommandContext, strictProvider = true): Pro
   }
   if (strictProvider && provider !== undefined && !packages.has(provider)) {
     await closeAll([...providers, ...duplicates]);
+    const refused = discovered.find((d) => d.id === provider && d.policyReasons.length > 0);
+    if (refused) throw refusedByPolicy(refused);
     const broken = discovered.find((d) => d.id === provider && d.loadError !== undefined);
     if (broken) {
       throw new KeyStoreError(
