@@ -29,7 +29,7 @@ export type {
   FapiResult,
   FapiSignature,
 } from './native/fapi.js';
-export type { TpmProviderOptions, TpmTimeouts } from './provider.js';
+export type { TpmProviderOptions, TpmTimeouts } from './options.js';
 export { createProvider, TpmProvider, tpmProvider } from './provider.js';
 export { tss2RcName } from './rc.js';
 export type { ParsedTcti, TctiAssessment, TctiFileChecks } from './tcti.js';

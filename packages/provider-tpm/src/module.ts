@@ -16,7 +16,8 @@
  */
 import { KeyStoreProvider } from '@keystore/core/di';
 import { ContainerModule } from 'inversify';
-import { type TpmProviderOptions, tpmProvider } from './provider.js';
+import type { TpmProviderOptions } from './options.js';
+import { tpmProvider } from './provider.js';
 
 /**
  * A container module that multi-binds one TPM provider (singleton scope) to the core's
@@ -33,4 +34,4 @@ export function tpmModule(options?: TpmProviderOptions): ContainerModule {
   });
 }
 
-export type { TpmProviderOptions } from './provider.js';
+export type { TpmProviderOptions } from './options.js';
