@@ -349,7 +349,6 @@ async function moveKey(
   const say = progress(ctx);
   const signal = ctx.io.signal;
   const opts = signal === undefined ? {} : { signal };
-  const env = ctx.io.env as NodeJS.ProcessEnv;
   const app = await appPolicy(ctx);
   const { providers, all } = await loadProviders(ctx);
   const stores: KeyStore[] = [];
@@ -369,7 +368,6 @@ async function moveKey(
     const sourceStore = await createKeyStore({
       providers: [sourceProvider],
       ...(app === undefined ? {} : { policy: app }),
-      env,
       ...opts,
     });
     stores.push(sourceStore);
@@ -378,7 +376,6 @@ async function moveKey(
     const targetStore = await createKeyStore({
       providers: [targetProvider],
       ...(wanted === undefined ? {} : { policy: wanted }),
-      env,
       ...opts,
     });
     stores.push(targetStore);
@@ -591,7 +588,6 @@ interface ScanRow {
 async function migrateScan(ctx: CommandContext): Promise<number> {
   const signal = ctx.io.signal;
   const opts = signal === undefined ? {} : { signal };
-  const env = ctx.io.env as NodeJS.ProcessEnv;
   const scope = typeof ctx.values.scope === 'string' ? (ctx.values.scope as KeyScope) : undefined;
   const app = await appPolicy(ctx);
   const { providers, all } = await loadProviders(ctx);
@@ -603,14 +599,13 @@ async function migrateScan(ctx: CommandContext): Promise<number> {
       throw broken ? notInstalled('capi', all, 'legacy') : notInstalled('capi', all, 'legacy CryptoAPI');
     }
     const targets = providers.filter((p) => !p.capabilities.legacyCryptoApi);
-    const sourceStore = await createKeyStore({ providers: legacy, ...(app ? { policy: app } : {}), env, ...opts });
+    const sourceStore = await createKeyStore({ providers: legacy, ...(app ? { policy: app } : {}), ...opts });
     stores.push(sourceStore);
     // The targets are judged as the move judges them, with or without --unsafe-allow-weak-target.
     const wanted = targetPolicy(app, ctx.values['unsafe-allow-weak-target'] === true);
     const targetStore = await createKeyStore({
       providers: targets,
       ...(wanted ? { policy: wanted } : {}),
-      env,
       ...opts,
     });
     stores.push(targetStore);

@@ -9,6 +9,7 @@ import { realpathSync } from 'node:fs';
 import { win32 } from 'node:path';
 import { KeyStoreError, type PolicyIssue, throwIfAborted } from '../errors.js';
 import type { KeyStorePolicy } from '../types.js';
+import { policySourcesOf, publishOverrides, registryOverrides, type WithPolicySources } from './sources.js';
 import { isPlainObject } from './util.js';
 import { invalidPolicyError, parsePolicy, validatePolicy } from './validate.js';
 
@@ -590,7 +591,7 @@ export function registryPolicyFromContents(contents: RegistryKeyContents, key = 
  *
  * @since 0.2.0
  */
-export interface LoadRegistryPolicyOptions {
+export interface LoadRegistryPolicyOptions extends WithPolicySources {
   /** The platform (default `process.platform`); the registry is read only on `win32`. */
   platform?: NodeJS.Platform;
   /** How to read the key (default {@link readRegistryKey}). */
@@ -618,10 +619,19 @@ export async function loadRegistryPolicy(
   options: LoadRegistryPolicyOptions = {},
 ): Promise<{ policy: KeyStorePolicy | null; key: string }> {
   const key = REGISTRY_POLICY_KEY;
-  const platform = options.platform ?? process.platform;
+  const sources = policySourcesOf(options);
+  const overrides = registryOverrides(sources);
+  publishOverrides(overrides);
   throwIfAborted(options.signal);
+  if (sources?.registryPolicy !== undefined) {
+    return {
+      policy: sources.registryPolicy === null ? null : parsePolicy(sources.registryPolicy, 'registry policy'),
+      key,
+    };
+  }
+  const platform = sources?.platform ?? options.platform ?? process.platform;
   if (platform !== 'win32') return { policy: null, key };
-  const reader = options.reader ?? readRegistryKey;
+  const reader = sources?.registryReader ?? options.reader ?? readRegistryKey;
   const contents = await reader(key, options.signal === undefined ? {} : { signal: options.signal });
   if (contents === null) return { policy: null, key };
   if (typeof contents !== 'object' || !Array.isArray(contents.values)) {

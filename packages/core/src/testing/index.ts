@@ -21,3 +21,5 @@ export type { ConformanceCapability, ConformanceOptions, ConformanceTestApi } fr
 export { defineProviderConformanceSuite } from './conformance.js';
 export type { MemoryProviderOptions } from './memory-provider.js';
 export { createMemoryProvider, MemoryKeyVault, MemoryProvider } from './memory-provider.js';
+export type { ResolveTestPolicyOptions, TestKeyStoreOptions, TestPolicySources } from './policy.js';
+export { createTestKeyStore, resolveTestPolicy, TEST_POLICY_SOURCES } from './policy.js';
