@@ -6,6 +6,7 @@
  * @module
  */
 import { publishAudit } from '../audit.js';
+import { KeyStoreError } from '../errors.js';
 import type { KeyStorePolicy, PolicyOverride } from '../types.js';
 import type { RegistryReader } from './registry.js';
 
@@ -48,8 +49,29 @@ export interface WithPolicySources {
 export function policySourcesOf(options: object | undefined): TestPolicySources | undefined {
   const sources = (options as WithPolicySources | undefined)?.[POLICY_SOURCES];
   if (sources === undefined) return undefined;
-  if (typeof sources !== 'object' || sources === null) {
-    throw new TypeError('the policy sources option must be an object');
+  const invalid = (message: string) =>
+    new KeyStoreError('ERR_KEYSTORE_INVALID_ARGUMENT', message, {
+      hint: 'see createTestKeyStore in @keystore/core/testing for the fields',
+    });
+  if (typeof sources !== 'object' || sources === null) throw invalid('the test policy sources must be an object');
+  for (const field of ['machinePolicy', 'registryPolicy'] as const) {
+    const value: unknown = sources[field];
+    if (value !== undefined && value !== null && (typeof value !== 'object' || Array.isArray(value))) {
+      throw invalid(`${field} must be a policy object, null or omitted`);
+    }
+  }
+  if (sources.registryReader !== undefined && typeof sources.registryReader !== 'function') {
+    throw invalid('registryReader must be a function');
+  }
+  const file: unknown = sources.machinePolicyFile;
+  if (
+    file !== undefined &&
+    (typeof file !== 'object' ||
+      file === null ||
+      typeof (file as { path?: unknown }).path !== 'string' ||
+      typeof (file as { trustRoot?: unknown }).trustRoot !== 'string')
+  ) {
+    throw invalid('machinePolicyFile must be { path, trustRoot } (two strings)');
   }
   return sources;
 }
