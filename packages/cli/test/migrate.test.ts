@@ -198,7 +198,9 @@ describe('keystore migrate --from capi:NAME --to cng', () => {
     expect(r.code).toBe(5);
     const { error } = parse<ErrorOut>(r);
     expect(error.code).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
-    expect(error.message).toContain(`the machine policy file ${box.machinePolicyFile}`);
+    expect(error.message).toContain(
+      `the machine policy file named by KEYSTORE_MACHINE_POLICY ${box.machinePolicyFile}`,
+    );
     expect(error.hint).toContain('administrator');
     expect(error.message).not.toContain('/minimumIsolation');
   });

@@ -9,6 +9,7 @@ interface Effective {
   policy: Record<string, unknown> & { providers: { deny: string[] } };
   sources: Record<string, string>;
   machinePolicyPath: string | null;
+  machineEnvPolicyPath: string | null;
 }
 
 let box: Sandbox;
@@ -75,10 +76,10 @@ describe('keystore policy effective', () => {
     expect(e.policy.legacyCryptoApi).toBe('deny');
     expect(e.policy.minimumRsaBits).toBe(2048);
     expect(Object.values(e.sources).every((s) => s === 'default')).toBe(true);
-    expect(e.machinePolicyPath).toBe(box.machinePolicyFile);
+    expect(e.machineEnvPolicyPath).toBe(box.machinePolicyFile);
   });
 
-  it('a machine policy tightens the app policy; sources say machine', () => {
+  it('a machine policy tightens the app policy; sources say machine-env for the file KEYSTORE_MACHINE_POLICY names', () => {
     box.machinePolicy({ minimumIsolation: 'hardware', minimumRsaBits: 3072, providers: { deny: ['capi'] } });
     const app = box.write('app.json', { minimumIsolation: 'none', minimumRsaBits: 2048, exportable: { create: true } });
     const r = box.run(['policy', 'effective', '--policy', app, '--json']);
@@ -87,11 +88,11 @@ describe('keystore policy effective', () => {
     expect(e.policy.minimumIsolation).toBe('hardware');
     expect(e.policy.minimumRsaBits).toBe(3072);
     expect(e.policy.providers.deny).toContain('capi');
-    expect(e.sources['/minimumIsolation']).toBe('machine');
-    expect(e.sources['/minimumRsaBits']).toBe('machine');
-    expect(e.sources['/providers/deny']).toBe('machine');
+    expect(e.sources['/minimumIsolation']).toBe('machine-env');
+    expect(e.sources['/minimumRsaBits']).toBe('machine-env');
+    expect(e.sources['/providers/deny']).toBe('machine-env');
     expect(e.sources['/exportable/create']).toBe('app');
-    expect(e.machinePolicyPath).toBe(box.machinePolicyFile);
+    expect(e.machineEnvPolicyPath).toBe(box.machinePolicyFile);
   });
 
   it('the app may tighten beyond the machine policy', () => {
@@ -106,7 +107,7 @@ describe('keystore policy effective', () => {
     box.machinePolicy({ minimumIsolation: 'hardware' });
     const r = box.run(['policy', 'effective']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/\/minimumIsolation\s+hardware\s+\(machine\)/);
+    expect(r.stdout).toMatch(/\/minimumIsolation\s+hardware\s+\(machine-env\)/);
   });
 
   it('an invalid machine policy fails closed: exit 1', () => {

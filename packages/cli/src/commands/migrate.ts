@@ -200,7 +200,9 @@ function sourceBlockers(source: KeyStoreProvider, isolation: IsolationLevel, pol
  * who must change the rules a machine policy set.
  */
 function remedy(source: KeyStoreProvider, blockers: readonly Blocker[], policy: EffectivePolicy, what: string) {
-  const machine = blockers.filter((b) => b.source === 'machine' || b.source === 'registry');
+  const machine = blockers.filter(
+    (b) => b.source === 'machine' || b.source === 'machine-env' || b.source === 'registry',
+  );
   const app = blockers.filter((b) => b.source === 'default' || b.source === 'app');
   const needs = Object.assign({}, ...app.map((b) => b.needs ?? {}));
   const parts: string[] = [];
