@@ -18,7 +18,10 @@ export interface CliIo {
   readonly stdout: Writable;
   /** Errors and notes. */
   readonly stderr: Writable;
-  /** Environment (`KEYSTORE_MACHINE_POLICY`, `KEYSTORE_PROVIDERS_DIR`, `KEYSTORE_DEBUG` …). */
+  /**
+   * Environment (`KEYSTORE_PROVIDERS_DIR`, `KEYSTORE_DEBUG` …). Not the machine policies: those are
+   * read from the process itself (`KEYSTORE_MACHINE_POLICY` in `process.env`), so no caller can drop one.
+   */
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Directory that relative paths are resolved against. */
   readonly cwd: string;
