@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse, Sandbox } from './helpers.js';
 
@@ -25,6 +26,14 @@ describe('keystore policy check', () => {
     expect(r.code).toBe(0);
     expect(parse<Check>(r)).toMatchObject({ valid: true, issues: [] });
     expect(box.run(['policy', 'check', file]).code).toBe(0);
+  });
+
+  it('a key given twice is invalid, naming its pointer: JSON would keep only the last', () => {
+    const file = box.path('twice.json');
+    writeFileSync(file, '{"minimumIsolation":"hardware","minimumIsolation":"none"}');
+    const r = box.run(['policy', 'check', file, '--json']);
+    expect(r.code).toBe(1);
+    expect(parse<Check>(r)).toMatchObject({ valid: false, issues: [{ pointer: '/minimumIsolation' }] });
   });
 
   it('relative paths resolve against the working directory', () => {
