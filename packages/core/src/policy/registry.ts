@@ -59,8 +59,10 @@ export interface RegistryKeyContents {
 
 /**
  * Reads one registry key: resolves to its contents, or to `null` when the key does not exist; rejects
- * with a `KeyStoreError` when it cannot tell. The default is {@link readRegistryKey}; pass your own
- * (to `createKeyStore({ registryReader })`) where `reg.exe` may not run, or in tests.
+ * with a `KeyStoreError` when it cannot tell. The key store always uses {@link readRegistryKey}
+ * (since 0.3.0 an app cannot hand it another: a reader could answer "no key"); pass your own to
+ * {@link loadRegistryPolicy} to read the policy with other means, or to the test hatch of
+ * `@keystore/core/testing`.
  *
  * @since 0.2.0
  */
@@ -360,8 +362,8 @@ function runReg(args: readonly string[], signal: AbortSignal | undefined, timeou
             {
               cause: error,
               hint:
-                'keystore reads HKLM\\SOFTWARE\\Policies\\keystore with reg.exe; where reg.exe is blocked, an app can ' +
-                'pass its own registryReader to createKeyStore',
+                'keystore reads HKLM\\SOFTWARE\\Policies\\keystore with reg.exe, and fails closed where it cannot run; ' +
+                'ask the administrators to let standard users run reg.exe',
             },
           ),
         );
@@ -587,7 +589,10 @@ export function registryPolicyFromContents(contents: RegistryKeyContents, key = 
 }
 
 /**
- * Options of {@link loadRegistryPolicy}.
+ * Options of {@link loadRegistryPolicy}. `platform` and `reader` only change what this function reads
+ * and returns; the key store never takes them from an app. The `TEST_POLICY_SOURCES` option of
+ * `@keystore/core/testing` (since 0.3.0) replaces the registry policy, and is published as a
+ * `policy.override` audit event.
  *
  * @since 0.2.0
  */
