@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { stat } from 'node:fs/promises';
 import { posix, win32 } from 'node:path';
 import { KeyStoreError, throwIfAborted } from '../errors.js';
 import type { EffectivePolicy, KeyStorePolicy, PolicyOverride } from '../types.js';
@@ -135,6 +136,16 @@ export interface MachinePolicyFiles {
   readonly overrides: readonly PolicyOverride[];
 }
 
+/** Fails closed when `directory` exists but is not a directory (so the file under it cannot be). */
+async function refuseNonDirectory(directory: string, path: string): Promise<void> {
+  const stats = await stat(directory).catch(() => undefined);
+  if (stats !== undefined && !stats.isDirectory()) {
+    throw invalidPolicyError([{ pointer: '', message: `${directory} is not a directory` }], path, {
+      hint: `make ${directory} a folder only administrators can change`,
+    });
+  }
+}
+
 /** Reads the fixed-path file: `MISSING` only when truly absent. */
 async function readFixedFile(
   sources: TestPolicySources | undefined,
@@ -149,6 +160,8 @@ async function readFixedFile(
     const options = signal === undefined ? {} : { signal };
     const path = process.platform === 'win32' ? await windowsPolicyFilePath(options) : WINDOWS_DEFAULT_PATH;
     const text = await readNamedPolicyFile(path, signal);
+    // Windows reports a file where the folder should be as "not found": that is not "no policy".
+    if (text === MISSING) await refuseNonDirectory(win32.dirname(path), path);
     // The owner and DACL are checked only when there is a file to trust.
     if (text !== MISSING && process.platform === 'win32') await checkWindowsPolicyFile(path, options);
     return { text, path };
