@@ -468,7 +468,7 @@ describe('readRegistryKey', () => {
     async () => {
       const error = await errorOf(readRegistryKey(REGISTRY_POLICY_KEY));
       expect(error.code).toBe('ERR_KEYSTORE_NATIVE_FAILURE');
-      expect(error.hint).toContain('registryReader');
+      expect(error.hint).toContain('reg.exe');
     },
   );
 });
