@@ -115,14 +115,19 @@ async function readRegular(
         'a policy file is a small JSON document',
       );
     }
-    const buffer = Buffer.alloc(MAX_POLICY_BYTES + 1);
+    // The size said by fstat may be wrong (files that grow, /proc): read in chunks, at most one byte
+    // more than the limit, so that a file that is too big is told apart from one exactly at it.
+    const chunks: Buffer[] = [];
     let length = 0;
-    while (length < buffer.length) {
+    while (length <= MAX_POLICY_BYTES) {
       throwIfAborted(signal);
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+      const chunk = Buffer.allocUnsafe(Math.min(64 * 1024, MAX_POLICY_BYTES + 1 - length));
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
       if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
       length += bytesRead;
     }
+    const buffer = Buffer.concat(chunks, length);
     if (length > MAX_POLICY_BYTES) {
       throw invalid(
         path,
