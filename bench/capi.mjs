@@ -51,7 +51,7 @@ const lastJson = (text) => JSON.parse(text.trim().split('\n').pop());
  */
 const SCRIPT = `
 const [name, count, blocks, firstArg] = process.argv.slice(2);
-const { createKeyStore } = require('@keystore/core');
+const { createTestKeyStore, TEST_POLICY_SOURCES } = require('@keystore/core/testing');
 const { capiProvider } = require('@keystore/provider-capi');
 const koffi = require('koffi');
 const N = Number(count);
@@ -67,8 +67,8 @@ const signHash = adv.func('int __stdcall CryptSignHashW(uintptr_t h, uint32_t s,
 const destroyHash = adv.func('int __stdcall CryptDestroyHash(uintptr_t h)');
 
 (async () => {
-  const store = await createKeyStore({
-    providers: [capiProvider({ machinePolicy: null, registryPolicy: null })],
+  const store = await createTestKeyStore({
+    providers: [capiProvider({ [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } })],
     policy: { legacyCryptoApi: 'allow', minimumIsolation: 'in-process' },
     machinePolicy: null,
     registryPolicy: null,

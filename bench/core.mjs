@@ -4,8 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { sign } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { createKeyStore } from '@keystore/core';
-import { createMemoryProvider } from '@keystore/core/testing';
+import { createMemoryProvider, createTestKeyStore } from '@keystore/core/testing';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
@@ -70,7 +69,7 @@ function startupMs(args, runs = 15) {
 }
 
 export async function run() {
-  const store = await createKeyStore({
+  const store = await createTestKeyStore({
     providers: [createMemoryProvider()],
     policy: { minimumIsolation: 'none', exportable: { create: true, export: true } },
     machinePolicy: null,

@@ -168,7 +168,7 @@ export async function run() {
     );
     return;
   }
-  const core = await import(pathToFileURL(join(root, 'packages', 'core', 'dist', 'index.js')).href);
+  const testing = await import(pathToFileURL(join(root, 'packages', 'core', 'dist', 'testing', 'index.js')).href);
   const tpm = await import(pathToFileURL(join(root, 'packages', 'provider-tpm', 'dist', 'index.js')).href);
   const sim = await ensureSimulator();
   const results = {};
@@ -179,7 +179,7 @@ export async function run() {
     console.log(
       `  TPM: ${probe.details.manufacturer} firmware ${probe.details.firmware}${probe.details.simulator ? ' (simulated)' : ''}, tcti ${probe.details.tcti}; each figure the median of ${ROUNDS} interleaved runs of ${SECONDS} s; ratios are medians of per-round ratios`,
     );
-    const store = await core.createKeyStore({
+    const store = await testing.createTestKeyStore({
       providers: [provider],
       policy: { minimumIsolation: probe.isolation },
       machinePolicy: null,

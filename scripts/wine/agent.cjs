@@ -76,7 +76,14 @@ async function main() {
   if (!portFile) throw new Error('agent: --port-file is required');
   const mod = require(modulePath);
   if (typeof mod[factory] !== 'function') throw new Error(`agent: ${modulePath} exports no function ${factory}`);
-  const provider = await mod[factory](options === null ? undefined : decode(options));
+  const decoded = options === null ? undefined : decode(options);
+  // The test hatch of @keystore/core/testing is a symbol-keyed option, which JSON cannot carry:
+  // `testPolicySources` on the wire becomes that option here.
+  if (decoded && typeof decoded === 'object' && decoded.testPolicySources !== undefined) {
+    decoded[Symbol.for('@keystore/core/testing/policySources')] = decoded.testPolicySources;
+    delete decoded.testPolicySources;
+  }
+  const provider = await mod[factory](decoded);
 
   const keys = new Map();
   let nextKey = 1;

@@ -114,7 +114,7 @@ Exit codes: 0 when some provider satisfies the policy, 3 when none does, 1 for a
 JSON: { platform, arch, node, providers: [{ id, displayName, package, packagePath, version, available,
         isolation, selected, eligible, rank, status, policyReasons, reasons, details }], warnings: [TEXT], posture: { facts: [{ key, label, value,
         text, providerId }], isolation: [{ id, available, isolation, status }] }, policy, sources,
-        machinePolicyPath, registryPolicyKey, request, selected }`,
+        machinePolicyPath, machineEnvPolicyPath, registryPolicyKey, policyOverrides, request, selected }`,
     handler: () => import('./commands/doctor.js').then((m) => m.doctor),
   },
   {
@@ -141,15 +141,16 @@ Exit codes: 0 valid, 1 invalid (or unreadable).`,
     positionals: { min: 0, max: 0, names: '' },
     help: `Usage: keystore policy effective [--policy FILE] [--json]
 
-Merges the built-in defaults, the app policy (--policy) and the machine policy (KEYSTORE_MACHINE_POLICY,
-else /etc/keystore/policy.json, or %ProgramData%\\keystore\\policy.json on Windows; on Windows also the
-registry key HKLM\\SOFTWARE\\Policies\\keystore). The machine policy is a ceiling: every field takes the
-stricter of app, machine file and registry.
+Merges the built-in defaults, the app policy (--policy) and every machine policy: /etc/keystore/policy.json
+(%ProgramData%\\keystore\\policy.json on Windows, and there also the registry key
+HKLM\\SOFTWARE\\Policies\\keystore), and the additional file KEYSTORE_MACHINE_POLICY names. Each machine
+policy is a ceiling: every field takes the strictest of app, machine files and registry.
 
 Options:
   --policy FILE      app policy (JSON)
-  --json             print { policy, sources, machinePolicyPath, registryPolicyKey }; sources maps each
-                     field's JSON pointer to 'default', 'app', 'machine' or 'registry'
+  --json             print { policy, sources, machinePolicyPath, machineEnvPolicyPath, registryPolicyKey,
+                     overrides }; sources maps each field's JSON pointer to 'default', 'app', 'machine',
+                     'machine-env' (the KEYSTORE_MACHINE_POLICY file) or 'registry'
   -h, --help         show this help
 
 Exit codes: 0 ok, 1 invalid policy.`,

@@ -19,7 +19,10 @@ export interface CliIo {
   readonly stdout: Writable;
   /** Errors and notes. */
   readonly stderr: Writable;
-  /** Environment (`KEYSTORE_MACHINE_POLICY`, `KEYSTORE_DEBUG`, `TSS2_LOG` …). */
+  /**
+   * Environment (`KEYSTORE_DEBUG`, `TSS2_LOG` …). Not the machine policies: those are read from the
+   * process itself (`KEYSTORE_MACHINE_POLICY` in `process.env`), so no caller can drop one.
+   */
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Directory that relative paths are resolved against. */
   readonly cwd: string;

@@ -27,6 +27,8 @@ interface Doctor {
   policy: Record<string, unknown>;
   sources: Record<string, string>;
   machinePolicyPath: string | null;
+  machineEnvPolicyPath: string | null;
+  policyOverrides: { source: string; by: string; name: string; detail: string }[];
   registryPolicyKey: string | null;
   posture: {
     facts: { key: string; label: string; value: unknown; text: string; providerId: string }[];
@@ -69,7 +71,9 @@ describe('keystore doctor', () => {
     for (const row of d.providers) expectRowShape(row);
     expect(d.policy.minimumIsolation).toBe('os-isolated');
     expect(d.sources['/minimumIsolation']).toBe('default');
-    expect(d.machinePolicyPath).toBe(box.machinePolicyFile);
+    expect(d.machineEnvPolicyPath).toBe(box.machinePolicyFile);
+    // doctor never lifts a machine policy, and says so
+    expect(d.policyOverrides).toEqual([]);
     expect(r.code === 0).toBe(d.selected !== null);
     expect(d.providers.filter((p) => p.selected).map((p) => p.id)).toEqual(d.selected === null ? [] : [d.selected]);
     // the in-memory provider is never there unless asked for
@@ -104,7 +108,13 @@ describe('keystore doctor', () => {
     expect(r.code).toBe(3);
     const d = parse<Doctor>(r);
     expect(d.selected).toBeNull();
-    expect(d.sources['/minimumIsolation']).toBe('machine');
+    expect(d.sources['/minimumIsolation']).toBe('machine-env');
+  });
+
+  it('says in text that no policy override is in force, next to the KEYSTORE_MACHINE_POLICY file', () => {
+    const text = box.run(['doctor']).stdout;
+    expect(text).toMatch(/^Policy overrides: none \(every machine policy applies\)$/m);
+    expect(text).toContain(`KEYSTORE_MACHINE_POLICY: ${box.machinePolicyFile}`);
   });
 
   it('human output exits with the same codes', () => {
@@ -171,11 +181,12 @@ describe('keystore doctor', () => {
   });
 
   it.skipIf(existsSync('/etc/keystore/policy.json'))(
-    'no machine policy at the known path: machinePolicyPath null',
+    'no machine policy at the fixed path and KEYSTORE_MACHINE_POLICY unset: both paths null (needs no /etc/keystore/policy.json)',
     () => {
       const r = box.run(['doctor', '--json'], { env: { KEYSTORE_MACHINE_POLICY: undefined } });
       expect([0, 3]).toContain(r.code);
       expect(parse<Doctor>(r).machinePolicyPath).toBeNull();
+      expect(parse<Doctor>(r).machineEnvPolicyPath).toBeNull();
     },
   );
 

@@ -151,7 +151,8 @@ describe.skipIf(!wine.available)(`keystore migrate in Windows Node (needs Wine: 
     // Best effort, for a run that failed before its cleanup test: delete whatever this run left.
     await runWineScript(
       `const { createProvider } = require('@keystore/provider-capi');
-      (async () => { const p = createProvider({ machinePolicy: null });
+      const { TEST_POLICY_SOURCES } = require('@keystore/core/testing');
+      (async () => { const p = createProvider({ [TEST_POLICY_SOURCES]: { machinePolicy: null } });
         for (const k of await p.listKeys({ scope: 'user' }))
           if (k.name.startsWith(${JSON.stringify(run)})) await p.deleteKey({ name: k.name, scope: 'user' }).catch(() => {});
         await p.close(); console.log('{}'); })();`,

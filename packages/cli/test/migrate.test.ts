@@ -201,7 +201,9 @@ describe('keystore migrate --from capi:NAME --to cng', () => {
     expect(error.code).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
     // The machine policy refuses the legacy provider: its package is not even loaded.
     expect(error.message).toContain('was not loaded');
-    expect(error.message).toContain(`set by the machine policy (${box.machinePolicyFile})`);
+    expect(error.message).toContain(
+      `the machine policy file named by KEYSTORE_MACHINE_POLICY ${box.machinePolicyFile}`,
+    );
     expect(error.hint).toContain('administrator');
     expect(error.message).not.toContain('/minimumIsolation');
   });

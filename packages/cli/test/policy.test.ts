@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse, Sandbox } from './helpers.js';
 
@@ -9,6 +10,7 @@ interface Effective {
   policy: Record<string, unknown> & { providers: { deny: string[] } };
   sources: Record<string, string>;
   machinePolicyPath: string | null;
+  machineEnvPolicyPath: string | null;
 }
 
 let box: Sandbox;
@@ -24,6 +26,14 @@ describe('keystore policy check', () => {
     expect(r.code).toBe(0);
     expect(parse<Check>(r)).toMatchObject({ valid: true, issues: [] });
     expect(box.run(['policy', 'check', file]).code).toBe(0);
+  });
+
+  it('a key given twice is invalid, naming its pointer: JSON would keep only the last', () => {
+    const file = box.path('twice.json');
+    writeFileSync(file, '{"minimumIsolation":"hardware","minimumIsolation":"none"}');
+    const r = box.run(['policy', 'check', file, '--json']);
+    expect(r.code).toBe(1);
+    expect(parse<Check>(r)).toMatchObject({ valid: false, issues: [{ pointer: '/minimumIsolation' }] });
   });
 
   it('relative paths resolve against the working directory', () => {
@@ -75,10 +85,10 @@ describe('keystore policy effective', () => {
     expect(e.policy.legacyCryptoApi).toBe('deny');
     expect(e.policy.minimumRsaBits).toBe(2048);
     expect(Object.values(e.sources).every((s) => s === 'default')).toBe(true);
-    expect(e.machinePolicyPath).toBe(box.machinePolicyFile);
+    expect(e.machineEnvPolicyPath).toBe(box.machinePolicyFile);
   });
 
-  it('a machine policy tightens the app policy; sources say machine', () => {
+  it('a machine policy tightens the app policy; sources say machine-env for the file KEYSTORE_MACHINE_POLICY names', () => {
     box.machinePolicy({ minimumIsolation: 'hardware', minimumRsaBits: 3072, providers: { deny: ['capi'] } });
     const app = box.write('app.json', { minimumIsolation: 'none', minimumRsaBits: 2048, exportable: { create: true } });
     const r = box.run(['policy', 'effective', '--policy', app, '--json']);
@@ -87,11 +97,11 @@ describe('keystore policy effective', () => {
     expect(e.policy.minimumIsolation).toBe('hardware');
     expect(e.policy.minimumRsaBits).toBe(3072);
     expect(e.policy.providers.deny).toContain('capi');
-    expect(e.sources['/minimumIsolation']).toBe('machine');
-    expect(e.sources['/minimumRsaBits']).toBe('machine');
-    expect(e.sources['/providers/deny']).toBe('machine');
+    expect(e.sources['/minimumIsolation']).toBe('machine-env');
+    expect(e.sources['/minimumRsaBits']).toBe('machine-env');
+    expect(e.sources['/providers/deny']).toBe('machine-env');
     expect(e.sources['/exportable/create']).toBe('app');
-    expect(e.machinePolicyPath).toBe(box.machinePolicyFile);
+    expect(e.machineEnvPolicyPath).toBe(box.machinePolicyFile);
   });
 
   it('the app may tighten beyond the machine policy', () => {
@@ -106,7 +116,7 @@ describe('keystore policy effective', () => {
     box.machinePolicy({ minimumIsolation: 'hardware' });
     const r = box.run(['policy', 'effective']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/\/minimumIsolation\s+hardware\s+\(machine\)/);
+    expect(r.stdout).toMatch(/\/minimumIsolation\s+hardware\s+\(machine-env\)/);
   });
 
   it('an invalid machine policy fails closed: exit 1', () => {

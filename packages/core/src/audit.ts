@@ -7,6 +7,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { KeyAlgorithm } from './algorithms.js';
 import type { IsolationLevel } from './isolation.js';
+import type { MachinePolicySource } from './types.js';
 
 /**
  * The name of the diagnostics channel audit events are published on.
@@ -102,6 +103,27 @@ export interface AuditPolicyDecisionEvent {
 }
 
 /**
+ * A machine policy source replaced or dropped (only the test hatch of `@keystore/core/testing` can):
+ * published when a store or a provider is built that way, so that a monitor sees a ceiling lifted.
+ *
+ * @since 0.3.0
+ */
+export interface AuditPolicyOverrideEvent {
+  /** Always `policy.override`. */
+  readonly type: 'policy.override';
+  /** When (ISO 8601). */
+  readonly time: string;
+  /** The machine source overridden. */
+  readonly source: MachinePolicySource;
+  /** How: an option given in code, or the environment. */
+  readonly by: 'option' | 'environment';
+  /** The option's or the environment variable's name. */
+  readonly name: string;
+  /** What the override does. */
+  readonly detail: string;
+}
+
+/**
  * Every audit event. Switch on `type`.
  *
  * @example
@@ -113,7 +135,7 @@ export interface AuditPolicyDecisionEvent {
  * ```
  * @since 0.1.0
  */
-export type AuditEvent = AuditKeyEvent | AuditPolicyDecisionEvent;
+export type AuditEvent = AuditKeyEvent | AuditPolicyDecisionEvent | AuditPolicyOverrideEvent;
 
 /** Publishes `event` (built lazily) when someone listens. */
 export function publishAudit(build: () => AuditEvent): void {

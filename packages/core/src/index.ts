@@ -27,7 +27,14 @@ export {
   KEY_SCOPES,
   OAEP_HASHES,
 } from './algorithms.js';
-export type { AuditAction, AuditEvent, AuditKeyEvent, AuditOperation, AuditPolicyDecisionEvent } from './audit.js';
+export type {
+  AuditAction,
+  AuditEvent,
+  AuditKeyEvent,
+  AuditOperation,
+  AuditPolicyDecisionEvent,
+  AuditPolicyOverrideEvent,
+} from './audit.js';
 export { AUDIT_CHANNEL_NAME, auditChannel } from './audit.js';
 export type { KeyStoreErrorCode, KeyStoreErrorOptions, PolicyIssue, ProviderRefusal } from './errors.js';
 export { KEYSTORE_ERROR_CODES, KeyStoreError, throwIfAborted } from './errors.js';
@@ -56,6 +63,7 @@ export type {
   EffectivePolicyJson,
   LoadMachinePolicyOptions,
   LoadRegistryPolicyOptions,
+  MachinePolicyFiles,
   MergePoliciesOptions,
   PolicyField,
   PolicyRequest,
@@ -101,8 +109,10 @@ export type {
   KeyStoreProvider,
   ListKeysFailure,
   ListKeysOptions,
+  MachinePolicySource,
   OpenKeyOptions,
   OperationOptions,
+  PolicyOverride,
   PolicySource,
   ProbeResult,
   ProviderCapabilities,

@@ -10,7 +10,9 @@ import { KeyStoreError, type ProviderRefusal, throwIfAborted } from './errors.js
 import { algorithmOfPublicKey, publicKeyMatchesAlgorithm } from './formats.js';
 import { type IsolationLevel, isAtLeast, isIsolationLevel } from './isolation.js';
 import { ASYNC_DISPOSE, ManagedKey, providerError } from './key.js';
-import { type RegistryReader, requestViolations, resolvePolicy } from './policy/index.js';
+import { requestViolations, resolvePolicy } from './policy/index.js';
+import { rejectRemoved } from './policy/load.js';
+import { POLICY_SOURCES, type WithPolicySources } from './policy/sources.js';
 import { formatKeyRef, isProviderId, KEY_REF_PREFIX, parseKeyRef } from './ref.js';
 import {
   evaluateCandidates,
@@ -46,33 +48,16 @@ import type {
  *
  * @since 0.1.0
  */
-export interface CreateKeyStoreOptions {
+export interface CreateKeyStoreOptions extends WithPolicySources {
   /** The providers, in registration order (the last tie-breaker of selection). Ids must be unique. */
   providers: readonly KeyStoreProvider[];
-  /** The app's policy; the machine policy still caps it. */
+  /**
+   * The app's policy. Every machine policy still caps it: the file at the fixed path, the file named
+   * by `KEYSTORE_MACHINE_POLICY` and, on Windows, the registry. Since 0.3.0 no option drops or
+   * replaces them (`machinePolicy`, `registryPolicy`, `env` and `registryReader` are gone and are
+   * rejected when given); tests use `createTestKeyStore` from `@keystore/core/testing`.
+   */
   policy?: KeyStorePolicy;
-  /**
-   * The machine policy. Omitted: read from the file named by `KEYSTORE_MACHINE_POLICY`, else the
-   * platform's path. `null`: none (tests and tools). An object: that one.
-   */
-  machinePolicy?: KeyStorePolicy | null;
-  /** The environment to read the machine policy's path from (default `process.env`). */
-  env?: NodeJS.ProcessEnv;
-  /**
-   * The machine policy in the Windows registry (`HKLM\SOFTWARE\Policies\keystore`). Omitted: read
-   * from the registry on Windows (nowhere else). `null`: none. An object: that one. Independent of
-   * `machinePolicy`: both caps apply.
-   *
-   * @since 0.2.0
-   */
-  registryPolicy?: KeyStorePolicy | null;
-  /**
-   * How to read the registry key (default: `reg.exe query`, see `readRegistryKey`). For apps
-   * that cannot start `reg.exe` (it is blocked on some managed machines) and for tests.
-   *
-   * @since 0.2.0
-   */
-  registryReader?: RegistryReader;
   /** Cancels reading the machine policy. */
   signal?: AbortSignal;
 }
@@ -824,15 +809,15 @@ class DefaultKeyStore implements KeyStore {
 
 /**
  * Creates a {@link KeyStore} over `providers` under the effective policy: the built-in defaults,
- * replaced field by field by the app's `policy`, capped by the machine policy (read from its file
- * unless `machinePolicy` is given) and, on Windows, by the machine policy in the registry (unless
- * `registryPolicy` is given). Async because it reads them.
+ * replaced field by field by the app's `policy`, capped by every machine policy: the file at the
+ * fixed path, the additional file named by `KEYSTORE_MACHINE_POLICY` and, on Windows, the registry.
+ * Async because it reads them.
  *
  * Selection never falls back below the isolation floor: when no provider qualifies, `createKey`
  * rejects with `ERR_KEYSTORE_NO_PROVIDER`, whose `refusals` say why for every provider.
  *
  * @throws {@link KeyStoreError} `ERR_KEYSTORE_INVALID_ARGUMENT` (not a provider, a bad or duplicate
- *   provider id), `ERR_KEYSTORE_INVALID_POLICY`, `ERR_KEYSTORE_ACCESS_DENIED` (the machine policy file
+ *   provider id, an option removed in 0.3.0), `ERR_KEYSTORE_INVALID_POLICY`, `ERR_KEYSTORE_ACCESS_DENIED` (the machine policy file
  *   or registry key cannot be read), `ERR_KEYSTORE_TIMEOUT` and `ERR_KEYSTORE_NATIVE_FAILURE` (the
  *   registry could not be read), `ERR_KEYSTORE_CANCELLED`.
  * @example
@@ -881,15 +866,11 @@ export async function createKeyStore(options: CreateKeyStoreOptions): Promise<Ke
     seen.add(p.id);
   });
   const signal = checkSignal(options.signal);
-  if (options.registryReader !== undefined && typeof options.registryReader !== 'function') {
-    throw invalid('registryReader must be a function');
-  }
+  rejectRemoved(options, ['machinePolicy', 'registryPolicy', 'env', 'registryReader'], 'createKeyStore');
+  const sources = options[POLICY_SOURCES];
   const policy = await resolvePolicy({
     app: options.policy ?? null,
-    ...(options.machinePolicy === undefined ? {} : { machine: options.machinePolicy }),
-    ...(options.registryPolicy === undefined ? {} : { registry: options.registryPolicy }),
-    ...(options.registryReader === undefined ? {} : { registryReader: options.registryReader }),
-    ...(options.env === undefined ? {} : { env: options.env }),
+    ...(sources === undefined ? {} : { [POLICY_SOURCES]: sources }),
     ...(signal === undefined ? {} : { signal }),
   });
   return new DefaultKeyStore(providers, policy);

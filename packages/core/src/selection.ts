@@ -210,6 +210,8 @@ function setBy(policy: ResolvedPolicy, pointer: string): string {
   switch (effective.sources?.[pointer]) {
     case 'machine':
       return `, set by the machine policy${effective.machinePolicyPath ? ` (${effective.machinePolicyPath})` : ''}`;
+    case 'machine-env':
+      return `, set by the machine policy named by KEYSTORE_MACHINE_POLICY${effective.machineEnvPolicyPath ? ` (${effective.machineEnvPolicyPath})` : ''}`;
     case 'registry':
       return `, set by the machine policy in the registry${effective.registryPolicyKey ? ` (${effective.registryPolicyKey})` : ''}`;
     default:
@@ -375,5 +377,6 @@ export function selectProvider(
   });
   const providers = evaluateCandidates(candidates, policy, normalized, requestReasons);
   const selected = providers[0]?.selected ? providers[0].providerId : null;
-  return { request: normalized, selected, minimumIsolation: policy.minimumIsolation, providers };
+  const policyOverrides = (policy as Partial<EffectivePolicy>).overrides ?? [];
+  return { request: normalized, selected, minimumIsolation: policy.minimumIsolation, providers, policyOverrides };
 }

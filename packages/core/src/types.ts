@@ -568,6 +568,13 @@ export interface SelectionExplanation {
   readonly minimumIsolation: IsolationLevel;
   /** A verdict for every registered provider, in the order tried. */
   readonly providers: readonly ProviderVerdict[];
+  /**
+   * The machine policy sources replaced or dropped for this store (the test hatch only); empty
+   * when every machine policy applies.
+   *
+   * @since 0.3.0
+   */
+  readonly policyOverrides: readonly PolicyOverride[];
 }
 
 /**
@@ -669,12 +676,40 @@ export interface KeyStorePolicy {
 
 /**
  * Where an effective field's value came from: the built-in defaults, the app's policy, the machine
- * policy file, or (on Windows, since 0.2.0) the machine policy in the registry
- * (`HKLM\SOFTWARE\Policies\keystore`).
+ * policy file at the fixed path (`machine`), the additional machine policy file named by
+ * `KEYSTORE_MACHINE_POLICY` (`machine-env`, since 0.3.0), or (on Windows, since 0.2.0) the machine
+ * policy in the registry (`HKLM\SOFTWARE\Policies\keystore`).
  *
  * @since 0.1.0
  */
-export type PolicySource = 'default' | 'app' | 'machine' | 'registry';
+export type PolicySource = 'default' | 'app' | MachinePolicySource;
+
+/**
+ * One of the machine policy sources, every one of which caps the app: the file at the fixed path
+ * (`machine`), the additional file `KEYSTORE_MACHINE_POLICY` names (`machine-env`), the registry key
+ * on Windows (`registry`).
+ *
+ * @since 0.3.0
+ */
+export type MachinePolicySource = 'machine' | 'machine-env' | 'registry';
+
+/**
+ * A machine policy source that was replaced or dropped, which only the test hatch of
+ * `@keystore/core/testing` can do: recorded in {@link EffectivePolicy.overrides}, shown by
+ * `explain()` and `keystore doctor`, and published as a `policy.override` audit event.
+ *
+ * @since 0.3.0
+ */
+export interface PolicyOverride {
+  /** The machine source that was overridden. */
+  readonly source: MachinePolicySource;
+  /** How: an option given in code, or the environment. */
+  readonly by: 'option' | 'environment';
+  /** The option's name (e.g. `machinePolicy`), or the environment variable's. */
+  readonly name: string;
+  /** What the override does, one sentence. */
+  readonly detail: string;
+}
 
 /**
  * The effective policy: every field filled in.
@@ -706,8 +741,17 @@ export interface ResolvedPolicy {
 export interface EffectivePolicy extends ResolvedPolicy {
   /** Source of each field, keyed by JSON pointer. */
   readonly sources: Readonly<Record<string, PolicySource>>;
-  /** The machine policy file that was read, or `null`. */
+  /**
+   * The machine policy file at the fixed path that was read (`/etc/keystore/policy.json`,
+   * `%ProgramData%\keystore\policy.json`), or `null` when there is none.
+   */
   readonly machinePolicyPath: string | null;
+  /**
+   * The additional machine policy file named by `KEYSTORE_MACHINE_POLICY` that was read, or `null`.
+   *
+   * @since 0.3.0
+   */
+  readonly machineEnvPolicyPath: string | null;
   /**
    * The registry key a machine policy was read from (`HKLM\SOFTWARE\Policies\keystore`), or
    * `null` when none was (not Windows, no such key, or none asked for).
@@ -715,4 +759,11 @@ export interface EffectivePolicy extends ResolvedPolicy {
    * @since 0.2.0
    */
   readonly registryPolicyKey: string | null;
+  /**
+   * The machine policy sources that were replaced or dropped (only the test hatch of
+   * `@keystore/core/testing` can); empty in production.
+   *
+   * @since 0.3.0
+   */
+  readonly overrides: readonly PolicyOverride[];
 }

@@ -3,11 +3,10 @@ import {
   AUDIT_CHANNEL_NAME,
   type AuditEvent,
   auditChannel,
-  createKeyStore,
   type KeyStore,
   type KeyStoreProvider,
 } from '@keystore/core';
-import { createMemoryProvider } from '@keystore/core/testing';
+import { createMemoryProvider, createTestKeyStore } from '@keystore/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const DEV = { minimumIsolation: 'none' as const, exportable: { create: true, export: true } };
@@ -27,7 +26,7 @@ afterEach(() => {
 });
 
 async function store(providers: KeyStoreProvider[] = [createMemoryProvider()], policy = DEV): Promise<KeyStore> {
-  return createKeyStore({ providers, policy, machinePolicy: null });
+  return createTestKeyStore({ providers, policy, machinePolicy: null });
 }
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;

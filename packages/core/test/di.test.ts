@@ -7,7 +7,7 @@ import type {
   KeyStoreProvider as KeyStoreProviderInterface,
 } from '@keystore/core';
 import * as di from '@keystore/core/di';
-import { createMemoryProvider } from '@keystore/core/testing';
+import { createMemoryProvider, TEST_POLICY_SOURCES } from '@keystore/core/testing';
 import { Container } from 'inversify';
 import { describe, expect, it } from 'vitest';
 import { codeOf } from './helpers/errors.js';
@@ -51,7 +51,7 @@ describe('@keystore/core/di with an inversify container', () => {
     container.bind<KeyStoreProviderInterface>(di.KeyStoreProvider).toDynamicValue(() => createMemoryProvider());
     container.bind<KeyStoreProviderInterface>(di.KeyStoreProvider).toDynamicValue(() => other);
     container.bind<KeyStorePolicyInterface>(di.KeyStorePolicy).toConstantValue(DEV);
-    container.load(di.keyStoreModule({ machinePolicy: null }));
+    container.load(di.keyStoreModule({ [TEST_POLICY_SOURCES]: { machinePolicy: null } }));
 
     const store = await container.getAsync<KeyStoreInterface>(di.KeyStore);
     expect(await container.getAsync<KeyStoreInterface>(di.KeyStore)).toBe(store);
@@ -71,14 +71,16 @@ describe('@keystore/core/di with an inversify container', () => {
   it('the policy option wins over a KeyStorePolicy binding', async () => {
     const container = new Container();
     container.bind<KeyStorePolicyInterface>(di.KeyStorePolicy).toConstantValue(DEV);
-    container.load(di.keyStoreModule({ policy: { minimumIsolation: 'hardware' }, machinePolicy: null }));
+    container.load(
+      di.keyStoreModule({ policy: { minimumIsolation: 'hardware' }, [TEST_POLICY_SOURCES]: { machinePolicy: null } }),
+    );
     const store = await container.getAsync<KeyStoreInterface>(di.KeyStore);
     expect(store.policy.minimumIsolation).toBe('hardware');
   });
 
   it('with no provider and no policy bound, the store exists and createKey fails with NO_PROVIDER', async () => {
     const container = new Container();
-    container.load(di.keyStoreModule({ machinePolicy: null }));
+    container.load(di.keyStoreModule({ [TEST_POLICY_SOURCES]: { machinePolicy: null } }));
     const store = await container.getAsync<KeyStoreInterface>(di.KeyStore);
     expect(store.providers).toEqual([]);
     expect(store.policy.minimumIsolation).toBe('os-isolated');
@@ -87,7 +89,10 @@ describe('@keystore/core/di with an inversify container', () => {
 
   it('memoryProviderModule binds the in-memory provider, one instance per container', async () => {
     const container = new Container();
-    container.load(di.memoryProviderModule(), di.keyStoreModule({ policy: DEV, machinePolicy: null }));
+    container.load(
+      di.memoryProviderModule(),
+      di.keyStoreModule({ policy: DEV, [TEST_POLICY_SOURCES]: { machinePolicy: null } }),
+    );
     const store = await container.getAsync<KeyStoreInterface>(di.KeyStore);
     expect(store.providers.map((p) => p.id)).toEqual(['memory']);
     expect(await container.getAsync<KeyStoreProviderInterface>(di.KeyStoreProvider)).toBe(store.providers[0]);

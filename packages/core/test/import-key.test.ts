@@ -13,7 +13,6 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import {
   AUDIT_CHANNEL_NAME,
   type AuditEvent,
-  createKeyStore,
   type IsolationLevel,
   type KeyStore,
   type KeyStorePolicy,
@@ -23,7 +22,7 @@ import {
   type ProviderImportRequest,
   type ProviderKey,
 } from '@keystore/core';
-import { createMemoryProvider, MemoryKeyVault } from '@keystore/core/testing';
+import { createMemoryProvider, createTestKeyStore, MemoryKeyVault } from '@keystore/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { codeOf, errorOf } from './helpers/errors.js';
 
@@ -86,7 +85,7 @@ function play(options: PlayOptions = {}) {
 }
 
 async function storeOf(providers: KeyStoreProvider[], policy: KeyStorePolicy = DEV): Promise<KeyStore> {
-  return createKeyStore({ providers, policy, machinePolicy: null, registryPolicy: null });
+  return createTestKeyStore({ providers, policy, machinePolicy: null, registryPolicy: null });
 }
 
 const ec = (namedCurve = 'prime256v1') => generateKeyPairSync('ec', { namedCurve });

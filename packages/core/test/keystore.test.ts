@@ -27,7 +27,7 @@ import {
   type ProviderKey,
   p1363ToDer,
 } from '@keystore/core';
-import { createMemoryProvider, MemoryKeyVault } from '@keystore/core/testing';
+import { createMemoryProvider, createTestKeyStore, MemoryKeyVault } from '@keystore/core/testing';
 import { describe, expect, it, vi } from 'vitest';
 import { codeOf, errorOf } from './helpers/errors.js';
 
@@ -107,13 +107,13 @@ function fakeProvider(options: FakeOptions = {}) {
 }
 
 async function memoryStore(policy: KeyStorePolicy = DEV): Promise<KeyStore> {
-  return createKeyStore({ providers: [createMemoryProvider()], policy, machinePolicy: null });
+  return createTestKeyStore({ providers: [createMemoryProvider()], policy, machinePolicy: null });
 }
 
 describe('createKeyStore', () => {
   it('exposes the effective policy and the providers', async () => {
     const memory = createMemoryProvider();
-    const store = await createKeyStore({ providers: [memory], policy: DEV, machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [memory], policy: DEV, machinePolicy: null });
     expect(store.providers).toEqual([memory]);
     expect(store.policy.minimumIsolation).toBe('none');
     expect(store.policy.sources['/minimumIsolation']).toBe('app');
@@ -121,7 +121,7 @@ describe('createKeyStore', () => {
 
   it('rejects duplicate provider ids with INVALID_ARGUMENT', async () => {
     const providers = [createMemoryProvider(), createMemoryProvider()];
-    expect(await codeOf(createKeyStore({ providers, machinePolicy: null }))).toBe('ERR_KEYSTORE_INVALID_ARGUMENT');
+    expect(await codeOf(createTestKeyStore({ providers, machinePolicy: null }))).toBe('ERR_KEYSTORE_INVALID_ARGUMENT');
   });
 
   it.each([
@@ -137,40 +137,41 @@ describe('createKeyStore', () => {
   it('rejects a provider whose capabilities are incomplete', async () => {
     const fake = fakeProvider();
     const broken = { ...fake.provider, capabilities: { ...fake.provider.capabilities, scopes: undefined } };
-    expect(await codeOf(createKeyStore({ providers: [broken as never], machinePolicy: null }))).toBe(
+    expect(await codeOf(createTestKeyStore({ providers: [broken as never], machinePolicy: null }))).toBe(
       'ERR_KEYSTORE_INVALID_ARGUMENT',
     );
   });
 
   it('rejects an invalid app policy with INVALID_POLICY', async () => {
     const options = { providers: [], policy: { minimumIsolation: 'tpm' } as never, machinePolicy: null };
-    expect(await codeOf(createKeyStore(options))).toBe('ERR_KEYSTORE_INVALID_POLICY');
+    expect(await codeOf(createTestKeyStore(options))).toBe('ERR_KEYSTORE_INVALID_POLICY');
   });
 
-  it('reads the machine policy file named by KEYSTORE_MACHINE_POLICY, which caps the app policy', async () => {
+  it('reads the additional machine policy file named by KEYSTORE_MACHINE_POLICY, which caps the app policy', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keystore-machine-'));
     const file = join(dir, 'policy.json');
     writeFileSync(file, JSON.stringify({ minimumIsolation: 'os-isolated' }));
-    const store = await createKeyStore({
+    const store = await createTestKeyStore({
       providers: [createMemoryProvider()],
       policy: DEV,
+      machinePolicy: null,
       env: { KEYSTORE_MACHINE_POLICY: file },
     });
     expect(store.policy.minimumIsolation).toBe('os-isolated');
-    expect(store.policy.machinePolicyPath).toBe(file);
+    expect(store.policy.machineEnvPolicyPath).toBe(file);
     const error = await errorOf(store.createKey('k', { algorithm: 'ECDSA-P256' }));
     expect(error.code).toBe('ERR_KEYSTORE_NO_PROVIDER');
     expect(error.refusals[0]!.reasons).toContain(
-      `achieves none, below the floor os-isolated (/minimumIsolation), set by the machine policy (${file})`,
+      `achieves none, below the floor os-isolated (/minimumIsolation), set by the machine policy named by KEYSTORE_MACHINE_POLICY (${file})`,
     );
   });
 
   it('an explicit machinePolicy is used instead of the file', async () => {
-    const store = await createKeyStore({
+    const store = await createTestKeyStore({
       providers: [],
       policy: DEV,
       machinePolicy: { minimumIsolation: 'hardware' },
-      env: { KEYSTORE_MACHINE_POLICY: '/nonexistent/policy.json' },
+      env: {},
     });
     expect(store.policy.minimumIsolation).toBe('hardware');
     expect(store.policy.sources['/minimumIsolation']).toBe('machine');
@@ -208,7 +209,7 @@ describe('KeyStore.createKey', () => {
     ['lone \udc00', 'lone surrogate'],
   ])('rejects the name %j (%s) with INVALID_NAME before calling the provider', async (name) => {
     const { provider, calls } = fakeProvider({ probe: { isolation: 'hardware' } });
-    const store = await createKeyStore({ providers: [provider], machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [provider], machinePolicy: null });
     expect(await codeOf(store.createKey(name, { algorithm: 'ECDSA-P256' }))).toBe('ERR_KEYSTORE_INVALID_NAME');
     expect(await codeOf(store.createKey(42 as never, { algorithm: 'ECDSA-P256' }))).toBe('ERR_KEYSTORE_INVALID_NAME');
     expect(calls.createKey + calls.probe).toBe(0);
@@ -262,7 +263,7 @@ describe('KeyStore.createKey', () => {
   it('NO_PROVIDER lists every provider and its reasons, in the message and in refusals', async () => {
     const tpm = fakeProvider({ id: 'tpm', probe: { available: false, isolation: 'none', reasons: ['no TPM here'] } });
     const capi = fakeProvider({ id: 'capi', probe: { isolation: 'in-process' }, legacy: true });
-    const store = await createKeyStore({
+    const store = await createTestKeyStore({
       providers: [createMemoryProvider(), tpm.provider, capi.provider],
       machinePolicy: null,
     });
@@ -278,7 +279,7 @@ describe('KeyStore.createKey', () => {
   });
 
   it('NO_PROVIDER when no provider is registered', async () => {
-    const store = await createKeyStore({ providers: [], policy: DEV, machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [], policy: DEV, machinePolicy: null });
     const error = await errorOf(store.createKey('k', { algorithm: 'ECDSA-P256' }));
     expect(error.code).toBe('ERR_KEYSTORE_NO_PROVIDER');
     expect(error.message).toContain('no providers are registered');
@@ -287,10 +288,10 @@ describe('KeyStore.createKey', () => {
   it('picks the strongest isolation, or the preferred provider, or the requested one', async () => {
     const cng = fakeProvider({ id: 'cng', probe: { isolation: 'os-isolated' } });
     const tpm = fakeProvider({ id: 'tpm', probe: { isolation: 'hardware' } });
-    const store = await createKeyStore({ providers: [cng.provider, tpm.provider], machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [cng.provider, tpm.provider], machinePolicy: null });
     expect((await store.createKey('a', { algorithm: 'ECDSA-P256' })).providerId).toBe('tpm');
     expect((await store.createKey('b', { algorithm: 'ECDSA-P256', provider: 'cng' })).providerId).toBe('cng');
-    const preferring = await createKeyStore({
+    const preferring = await createTestKeyStore({
       providers: [cng.provider, tpm.provider],
       policy: { providers: { prefer: ['cng'] } },
       machinePolicy: null,
@@ -307,7 +308,7 @@ describe('KeyStore.createKey', () => {
 
   it('a requested provider below the floor is refused, never used as a fallback', async () => {
     const tpm = fakeProvider({ id: 'tpm', probe: { isolation: 'hardware' } });
-    const store = await createKeyStore({ providers: [tpm.provider, createMemoryProvider()], machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [tpm.provider, createMemoryProvider()], machinePolicy: null });
     const error = await errorOf(store.createKey('k', { algorithm: 'ECDSA-P256', provider: 'memory' }));
     expect(error.code).toBe('ERR_KEYSTORE_NO_PROVIDER');
     expect(tpm.calls.createKey).toBe(0);
@@ -315,7 +316,7 @@ describe('KeyStore.createKey', () => {
 
   it('re-probes on every create', async () => {
     const fake = fakeProvider({ probe: { isolation: 'hardware' } });
-    const store = await createKeyStore({ providers: [fake.provider], machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [fake.provider], machinePolicy: null });
     await store.createKey('a', { algorithm: 'ECDSA-P256' });
     await store.createKey('b', { algorithm: 'ECDSA-P256' });
     expect(fake.calls.probe).toBe(2);
@@ -323,7 +324,7 @@ describe('KeyStore.createKey', () => {
 
   it('a receipt below the floor: the key is deleted and POLICY_VIOLATION thrown', async () => {
     const liar = fakeProvider({ id: 'liar', probe: { isolation: 'hardware' }, receipt: 'in-process' });
-    const store = await createKeyStore({ providers: [liar.provider], machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [liar.provider], machinePolicy: null });
     const error = await errorOf(store.createKey('k', { algorithm: 'ECDSA-P256' }));
     expect(error.code).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
     expect(error.message).toContain('in-process, below the floor os-isolated (/minimumIsolation)');
@@ -335,7 +336,7 @@ describe('KeyStore.createKey', () => {
 
   it('a receipt without a valid level is treated as below the floor', async () => {
     const bogus = fakeProvider({ probe: { isolation: 'hardware' }, receipt: 'bogus' });
-    const store = await createKeyStore({ providers: [bogus.provider], machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [bogus.provider], machinePolicy: null });
     expect(await codeOf(store.createKey('k', { algorithm: 'ECDSA-P256' }))).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
     expect(await bogus.inner.listKeys()).toEqual([]);
   });
@@ -346,7 +347,7 @@ describe('KeyStore.createKey', () => {
       ...fake.provider,
       createKey: async (r) => fake.provider.createKey({ ...r, algorithm: 'ECDSA-P384' }),
     };
-    const store = await createKeyStore({ providers: [provider], machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [provider], machinePolicy: null });
     const error = await errorOf(store.createKey('k', { algorithm: 'ECDSA-P256' }));
     expect(error.code).toBe('ERR_KEYSTORE_NATIVE_FAILURE');
     expect(fake.calls.deleteKey).toBe(1);
@@ -363,7 +364,7 @@ describe('KeyStore.createKey', () => {
     const fake = fakeProvider();
     const boom = new Error('segfault-ish');
     const provider = { ...fake.provider, createKey: async () => Promise.reject(boom) };
-    const store = await createKeyStore({ providers: [provider], machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [provider], machinePolicy: null });
     const error = await errorOf(store.createKey('k', { algorithm: 'ECDSA-P256' }));
     expect(error.code).toBe('ERR_KEYSTORE_NATIVE_FAILURE');
     expect(error.cause).toBe(boom);
@@ -372,7 +373,7 @@ describe('KeyStore.createKey', () => {
 
   it('an aborted signal rejects with CANCELLED before the provider is called', async () => {
     const fake = fakeProvider();
-    const store = await createKeyStore({ providers: [fake.provider], machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [fake.provider], machinePolicy: null });
     const signal = AbortSignal.abort();
     expect(await codeOf(store.createKey('k', { algorithm: 'ECDSA-P256', signal }))).toBe('ERR_KEYSTORE_CANCELLED');
     expect(fake.calls.createKey).toBe(0);
@@ -385,7 +386,7 @@ describe('KeyStore.createKey', () => {
     expect((await store.openKey('locked', { password: 'hunter2' })).name).toBe('locked');
     const fake = fakeProvider();
     const noPasswords = { ...fake.provider, capabilities: { ...fake.provider.capabilities, passwords: false } };
-    const strict = await createKeyStore({ providers: [noPasswords], machinePolicy: null });
+    const strict = await createTestKeyStore({ providers: [noPasswords], machinePolicy: null });
     const error = await errorOf(strict.createKey('k', { algorithm: 'ECDSA-P256', password: 'x' }));
     expect(error.code).toBe('ERR_KEYSTORE_NO_PROVIDER');
     expect(error.refusals[0]!.reasons).toEqual(['does not support key passwords']);
@@ -408,7 +409,7 @@ describe('KeyStore.openKey', () => {
     const vault = new MemoryKeyVault();
     const tpm = fakeProvider({ id: 'tpm', probe: { isolation: 'hardware' } });
     const cngA = fakeProvider({ id: 'cng', probe: { isolation: 'os-isolated' }, vault });
-    const store = await createKeyStore({ providers: [cngA.provider, tpm.provider], machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [cngA.provider, tpm.provider], machinePolicy: null });
     await cngA.inner.createKey({ name: 'only-in-cng', algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
     const key = await store.openKey('only-in-cng');
     expect(key.providerId).toBe('cng');
@@ -423,7 +424,7 @@ describe('KeyStore.openKey', () => {
       ...tpm.provider,
       openKey: async () => Promise.reject(new KeyStoreError('ERR_KEYSTORE_ACCESS_DENIED', 'no')),
     };
-    const store = await createKeyStore({ providers: [denied, cng.provider], machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [denied, cng.provider], machinePolicy: null });
     expect(await codeOf(store.openKey('k'))).toBe('ERR_KEYSTORE_ACCESS_DENIED');
     expect(cng.calls.openKey).toBe(0);
   });
@@ -435,7 +436,7 @@ describe('KeyStore.openKey', () => {
       ...tpm.provider,
       openKey: async () => Promise.reject(new KeyStoreError('ERR_KEYSTORE_PROVIDER_UNAVAILABLE', 'device gone')),
     };
-    const store = await createKeyStore({ providers: [gone, cng.provider], machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [gone, cng.provider], machinePolicy: null });
     await cng.inner.createKey({ name: 'k', algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
     expect((await store.openKey('k')).providerId).toBe('cng');
     expect(await codeOf(store.openKey('missing'))).toBe('ERR_KEYSTORE_PROVIDER_UNAVAILABLE');
@@ -445,26 +446,26 @@ describe('KeyStore.openKey', () => {
     const memory = createMemoryProvider();
     await memory.createKey({ name: 'k', algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
     const cng = fakeProvider({ id: 'cng' });
-    const store = await createKeyStore({ providers: [memory, cng.provider], machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [memory, cng.provider], machinePolicy: null });
     const error = await errorOf(store.openKey('k'));
     expect(error.code).toBe('ERR_KEYSTORE_KEY_NOT_FOUND');
     expect(error.message).toContain('not searched: memory: achieves none, below the floor');
   });
 
   it('NO_PROVIDER when no provider may be searched', async () => {
-    const store = await createKeyStore({ providers: [createMemoryProvider()], machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [createMemoryProvider()], machinePolicy: null });
     expect(await codeOf(store.openKey('k'))).toBe('ERR_KEYSTORE_NO_PROVIDER');
   });
 
   it('by reference: the provider must still be allowed by policy', async () => {
     const vault = new MemoryKeyVault();
-    const open = await createKeyStore({
+    const open = await createTestKeyStore({
       providers: [createMemoryProvider({ vault })],
       policy: DEV,
       machinePolicy: null,
     });
     const key = await open.createKey('k', { algorithm: 'ECDSA-P256' });
-    const denying = await createKeyStore({
+    const denying = await createTestKeyStore({
       providers: [createMemoryProvider({ vault })],
       policy: { ...DEV, providers: { deny: ['memory'] } },
       machinePolicy: null,
@@ -480,7 +481,7 @@ describe('KeyStore.openKey', () => {
   it('by reference: a legacy provider is refused unless allowed', async () => {
     const capi = fakeProvider({ id: 'capi', probe: { isolation: 'in-process' }, legacy: true });
     await capi.inner.createKey({ name: 'old', algorithm: 'RSA-2048', scope: 'user', exportable: false });
-    const store = await createKeyStore({ providers: [capi.provider], policy: DEV, machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [capi.provider], policy: DEV, machinePolicy: null });
     expect(await codeOf(store.openKey('keystore:capi:user:old'))).toBe('ERR_KEYSTORE_NO_PROVIDER');
     expect(capi.calls.openKey).toBe(0);
   });
@@ -489,7 +490,7 @@ describe('KeyStore.openKey', () => {
     // legacyCryptoApi allowed, but the floor stays at the default os-isolated: capi (in-process) may not serve.
     const capi = fakeProvider({ id: 'capi', probe: { isolation: 'in-process' }, legacy: true });
     await capi.inner.createKey({ name: 'victim', algorithm: 'RSA-2048', scope: 'user', exportable: false });
-    const store = await createKeyStore({
+    const store = await createTestKeyStore({
       providers: [capi.provider],
       policy: { legacyCryptoApi: 'allow' },
       machinePolicy: null,
@@ -513,7 +514,7 @@ describe('KeyStore.openKey', () => {
   it('by reference: an unavailable provider, or one without the scope or passwords, is refused before it is called', async () => {
     const down = fakeProvider({ id: 'down', probe: { available: false, reasons: ['no device'] } });
     await down.inner.createKey({ name: 'k', algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
-    const store = await createKeyStore({ providers: [down.provider], policy: DEV, machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [down.provider], policy: DEV, machinePolicy: null });
     const error = await errorOf(store.openKey('keystore:down:user:k'));
     expect(error.code).toBe('ERR_KEYSTORE_NO_PROVIDER');
     expect(error.refusals).toEqual([{ providerId: 'down', reasons: ['not available here: no device'] }]);
@@ -525,7 +526,7 @@ describe('KeyStore.openKey', () => {
       ...userOnly.provider,
       capabilities: { ...userOnly.provider.capabilities, scopes: ['user'], passwords: false },
     };
-    const narrow = await createKeyStore({ providers: [narrowed], machinePolicy: null, registryPolicy: null });
+    const narrow = await createTestKeyStore({ providers: [narrowed], machinePolicy: null, registryPolicy: null });
     expect(await codeOf(narrow.deleteKey('keystore:useronly:machine:k'))).toBe('ERR_KEYSTORE_NO_PROVIDER');
     expect(await codeOf(narrow.openKey('keystore:useronly:user:k', { password: 'pw' }))).toBe(
       'ERR_KEYSTORE_NO_PROVIDER',
@@ -537,7 +538,7 @@ describe('KeyStore.openKey', () => {
     const a = fakeProvider({ id: 'a' });
     const b = fakeProvider({ id: 'b' });
     await a.inner.createKey({ name: 'k', algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
-    const store = await createKeyStore({
+    const store = await createTestKeyStore({
       providers: [a.provider, b.provider],
       machinePolicy: null,
       registryPolicy: null,
@@ -554,7 +555,7 @@ describe('KeyStore.openKey', () => {
   it('by reference: a key whose receipt is below the floor is closed and refused', async () => {
     const cng = fakeProvider({ id: 'cng', receipt: 'in-process' });
     await cng.inner.createKey({ name: 'k', algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
-    const store = await createKeyStore({ providers: [cng.provider], machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [cng.provider], machinePolicy: null });
     const error = await errorOf(store.openKey('keystore:cng:user:k'));
     expect(error.code).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
     expect(cng.calls.keyClose).toBe(1);
@@ -586,7 +587,7 @@ describe('KeyStore.openKey', () => {
 
   it('reuses probe answers briefly', async () => {
     const fake = fakeProvider();
-    const store = await createKeyStore({ providers: [fake.provider], machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [fake.provider], machinePolicy: null });
     await store.createKey('k', { algorithm: 'ECDSA-P256' });
     await store.openKey('k');
     await store.openKey('k');
@@ -601,7 +602,7 @@ describe('KeyStore.listKeys and deleteKey', () => {
     const cng = fakeProvider({ id: 'cng' });
     const memory = createMemoryProvider();
     await memory.createKey({ name: 'hidden', algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
-    const store = await createKeyStore({ providers: [cng.provider, tpm.provider, memory], machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [cng.provider, tpm.provider, memory], machinePolicy: null });
     await store.createKey('a', { algorithm: 'ECDSA-P256' });
     await store.createKey('b', { algorithm: 'RSA-2048', provider: 'cng', scope: 'machine' });
     const { keys: all, errors } = await store.listKeys();
@@ -629,7 +630,7 @@ describe('KeyStore.listKeys and deleteKey', () => {
       listKeys: async () => Promise.reject(new KeyStoreError('ERR_KEYSTORE_UNSUPPORTED_OPERATION', 'stubbed')),
     };
     await cng.inner.createKey({ name: 'k', algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
-    const store = await createKeyStore({ providers: [gone, cng.provider, stub], machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [gone, cng.provider, stub], machinePolicy: null });
     const { keys, errors } = await store.listKeys();
     expect(keys.map((k) => k.ref)).toEqual(['keystore:cng:user:k']);
     expect(errors.map((e) => [e.provider, e.code, e.error.code])).toEqual([
@@ -642,7 +643,7 @@ describe('KeyStore.listKeys and deleteKey', () => {
     expect(await codeOf(store.listKeys({ provider: 'tpm' }))).toBe('ERR_KEYSTORE_PROVIDER_UNAVAILABLE');
     // An error that is not a KeyStoreError is reported as a typed native failure.
     const broken = { ...tpm.provider, listKeys: async () => Promise.reject(new Error('bad')) };
-    const store2 = await createKeyStore({ providers: [broken, cng.provider], machinePolicy: null });
+    const store2 = await createTestKeyStore({ providers: [broken, cng.provider], machinePolicy: null });
     const listed = await store2.listKeys();
     expect(listed.keys.map((k) => k.ref)).toEqual(['keystore:cng:user:k']);
     expect(listed.errors.map((e) => [e.provider, e.code])).toEqual([['tpm', 'ERR_KEYSTORE_NATIVE_FAILURE']]);
@@ -654,7 +655,7 @@ describe('KeyStore.listKeys and deleteKey', () => {
       ...fakeProvider({ id: 'tpm' }).provider,
       listKeys: async () => Promise.reject(new KeyStoreError('ERR_KEYSTORE_CANCELLED', 'cancelled')),
     };
-    const store = await createKeyStore({ providers: [cancelling, cng.provider], machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [cancelling, cng.provider], machinePolicy: null });
     expect(await codeOf(store.listKeys())).toBe('ERR_KEYSTORE_CANCELLED');
   });
 
@@ -676,7 +677,7 @@ describe('KeyStore.listKeys and deleteKey', () => {
     const cng = fakeProvider({ id: 'cng', vault });
     await tpm.inner.createKey({ name: 'k', algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
     await cng.inner.createKey({ name: 'k', algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
-    const store = await createKeyStore({ providers: [cng.provider, tpm.provider], machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [cng.provider, tpm.provider], machinePolicy: null });
     await store.deleteKey('k');
     expect((await store.listKeys()).keys.map((k) => k.ref)).toEqual(['keystore:cng:user:k']);
   });
@@ -685,7 +686,7 @@ describe('KeyStore.listKeys and deleteKey', () => {
 describe('KeyStore.explain and close', () => {
   it('explains every provider', async () => {
     const tpm = fakeProvider({ id: 'tpm', probe: { available: false, isolation: 'none', reasons: ['no device'] } });
-    const store = await createKeyStore({ providers: [createMemoryProvider(), tpm.provider], machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [createMemoryProvider(), tpm.provider], machinePolicy: null });
     const e = await store.explain({ algorithm: 'ECDSA-P256' });
     expect(e.selected).toBeNull();
     expect(e.providers.map((v) => v.providerId)).toEqual(['memory', 'tpm']);
@@ -705,7 +706,7 @@ describe('KeyStore.explain and close', () => {
   it('close() closes every provider once; later calls reject', async () => {
     const a = fakeProvider({ id: 'a' });
     const b = fakeProvider({ id: 'b' });
-    const store = await createKeyStore({ providers: [a.provider, b.provider], machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [a.provider, b.provider], machinePolicy: null });
     await store.close();
     await store.close();
     expect([a.calls.close, b.calls.close]).toEqual([1, 1]);
@@ -721,7 +722,7 @@ const FIELD: Record<string, number> = { 'ECDSA-P256': 32, 'ECDSA-P384': 48, 'ECD
 
 async function keyOf(algorithm: KeyAlgorithm, options: FakeOptions & { policy?: KeyStorePolicy } = {}) {
   const fake = fakeProvider({ probe: { isolation: 'none' }, ...options });
-  const store = await createKeyStore({
+  const store = await createTestKeyStore({
     providers: [fake.provider],
     policy: options.policy ?? { ...DEV, exportable: { create: true, export: true } },
     machinePolicy: null,
@@ -825,7 +826,7 @@ describe('KeyStoreKey.sign and verify', () => {
       ...fake.provider,
       capabilities: { ...fake.provider.capabilities, rsaSignaturePaddings: ['pss' as const] },
     };
-    const store = await createKeyStore({ providers: [provider], policy: DEV, machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [provider], policy: DEV, machinePolicy: null });
     const key = await store.createKey('k', { algorithm: 'RSA-2048' });
     expect(await codeOf(key.sign(data))).toBe('ERR_KEYSTORE_UNSUPPORTED_OPERATION');
     expect(await codeOf(key.sign(data, { hash: 'sha384' }))).toBe('ERR_KEYSTORE_UNSUPPORTED_OPERATION');
@@ -839,7 +840,7 @@ describe('KeyStoreKey.sign and verify', () => {
       ...fake.provider,
       capabilities: { ...fake.provider.capabilities, rsaSignaturePaddings: ['pkcs1' as const] },
     };
-    const store = await createKeyStore({ providers: [provider], policy: DEV, machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [provider], policy: DEV, machinePolicy: null });
     const key = await store.createKey('k', { algorithm: 'RSA-2048' });
     expect(await codeOf(key.sign(data, { padding: 'pss' }))).toBe('ERR_KEYSTORE_UNSUPPORTED_OPERATION');
     expect(cryptoVerify('sha256', data, key.publicKey, await key.sign(data))).toBe(true);
@@ -852,7 +853,7 @@ describe('KeyStoreKey.sign and verify', () => {
     const boom = new Error('boom');
     const spy = vi.spyOn(fake.inner, 'openKey');
     expect(spy).not.toHaveBeenCalled();
-    const broken = await createKeyStore({
+    const broken = await createTestKeyStore({
       providers: [
         {
           ...fake.provider,
@@ -1002,7 +1003,7 @@ describe('KeyStoreKey: abort, close, dispose', () => {
       ...fake.provider,
       createKey: async (r) => ({ ...(await fake.provider.createKey(r)), signMessage }),
     };
-    const store = await createKeyStore({ providers: [provider], policy: DEV, machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [provider], policy: DEV, machinePolicy: null });
     const key = await store.createKey('k', { algorithm: 'ECDSA-P256' });
     expect(await codeOf(key.sign(Buffer.from('x'), { signal: AbortSignal.abort() }))).toBe('ERR_KEYSTORE_CANCELLED');
     expect(signMessage).not.toHaveBeenCalled();
@@ -1024,7 +1025,7 @@ describe('KeyStoreKey: abort, close, dispose', () => {
 
   it('await using closes the key', async () => {
     const fake = fakeProvider({ probe: { isolation: 'none' } });
-    const store = await createKeyStore({ providers: [fake.provider], policy: DEV, machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [fake.provider], policy: DEV, machinePolicy: null });
     let escaped: { sign: (d: Uint8Array) => Promise<Buffer> } | undefined;
     {
       await using key = await store.createKey('k', { algorithm: 'ECDSA-P256' });
@@ -1057,7 +1058,7 @@ describe('KeyStore.openKey under a policy that tightened after the key was made'
     'refuses a key in %s (by name and by reference), but lets it be deleted',
     async (_, machine, scope, algorithm) => {
       const vault = new MemoryKeyVault();
-      const loose = await createKeyStore({
+      const loose = await createTestKeyStore({
         providers: [createMemoryProvider({ vault })],
         policy: dev,
         machinePolicy: null,
@@ -1066,7 +1067,7 @@ describe('KeyStore.openKey under a policy that tightened after the key was made'
       const ref = made.ref;
       await made.close();
 
-      const strict = await createKeyStore({
+      const strict = await createTestKeyStore({
         providers: [createMemoryProvider({ vault })],
         policy: dev,
         machinePolicy: { minimumIsolation: 'none', ...machine },
@@ -1086,7 +1087,7 @@ describe('KeyStore disposal', () => {
     const provider = createMemoryProvider();
     const close = vi.spyOn(provider, 'close');
     {
-      await using store = await createKeyStore({
+      await using store = await createTestKeyStore({
         providers: [provider],
         policy: { minimumIsolation: 'none' },
         machinePolicy: null,

@@ -1,6 +1,10 @@
 // Read errors the test machine cannot produce on demand (the suite may run as root, who reads any
-// file), checked through a double of node:fs/promises that rejects with a given errno code.
+// file), checked through a double of node:fs/promises whose open rejects with a given errno code.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { KeyStoreError, loadMachinePolicy, loadPolicyFile } from '@keystore/core';
+import { TEST_POLICY_SOURCES } from '@keystore/core/testing';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 
 const failure = vi.hoisted(() => ({ code: 'EACCES' }));
@@ -9,7 +13,7 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs/promises')>();
   return {
     ...actual,
-    readFile: async () => {
+    open: async () => {
       throw Object.assign(new Error(`${failure.code}: simulated`), { code: failure.code });
     },
   };
@@ -25,6 +29,10 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
   throw new Error('expected an error');
 }
 
+const file = join(mkdtempSync(join(tmpdir(), 'kst-fserr-')), 'policy.json');
+writeFileSync(file, '{}');
+const named = { [TEST_POLICY_SOURCES]: { machinePolicy: null, env: { KEYSTORE_MACHINE_POLICY: file } } };
+
 describe('policy file read errors (fs double)', () => {
   beforeEach(() => {
     failure.code = 'EACCES';
@@ -32,20 +40,13 @@ describe('policy file read errors (fs double)', () => {
 
   it.each(['EACCES', 'EPERM'])('maps %s to ERR_KEYSTORE_ACCESS_DENIED', async (code) => {
     failure.code = code;
-    expect(await codeOf(loadPolicyFile('/etc/keystore/policy.json'))).toBe('ERR_KEYSTORE_ACCESS_DENIED');
-    expect(await codeOf(loadMachinePolicy({ env: {}, platform: 'linux' }))).toBe('ERR_KEYSTORE_ACCESS_DENIED');
+    expect(await codeOf(loadPolicyFile(file))).toBe('ERR_KEYSTORE_ACCESS_DENIED');
+    expect(await codeOf(loadMachinePolicy(named))).toBe('ERR_KEYSTORE_ACCESS_DENIED');
   });
 
-  it('fails closed with ERR_KEYSTORE_INVALID_POLICY on other read errors', async () => {
-    failure.code = 'EIO';
-    expect(await codeOf(loadMachinePolicy({ env: {}, platform: 'linux' }))).toBe('ERR_KEYSTORE_INVALID_POLICY');
-  });
-
-  it('treats ENOENT at the known path as no machine policy', async () => {
-    failure.code = 'ENOENT';
-    expect(await loadMachinePolicy({ env: {}, platform: 'linux' })).toEqual({
-      policy: null,
-      path: '/etc/keystore/policy.json',
-    });
+  it.each(['EIO', 'ENXIO', 'ELOOP'])('fails closed with ERR_KEYSTORE_INVALID_POLICY on %s', async (code) => {
+    failure.code = code;
+    expect(await codeOf(loadPolicyFile(file))).toBe('ERR_KEYSTORE_INVALID_POLICY');
+    expect(await codeOf(loadMachinePolicy(named))).toBe('ERR_KEYSTORE_INVALID_POLICY');
   });
 });

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+const testingDist = fileURLToPath(new URL('../dist/testing/index.js', import.meta.url));
 const isRoot = process.getuid?.() === 0;
 const hasSetpriv = spawnSync('setpriv', ['--version']).status === 0;
 
@@ -26,10 +27,13 @@ describe.runIf(isRoot && process.platform === 'linux')('unreadable policy files,
       expect(existsSync(dist), 'packages/core/dist is missing: run `npm run build` first').toBe(true);
       const script = `
       const { loadPolicyFile, loadMachinePolicy } = await import(${JSON.stringify(dist)});
+      const { TEST_POLICY_SOURCES } = await import(${JSON.stringify(testingDist)});
       const codes = [];
       for (const f of [
         () => loadPolicyFile(${JSON.stringify(file)}),
-        () => loadMachinePolicy({ env: { KEYSTORE_MACHINE_POLICY: ${JSON.stringify(file)} }, platform: 'linux' }),
+        () => loadMachinePolicy({
+          [TEST_POLICY_SOURCES]: { machinePolicy: null, env: { KEYSTORE_MACHINE_POLICY: ${JSON.stringify(file)} } },
+        }),
       ]) {
         try { await f(); codes.push('resolved'); } catch (e) { codes.push(e.code); }
       }

@@ -17,6 +17,7 @@ import {
   resolvePolicy,
   validatePolicy,
 } from '@keystore/core';
+import { resolveTestPolicy, TEST_POLICY_SOURCES } from '@keystore/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /** Runs `fn` and returns what it threw (or rejected with), failing when it did not. */
@@ -108,29 +109,23 @@ describe('parsePolicy', () => {
 
 describe('machinePolicyPath', () => {
   it('uses /etc/keystore/policy.json on Linux and macOS', () => {
-    expect(machinePolicyPath({}, 'linux')).toBe('/etc/keystore/policy.json');
-    expect(machinePolicyPath({ ProgramData: 'C:\\ProgramData' }, 'darwin')).toBe('/etc/keystore/policy.json');
+    expect(machinePolicyPath('linux')).toBe('/etc/keystore/policy.json');
+    expect(machinePolicyPath('darwin')).toBe('/etc/keystore/policy.json');
   });
 
-  it('uses %ProgramData%\\keystore\\policy.json on Windows', () => {
-    expect(machinePolicyPath({ ProgramData: 'D:\\Data' }, 'win32')).toBe('D:\\Data\\keystore\\policy.json');
-    expect(machinePolicyPath({ PROGRAMDATA: 'E:\\PD' }, 'win32')).toBe('E:\\PD\\keystore\\policy.json');
-    expect(machinePolicyPath({}, 'win32')).toBe('C:\\ProgramData\\keystore\\policy.json');
-    expect(machinePolicyPath({ ProgramData: '' }, 'win32')).toBe('C:\\ProgramData\\keystore\\policy.json');
+  it('answers C:\\ProgramData\\keystore\\policy.json on Windows, whatever the environment', () => {
+    expect(machinePolicyPath('win32')).toBe('C:\\ProgramData\\keystore\\policy.json');
   });
 
-  it('prefers KEYSTORE_MACHINE_POLICY when set and not empty', () => {
+  it('is not changed by KEYSTORE_MACHINE_POLICY, which names an additional file', () => {
     expect(MACHINE_POLICY_ENV).toBe('KEYSTORE_MACHINE_POLICY');
-    expect(machinePolicyPath({ KEYSTORE_MACHINE_POLICY: '/opt/p.json' }, 'linux')).toBe('/opt/p.json');
-    expect(machinePolicyPath({ KEYSTORE_MACHINE_POLICY: 'C:\\p.json', ProgramData: 'D:\\' }, 'win32')).toBe(
-      'C:\\p.json',
-    );
-    expect(machinePolicyPath({ KEYSTORE_MACHINE_POLICY: '' }, 'linux')).toBe('/etc/keystore/policy.json');
+    // A 0.2 caller passing an environment first gets the fixed path.
+    const legacy = machinePolicyPath as unknown as (env: object) => string;
+    expect(legacy({ KEYSTORE_MACHINE_POLICY: '/opt/p.json' })).toBe(machinePolicyPath());
   });
 
   it('defaults to the running process', () => {
-    const expected = machinePolicyPath(process.env, process.platform);
-    expect(machinePolicyPath()).toBe(expected);
+    expect(machinePolicyPath()).toBe(machinePolicyPath(process.platform));
   });
 });
 
@@ -199,47 +194,52 @@ describe('policy files', () => {
   });
 
   describe('loadMachinePolicy', () => {
-    it('reads the file named by KEYSTORE_MACHINE_POLICY', async () => {
-      const env = { KEYSTORE_MACHINE_POLICY: file('valid.json') };
-      expect(await loadMachinePolicy({ env, platform: 'linux' })).toEqual({
-        policy: { minimumIsolation: 'hardware', minimumRsaBits: 3072 },
-        path: file('valid.json'),
+    /** No fixed-path file, the environment given: what is read is the file KEYSTORE_MACHINE_POLICY names. */
+    const named = (path: string) => ({
+      [TEST_POLICY_SOURCES]: {
+        machinePolicy: null,
+        env: { KEYSTORE_MACHINE_POLICY: path },
+        platform: 'linux' as const,
+      },
+    });
+
+    it('reads the additional file named by KEYSTORE_MACHINE_POLICY', async () => {
+      expect(await loadMachinePolicy(named(file('valid.json')))).toMatchObject({
+        policy: null,
+        path: '/etc/keystore/policy.json',
+        envPolicy: { minimumIsolation: 'hardware', minimumRsaBits: 3072 },
+        envPath: file('valid.json'),
       });
     });
 
     it('fails when KEYSTORE_MACHINE_POLICY names a missing file', async () => {
-      const env = { KEYSTORE_MACHINE_POLICY: file('missing.json') };
-      const error = await caught(() => loadMachinePolicy({ env, platform: 'linux' }));
+      const error = await caught(() => loadMachinePolicy(named(file('missing.json'))));
       expect(error.code).toBe('ERR_KEYSTORE_INVALID_POLICY');
       expect(error.hint).toContain('KEYSTORE_MACHINE_POLICY');
     });
 
-    it('returns no policy when the known path has no file', async () => {
-      const env = { ProgramData: join(dir, 'no-such-dir') };
-      const result = await loadMachinePolicy({ env, platform: 'win32' });
-      expect(result.policy).toBeNull();
-      expect(result.path).toContain('no-such-dir');
+    it('rejects the options that chose the environment and platform', async () => {
+      for (const removed of [{ env: {} }, { platform: 'linux' }]) {
+        const error = await caught(() => loadMachinePolicy(removed as never));
+        expect(error.code).toBe('ERR_KEYSTORE_INVALID_ARGUMENT');
+        expect(error.hint).toContain('@keystore/core/testing');
+      }
     });
 
     it('fails closed on an invalid machine policy', async () => {
-      const env = { KEYSTORE_MACHINE_POLICY: file('invalid.json') };
-      const error = await caught(() => loadMachinePolicy({ env, platform: 'linux' }));
+      const error = await caught(() => loadMachinePolicy(named(file('invalid.json'))));
       expect(error.code).toBe('ERR_KEYSTORE_INVALID_POLICY');
       expect(error.issues.length).toBe(2);
     });
 
     it('fails closed on a machine policy that is not JSON', async () => {
-      const env = { KEYSTORE_MACHINE_POLICY: file('bad.json') };
-      expect((await caught(() => loadMachinePolicy({ env, platform: 'linux' }))).code).toBe(
-        'ERR_KEYSTORE_INVALID_POLICY',
-      );
+      expect((await caught(() => loadMachinePolicy(named(file('bad.json'))))).code).toBe('ERR_KEYSTORE_INVALID_POLICY');
     });
 
     it.skipIf(process.getuid?.() === 0 || process.platform === 'win32')(
-      'reports an unreadable machine policy as ERR_KEYSTORE_ACCESS_DENIED (skipped as root)',
+      'reports an unreadable machine policy as ERR_KEYSTORE_ACCESS_DENIED (needs a non-root POSIX user)',
       async () => {
-        const env = { KEYSTORE_MACHINE_POLICY: file('unreadable.json') };
-        expect((await caught(() => loadMachinePolicy({ env, platform: 'linux' }))).code).toBe(
+        expect((await caught(() => loadMachinePolicy(named(file('unreadable.json'))))).code).toBe(
           'ERR_KEYSTORE_ACCESS_DENIED',
         );
       },
@@ -247,56 +247,85 @@ describe('policy files', () => {
   });
 
   describe('resolvePolicy', () => {
-    it('reads the machine policy when none is given and records its path', async () => {
+    it('reads the file KEYSTORE_MACHINE_POLICY names as a further ceiling and records its path', async () => {
       const env = { KEYSTORE_MACHINE_POLICY: file('valid.json') };
-      const effective = await resolvePolicy({ app: { minimumIsolation: 'none' }, env, platform: 'linux' });
+      const effective = await resolveTestPolicy({ app: { minimumIsolation: 'none' }, env, machine: null });
       expect(effective.minimumIsolation).toBe('hardware');
-      expect(effective.sources['/minimumIsolation']).toBe('machine');
-      expect(effective.machinePolicyPath).toBe(file('valid.json'));
+      expect(effective.sources['/minimumIsolation']).toBe('machine-env');
+      expect(effective.machineEnvPolicyPath).toBe(file('valid.json'));
+      expect(effective.machinePolicyPath).toBeNull();
+    });
+
+    it('applies the fixed-path file and the env-named file together, the stricter of each field', async () => {
+      const env = { KEYSTORE_MACHINE_POLICY: file('valid.json') };
+      const effective = await resolveTestPolicy({
+        app: { minimumIsolation: 'none' },
+        env,
+        machine: { minimumRsaBits: 4096, legacyCryptoApi: 'deny' },
+      });
+      expect(effective.minimumIsolation).toBe('hardware');
+      expect(effective.sources['/minimumIsolation']).toBe('machine-env');
+      expect(effective.minimumRsaBits).toBe(4096);
+      expect(effective.sources['/minimumRsaBits']).toBe('machine');
     });
 
     it('records no path when there is no machine policy file', async () => {
-      const env = { ProgramData: join(dir, 'no-such-dir') };
       // registry: null, since this machine has no registry to read (registry-policy.test.ts covers it)
-      const effective = await resolvePolicy({
+      const effective = await resolveTestPolicy({
         app: { minimumIsolation: 'none' },
-        env,
-        platform: 'win32',
+        env: {},
+        machine: null,
         registry: null,
       });
       expect(effective.minimumIsolation).toBe('none');
       expect(effective.machinePolicyPath).toBeNull();
+      expect(effective.machineEnvPolicyPath).toBeNull();
       expect(effective.registryPolicyKey).toBeNull();
     });
 
-    it('skips the machine policy file when machine is null', async () => {
-      const env = { KEYSTORE_MACHINE_POLICY: file('missing.json') };
-      const effective = await resolvePolicy({ machine: null, env });
-      expect(effective.minimumIsolation).toBe('os-isolated');
-      expect(effective.machinePolicyPath).toBeNull();
+    it('records every replaced source as an override', async () => {
+      const effective = await resolveTestPolicy({ machine: null, env: {}, registry: null });
+      expect(effective.overrides.map((o) => [o.source, o.by, o.name])).toEqual([
+        ['machine', 'option', 'machinePolicy'],
+        ['machine-env', 'option', 'env'],
+        ['registry', 'option', 'registryPolicy'],
+      ]);
     });
 
-    it('uses a given machine policy without reading files', async () => {
-      const env = { KEYSTORE_MACHINE_POLICY: file('missing.json') };
-      const effective = await resolvePolicy({ app: {}, machine: { minimumRsaBits: 4096 }, env });
+    it('uses a given machine policy without reading the fixed-path file', async () => {
+      const effective = await resolveTestPolicy({ app: {}, machine: { minimumRsaBits: 4096 }, env: {} });
       expect(effective.minimumRsaBits).toBe(4096);
       expect(effective.machinePolicyPath).toBeNull();
     });
 
+    it('rejects the options that used to drop or replace a machine source', async () => {
+      for (const removed of [
+        { machine: null },
+        { registry: null },
+        { env: {} },
+        { platform: 'linux' },
+        { registryReader: async () => null },
+      ]) {
+        const error = await caught(() => resolvePolicy(removed as never));
+        expect(error.code).toBe('ERR_KEYSTORE_INVALID_ARGUMENT');
+        expect(error.hint).toContain('resolveTestPolicy');
+      }
+    });
+
     it('validates the app policy', async () => {
-      const error = await caught(() => resolvePolicy({ app: { minimumIsolation: 'tpm' } as never, machine: null }));
+      const error = await caught(() => resolveTestPolicy({ app: { minimumIsolation: 'tpm' } as never, machine: null }));
       expect(error.code).toBe('ERR_KEYSTORE_INVALID_POLICY');
       expect(error.issues.map((issue) => issue.pointer)).toEqual(['/minimumIsolation']);
     });
 
     it('validates a given machine policy', async () => {
-      const error = await caught(() => resolvePolicy({ machine: { allowedScopes: ['user', 'user'] } }));
+      const error = await caught(() => resolveTestPolicy({ machine: { allowedScopes: ['user', 'user'] } }));
       expect(error.issues.map((issue) => issue.pointer)).toEqual(['/allowedScopes/1']);
     });
 
     it('fails when the machine policy cannot be applied', async () => {
       const env = { KEYSTORE_MACHINE_POLICY: file('invalid.json') };
-      expect((await caught(() => resolvePolicy({ env, platform: 'linux' }))).code).toBe('ERR_KEYSTORE_INVALID_POLICY');
+      expect((await caught(() => resolveTestPolicy({ env, machine: null }))).code).toBe('ERR_KEYSTORE_INVALID_POLICY');
     });
 
     it('honours an aborted signal', async () => {

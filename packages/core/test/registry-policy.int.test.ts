@@ -183,7 +183,7 @@ const { realpathSync } = require('fs');
   it('HKLM\\SOFTWARE\\Policies\\keystore caps a weaker app policy in createKeyStore, named as the source', async () => {
     const result = await runWineScript(
       `${HELPERS}
-const { createMemoryProvider } = require('@keystore/core/testing');
+const { createMemoryProvider, createTestKeyStore, resolveTestPolicy } = require('@keystore/core/testing');
 (async () => {
   const key = ${JSON.stringify(REAL)};
   const out = {};
@@ -195,17 +195,17 @@ const { createMemoryProvider } = require('@keystore/core/testing');
     add(key, 'ExportableCreate', 'REG_DWORD', '1');
     add(key, 'AllowedScopes', 'REG_MULTI_SZ', 'user\\\\0machine');
     const app = { minimumIsolation: 'none', minimumRsaBits: 1024, exportable: { create: true } };
-    const effective = await core.resolvePolicy({ app, machine: null });
+    const effective = await resolveTestPolicy({ app, machine: null });
     out.effective = core.policyToJson(effective);
-    const store = await core.createKeyStore({ providers: [createMemoryProvider()], policy: app, machinePolicy: null });
+    const store = await createTestKeyStore({ providers: [createMemoryProvider()], policy: app, machinePolicy: null });
     out.storeFloor = store.policy.minimumIsolation;
     out.create = await outcome(store.createKey('k', { algorithm: 'ECDSA-P256' }));
-    const ignored = await core.createKeyStore({ providers: [], policy: app, machinePolicy: null, registryPolicy: null });
+    const ignored = await createTestKeyStore({ providers: [], policy: app, machinePolicy: null, registryPolicy: null });
     out.ignoredFloor = ignored.policy.minimumIsolation;
   } finally {
     out.cleaned = remove(key);
     out.after = await core.readRegistryKey(key);
-    const none = await core.resolvePolicy({ app: { minimumIsolation: 'none' }, machine: null });
+    const none = await resolveTestPolicy({ app: { minimumIsolation: 'none' }, machine: null });
     out.afterFloor = none.minimumIsolation;
     out.afterKey = none.registryPolicyKey;
   }

@@ -2,7 +2,6 @@
 // key's values into a policy, and merging it, with an injected reader (a named double of reg.exe).
 // registry-policy.int.test.ts runs the real reg.exe under Wine.
 import {
-  createKeyStore,
   KeyStoreError,
   loadRegistryPolicy,
   REGISTRY_POLICY_KEY,
@@ -10,9 +9,8 @@ import {
   type RegistryReader,
   type RegistryValue,
   readRegistryKey,
-  resolvePolicy,
 } from '@keystore/core';
-import { createMemoryProvider } from '@keystore/core/testing';
+import { createMemoryProvider, createTestKeyStore, resolveTestPolicy } from '@keystore/core/testing';
 import { describe, expect, it } from 'vitest';
 import { parseRegQueryOutput, registryPolicyFromContents, windowsDirectory } from '../src/policy/registry.js';
 
@@ -382,7 +380,7 @@ describe('resolvePolicy and createKeyStore with the registry', () => {
   });
 
   it('the registry caps a weaker app policy, field by field, and is named as the source', async () => {
-    const effective = await resolvePolicy({
+    const effective = await resolveTestPolicy({
       app: { minimumIsolation: 'none', exportable: { create: true }, minimumRsaBits: 4096 },
       machine: null,
       platform: 'win32',
@@ -402,7 +400,7 @@ describe('resolvePolicy and createKeyStore with the registry', () => {
   });
 
   it('file and registry both apply: the stricter of the two, each credited', async () => {
-    const effective = await resolvePolicy({
+    const effective = await resolveTestPolicy({
       app: {},
       machine: { minimumIsolation: 'hardware', minimumRsaBits: 3072 },
       platform: 'win32',
@@ -418,17 +416,17 @@ describe('resolvePolicy and createKeyStore with the registry', () => {
 
   it('registry: null reads nothing; an object is used as it is', async () => {
     const reader = fakeReader({ values: [sz('MinimumIsolation', 'hardware')] });
-    const none = await resolvePolicy({ machine: null, platform: 'win32', registry: null, registryReader: reader });
+    const none = await resolveTestPolicy({ machine: null, platform: 'win32', registry: null, registryReader: reader });
     expect(none.minimumIsolation).toBe('os-isolated');
     expect(none.registryPolicyKey).toBeNull();
-    const given = await resolvePolicy({ machine: null, platform: 'win32', registry: { minimumRsaBits: 4096 } });
+    const given = await resolveTestPolicy({ machine: null, platform: 'win32', registry: { minimumRsaBits: 4096 } });
     expect(given.minimumRsaBits).toBe(4096);
     expect(given.sources['/minimumRsaBits']).toBe('registry');
     expect(reader.keys).toEqual([]);
   });
 
   it('createKeyStore takes a registry policy, and fails closed on an invalid one', async () => {
-    const store = await createKeyStore({
+    const store = await createTestKeyStore({
       providers: [createMemoryProvider()],
       machinePolicy: null,
       registryPolicy: { minimumIsolation: 'hardware' },
@@ -436,14 +434,18 @@ describe('resolvePolicy and createKeyStore with the registry', () => {
     expect(store.policy.minimumIsolation).toBe('hardware');
     expect(store.policy.sources['/minimumIsolation']).toBe('registry');
     const error = await errorOf(
-      createKeyStore({ providers: [], machinePolicy: null, registryPolicy: { minimumIsolation: 'titanium' } as never }),
+      createTestKeyStore({
+        providers: [],
+        machinePolicy: null,
+        registryPolicy: { minimumIsolation: 'titanium' } as never,
+      }),
     );
     expect(error.code).toBe('ERR_KEYSTORE_INVALID_POLICY');
   });
 
   it('createKeyStore refuses a registryReader that is not a function', async () => {
     const error = await errorOf(
-      createKeyStore({ providers: [], machinePolicy: null, registryReader: 'reg.exe' as never }),
+      createTestKeyStore({ providers: [], machinePolicy: null, registryReader: 'reg.exe' as never }),
     );
     expect(error.code).toBe('ERR_KEYSTORE_INVALID_ARGUMENT');
   });
@@ -466,7 +468,7 @@ describe('readRegistryKey', () => {
     async () => {
       const error = await errorOf(readRegistryKey(REGISTRY_POLICY_KEY));
       expect(error.code).toBe('ERR_KEYSTORE_NATIVE_FAILURE');
-      expect(error.hint).toContain('registryReader');
+      expect(error.hint).toContain('reg.exe');
     },
   );
 });

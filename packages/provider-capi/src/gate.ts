@@ -13,10 +13,15 @@ import {
   loadMachinePolicy,
   loadRegistryPolicy,
   type PolicyRequest,
-  parsePolicy,
-  type RegistryReader,
   throwIfAborted,
 } from '@keystore/core';
+import type { TEST_POLICY_SOURCES, TestPolicySources } from '@keystore/core/testing';
+
+/**
+ * The key of the test hatch option: the same `Symbol.for` key that `@keystore/core/testing` exports
+ * as `TEST_POLICY_SOURCES` (read here without loading the testing entry in production).
+ */
+export const POLICY_SOURCES_KEY = Symbol.for('@keystore/core/testing/policySources') as typeof TEST_POLICY_SOURCES;
 
 /**
  * The machine policy's verdict on this provider.
@@ -121,13 +126,10 @@ export function machineRequestRefusals(policy: KeyStorePolicy, source: string, r
  */
 export const REGISTRY_CACHE_MS = 30_000;
 
-/** Where the gate gets the machine policy from (the provider's options of the same names). */
+/** Where the gate gets the machine policy from: the machine, unless the test hatch replaces a source. */
 export interface MachinePolicyGateOptions {
-  machinePolicy?: KeyStorePolicy | null | undefined;
-  registryPolicy?: KeyStorePolicy | null | undefined;
-  registryReader?: RegistryReader | undefined;
+  sources?: TestPolicySources | undefined;
   registryCacheMs?: number | undefined;
-  env?: NodeJS.ProcessEnv | undefined;
 }
 
 type RegistryRead = { policy: KeyStorePolicy | null; key: string };
@@ -135,8 +137,9 @@ type RegistryRead = { policy: KeyStorePolicy | null; key: string };
 /**
  * One provider's view of the machine policy: the file (read on every operation: it is cheap) and,
  * on Windows, the registry key `HKLM\SOFTWARE\Policies\keystore` (reused for `registryCacheMs`).
- * Each source is independent: `machinePolicy: null` does not turn the registry off, and
- * `registryPolicy: null` does not turn the file off. Reading fails closed, as in the key store.
+ * Every source applies: the file at the fixed path, the file `KEYSTORE_MACHINE_POLICY` names, the
+ * registry; only the test hatch replaces one (each replacement is published as an audit event).
+ * Reading fails closed, as in the key store.
  */
 export class MachinePolicyGate {
   readonly #options: MachinePolicyGateOptions;
@@ -150,24 +153,27 @@ export class MachinePolicyGate {
   async judge(signal?: AbortSignal): Promise<MachineVerdict> {
     throwIfAborted(signal);
     const policies: { policy: KeyStorePolicy; source: string }[] = [];
-    const { machinePolicy, registryPolicy, env } = this.#options;
-    if (machinePolicy === undefined) {
-      const loaded = await loadMachinePolicy({ ...(env === undefined ? {} : { env }), ...(signal ? { signal } : {}) });
-      if (loaded.policy !== null) policies.push({ policy: loaded.policy, source: loaded.path });
-    } else if (machinePolicy !== null) {
+    const { sources } = this.#options;
+    const files = await loadMachinePolicy({
+      ...(signal ? { signal } : {}),
+      ...(sources === undefined ? {} : { [POLICY_SOURCES_KEY]: sources }),
+    });
+    if (files.policy !== null) {
+      const replaced = sources?.machinePolicy !== undefined;
       policies.push({
-        policy: parsePolicy(machinePolicy, 'machine policy'),
-        source: 'the machinePolicy option of the capi provider',
+        policy: files.policy,
+        source: replaced ? 'the machinePolicy test option of the capi provider' : files.path,
       });
     }
-    if (registryPolicy === undefined) {
-      // On Windows, Group Policy's registry key is a machine policy too (elsewhere nothing is read).
-      const read = await this.#readRegistry(signal);
-      if (read.policy !== null) policies.push({ policy: read.policy, source: read.key });
-    } else if (registryPolicy !== null) {
+    if (files.envPolicy !== null && files.envPath !== null)
+      policies.push({ policy: files.envPolicy, source: files.envPath });
+    // On Windows, Group Policy's registry key is a machine policy too (elsewhere nothing is read).
+    const read = await this.#readRegistry(signal);
+    if (read.policy !== null) {
+      const replaced = sources?.registryPolicy !== undefined;
       policies.push({
-        policy: parsePolicy(registryPolicy, 'registry policy'),
-        source: 'the registryPolicy option of the capi provider',
+        policy: read.policy,
+        source: replaced ? 'the registryPolicy test option of the capi provider' : read.key,
       });
     }
     throwIfAborted(signal);
@@ -183,10 +189,10 @@ export class MachinePolicyGate {
     const ttl = this.#options.registryCacheMs ?? REGISTRY_CACHE_MS;
     const cached = this.#registry;
     if (cached !== undefined && now - cached.at < ttl) return cached.value;
-    const reader = this.#options.registryReader;
+    const { sources } = this.#options;
     // The read is shared by every operation within the cache time, so no one operation's signal
     // cancels it; each operation checks its own signal when the read is done.
-    const value = loadRegistryPolicy(reader === undefined ? {} : { reader });
+    const value = loadRegistryPolicy(sources === undefined ? {} : { [POLICY_SOURCES_KEY]: sources });
     this.#registry = { at: now, value };
     // A failed read (fail closed) is not kept: the next operation reads again.
     value.catch(() => {

@@ -11,7 +11,6 @@ import {
   isolationRank,
   type KeyScope,
   KeyStoreError,
-  type KeyStorePolicy,
   type KeyStoreProvider,
   type OperationOptions,
   type PolicyRequest,
@@ -21,9 +20,9 @@ import {
   type ProviderImportRequest,
   type ProviderKeyInfo,
   type ProviderKeyRequest,
-  type RegistryReader,
   throwIfAborted,
 } from '@keystore/core';
+import type { TestPolicySources } from '@keystore/core/testing';
 import { privateBlobFromKey, publicKeyFromBlob, rsaAlgorithmOfBits } from './blobs.js';
 import { CAPI_CAPABILITIES } from './capabilities.js';
 import {
@@ -42,7 +41,13 @@ import {
   PROV_RSA_AES,
   PUBLICKEYBLOB,
 } from './constants.js';
-import { MachinePolicyGate, type MachineVerdict, refusedByMachine, requestRefusals } from './gate.js';
+import {
+  MachinePolicyGate,
+  type MachineVerdict,
+  POLICY_SOURCES_KEY,
+  refusedByMachine,
+  requestRefusals,
+} from './gate.js';
 import { CapiKey, type CapiKeySpec, type CapiThreading } from './key.js';
 import { assertContainerName, assertNewKeyName, isOpenableContainerName } from './names.js';
 import { type AdvapiBindings, type CryptKeyHandle, type CryptProvHandle, loadAdvapi32 } from './native/advapi32.js';
@@ -64,31 +69,17 @@ export interface CapiProviderOptions {
   /** Where private-key operations run (default `auto`); see {@link CapiThreading}. */
   threading?: CapiThreading;
   /**
-   * The machine policy file the provider obeys itself, also when used without a key store. Omitted:
-   * read like the key store reads it (the file named by `KEYSTORE_MACHINE_POLICY`, else
-   * `%ProgramData%\keystore\policy.json`), on every operation; `null`: no file; an object: that one.
-   * It covers the file only: the registry is {@link CapiProviderOptions.registryPolicy}.
-   */
-  machinePolicy?: KeyStorePolicy | null;
-  /** The environment to read `KEYSTORE_MACHINE_POLICY` from (default `process.env`). */
-  env?: NodeJS.ProcessEnv;
-  /**
-   * The machine policy in the Windows registry (`HKLM\SOFTWARE\Policies\keystore`, where Group
-   * Policy puts it), which the provider obeys itself too. Omitted: read on Windows (nowhere else)
-   * with `reg.exe`, reused for {@link CapiProviderOptions.registryCacheMs}; `null`: none; an object:
-   * that one. Independent of `machinePolicy`, as in `createKeyStore`: both caps apply. Set it only in
-   * tests, and in apps that read Group Policy themselves and pass what they read.
+   * The test hatch: machine policy sources to replace, under the key `TEST_POLICY_SOURCES` of
+   * `@keystore/core/testing` (`machinePolicy`, `registryPolicy`, `registryReader`, `env`). Each
+   * replacement is published as a `policy.override` audit event. Otherwise the provider obeys every
+   * machine policy itself, also when used without a key store: the file at the fixed path, the file
+   * `KEYSTORE_MACHINE_POLICY` names, and on Windows the registry key
+   * `HKLM\SOFTWARE\Policies\keystore`. Since 0.3.0 the options `machinePolicy`, `registryPolicy`,
+   * `registryReader` and `env` are gone, and rejected when given.
    *
-   * @since 0.2.0
+   * @since 0.3.0
    */
-  registryPolicy?: KeyStorePolicy | null;
-  /**
-   * How to read the registry key (default: `reg.exe query`, see `readRegistryKey` in
-   * `@keystore/core`): for apps that cannot start `reg.exe`, and for tests. Used on Windows only.
-   *
-   * @since 0.2.0
-   */
-  registryReader?: RegistryReader;
+  [POLICY_SOURCES_KEY]?: TestPolicySources;
   /**
    * How long, in milliseconds, one registry read is reused by the provider's later operations
    * (default 30 000; `0` reads the key for every operation). A failed read is never reused.
@@ -233,14 +224,32 @@ export class CapiProvider implements KeyStoreProvider {
     if (threading !== 'auto' && threading !== 'worker') {
       throw invalid(`threading must be auto or worker, not ${JSON.stringify(threading)}`);
     }
-    for (const field of ['machinePolicy', 'registryPolicy'] as const) {
-      const value: unknown = options[field];
-      if (value !== undefined && value !== null && (typeof value !== 'object' || Array.isArray(value))) {
-        throw invalid(`${field} must be a policy object, null or omitted`);
-      }
+    const removed = ['machinePolicy', 'registryPolicy', 'registryReader', 'env'].filter(
+      (name) => (options as Record<string, unknown>)[name] !== undefined,
+    );
+    if (removed.length > 0) {
+      throw new KeyStoreError(
+        'ERR_KEYSTORE_INVALID_ARGUMENT',
+        `the capi provider no longer takes ${removed.join(', ')}: the machine policy is a ceiling no app option can lift or replace`,
+        {
+          providerId: 'capi',
+          hint: 'in tests, pass TEST_POLICY_SOURCES from @keystore/core/testing (or use createTestKeyStore); in production, remove the option',
+        },
+      );
     }
-    if (options.registryReader !== undefined && typeof options.registryReader !== 'function') {
-      throw invalid('registryReader must be a function');
+    const sources: unknown = options[POLICY_SOURCES_KEY];
+    if (sources !== undefined) {
+      if (typeof sources !== 'object' || sources === null) throw invalid('TEST_POLICY_SOURCES must be an object');
+      const s = sources as TestPolicySources;
+      for (const field of ['machinePolicy', 'registryPolicy'] as const) {
+        const value: unknown = s[field];
+        if (value !== undefined && value !== null && (typeof value !== 'object' || Array.isArray(value))) {
+          throw invalid(`${field} must be a policy object, null or omitted`);
+        }
+      }
+      if (s.registryReader !== undefined && typeof s.registryReader !== 'function') {
+        throw invalid('registryReader must be a function');
+      }
     }
     const cacheMs: unknown = options.registryCacheMs;
     if (cacheMs !== undefined && (typeof cacheMs !== 'number' || !Number.isFinite(cacheMs) || cacheMs < 0)) {
@@ -252,7 +261,10 @@ export class CapiProvider implements KeyStoreProvider {
     this.keySpec = keySpec;
     this.threading = threading;
     this.#options = { ...options };
-    this.#gateKeeper = new MachinePolicyGate(this.#options);
+    this.#gateKeeper = new MachinePolicyGate({
+      sources: options[POLICY_SOURCES_KEY],
+      registryCacheMs: options.registryCacheMs,
+    });
   }
 
   #bindings(): AdvapiBindings {

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defineProviderConformanceSuite } from '@keystore/core/testing';
+import { defineProviderConformanceSuite, TEST_POLICY_SOURCES } from '@keystore/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capiProvider } from '../src/index.js';
 
@@ -13,7 +13,7 @@ const NEEDS = 'needs Windows: real rsaenh key storage in %APPDATA%\\Microsoft\\C
 describe.skipIf(!onWindows)(`CryptoAPI provider on Windows (${onWindows ? 'Windows' : NEEDS})`, () => {
   defineProviderConformanceSuite({
     name: 'capi on Windows',
-    createProvider: () => capiProvider({ machinePolicy: null, registryPolicy: null }),
+    createProvider: () => capiProvider({ [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } }),
     test: { describe, it, beforeAll, afterAll },
     skip: {
       pss: 'CryptoAPI signs RSA with PKCS#1 v1.5 only (CryptSignHash has no PSS)',
@@ -23,7 +23,7 @@ describe.skipIf(!onWindows)(`CryptoAPI provider on Windows (${onWindows ? 'Windo
   });
 
   it('a user container is a file under %APPDATA%\\Microsoft\\Crypto\\RSA\\<SID>, holding the container name', async () => {
-    const provider = capiProvider({ machinePolicy: null, registryPolicy: null });
+    const provider = capiProvider({ [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } });
     const name = `windows-files-${randomBytes(4).toString('hex')}`;
     const key = await provider.createKey({ name, algorithm: 'RSA-2048', scope: 'user', exportable: false });
     try {

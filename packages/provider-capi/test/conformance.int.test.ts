@@ -17,7 +17,7 @@ describe.skipIf(!wine.available)(`provider conformance: capi in Windows Node (ne
       // The machine policy (file and registry) is the business of wine.int.test.ts: none here.
       remote = await startWineProvider({
         module: 'packages/provider-capi/dist/index.cjs',
-        options: { machinePolicy: null, registryPolicy: null },
+        options: { testPolicySources: { machinePolicy: null, registryPolicy: null } },
       });
       return remote;
     },

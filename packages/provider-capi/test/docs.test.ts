@@ -3,6 +3,7 @@
  * "## Capabilities" must list exactly the fields and values of CAPI_CAPABILITIES. The page's name
  * rules are the ones the code enforces.
  */
+import { TEST_POLICY_SOURCES } from '@keystore/core/testing';
 import { describe, expect, it } from 'vitest';
 import { capabilitiesAsData, documentedCapabilities, readPage } from '../../../test-support/docs-tables.js';
 import { CAPI_CAPABILITIES, CapiProvider, LEGACY_CRYPTOAPI_WARNING_CODE, MAX_KEY_NAME_LENGTH } from '../src/index.js';
@@ -15,7 +16,9 @@ describe('docs/providers/capi.md', () => {
   });
 
   it('the provider answers with that table', () => {
-    expect(new CapiProvider({ machinePolicy: null, registryPolicy: null }).capabilities).toBe(CAPI_CAPABILITIES);
+    expect(
+      new CapiProvider({ [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } }).capabilities,
+    ).toBe(CAPI_CAPABILITIES);
   });
 
   it('names the warning code and the name rule the code uses', () => {

@@ -1,8 +1,10 @@
 // Random inputs to every public method of the provider and its keys, over the native double: each
 // call resolves or rejects with a KeyStoreError, and no handle stays open once keys are closed.
 // (fuzz in wine.int.test.ts does the same against real CryptoAPI inside Windows Node.)
+
 import { generateKeyPairSync } from 'node:crypto';
 import { KeyStoreError } from '@keystore/core';
+import { TEST_POLICY_SOURCES } from '@keystore/core/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CapiKey, CapiProvider } from '../src/index.js';
@@ -90,7 +92,10 @@ describe('random inputs to every public method (over the native double)', () => 
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 12 }), async (steps) => {
         const native = createAdvapiDouble();
         native.addKey('user', 'exists', 1, 2048, true);
-        const provider = new CapiProvider({ native, machinePolicy: null, registryPolicy: null });
+        const provider = new CapiProvider({
+          native,
+          [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null },
+        });
         const keys: CapiKey[] = [await provider.openKey({ name: 'exists', scope: 'user' })];
         for (const s of steps) {
           const key = keys[keys.length - 1] as CapiKey;

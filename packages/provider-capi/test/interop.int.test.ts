@@ -87,7 +87,7 @@ describe.skipIf(!ready)(
       if (cc.status !== 0) throw new Error(`building capi-tool failed: ${cc.stderr}`);
       remote = await startWineProvider({
         module: 'packages/provider-capi/dist/index.cjs',
-        options: { machinePolicy: null, registryPolicy: null, listAlgorithms: true },
+        options: { testPolicySources: { machinePolicy: null, registryPolicy: null }, listAlgorithms: true },
       });
     }, 120_000);
 

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { TEST_POLICY_SOURCES } from '@keystore/core/testing';
 import { describe, expect, it } from 'vitest';
 
 const HAVE_INVERSIFY = (() => {
@@ -19,7 +20,7 @@ describe.skipIf(!HAVE_INVERSIFY)(
       const { capiModule } = await import('../src/module.js');
       const { KeyStoreProvider } = await import('@keystore/core/di');
       const container = new Container();
-      await container.load(capiModule({ machinePolicy: null, registryPolicy: null }));
+      await container.load(capiModule({ [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } }));
       const providers = container.getAll<{ id: string; capabilities: { legacyCryptoApi: boolean } }>(KeyStoreProvider);
       expect(providers.map((p) => p.id)).toEqual(['capi']);
       expect(providers[0]?.capabilities.legacyCryptoApi).toBe(true);

@@ -7,6 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  type AuditEvent,
+  auditChannel,
   KeyStoreError,
   type KeyStoreErrorCode,
   type KeyStorePolicy,
@@ -14,6 +16,7 @@ import {
   type RegistryReader,
   type RegistryValue,
 } from '@keystore/core';
+import { TEST_POLICY_SOURCES } from '@keystore/core/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CapiProvider } from '../src/index.js';
 import {
@@ -57,14 +60,16 @@ let provider: CapiProvider;
 
 beforeEach(() => {
   native = createAdvapiDouble();
-  provider = new CapiProvider({ native, machinePolicy: null, registryPolicy: null });
+  provider = new CapiProvider({ native, [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } });
 });
 
 describe('probe', () => {
   it.skipIf(process.platform === 'win32')(
     'says unavailable off Windows without a native table, naming the platform (runs off Windows only: on Windows advapi32.dll exists)',
     async () => {
-      const probe = await new CapiProvider({ machinePolicy: null, registryPolicy: null }).probe();
+      const probe = await new CapiProvider({
+        [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null },
+      }).probe();
       expect(probe.available).toBe(false);
       expect(probe.isolation).toBe('none');
       expect(probe.reasons.join(' ')).toContain(process.platform);
@@ -81,8 +86,7 @@ describe('probe', () => {
   it('reports Wine in its details when running under Wine', async () => {
     const underWine = new CapiProvider({
       native: createAdvapiDouble({ wineVersion: '8.0' }),
-      machinePolicy: null,
-      registryPolicy: null,
+      [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null },
     });
     expect((await underWine.probe()).details?.wine).toBe('8.0');
   });
@@ -112,7 +116,10 @@ describe('the machine policy, obeyed by the provider itself', () => {
   )) {
     it(`${option} ${JSON.stringify(policy)}: probe unavailable and every key operation refused before any native call`, async () => {
       // Each source alone refuses: the other one is turned off.
-      const gated = new CapiProvider({ native, machinePolicy: null, registryPolicy: null, [option]: policy });
+      const gated = new CapiProvider({
+        native,
+        [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null, [option]: policy },
+      });
       const probe = await gated.probe();
       expect(probe.available).toBe(false);
       expect(probe.reasons.join(' ')).toContain('machine policy');
@@ -130,7 +137,9 @@ describe('the machine policy, obeyed by the provider itself', () => {
 
   it('a machine policy that allows it, or says nothing about it, refuses nothing', async () => {
     for (const machinePolicy of [{ legacyCryptoApi: 'allow' }, { minimumIsolation: 'in-process' }, {}] as const) {
-      expect((await new CapiProvider({ native, machinePolicy }).probe()).available).toBe(true);
+      expect((await new CapiProvider({ native, [TEST_POLICY_SOURCES]: { machinePolicy } }).probe()).available).toBe(
+        true,
+      );
     }
   });
 
@@ -139,7 +148,7 @@ describe('the machine policy, obeyed by the provider itself', () => {
     try {
       const file = join(dir, 'policy.json');
       writeFileSync(file, JSON.stringify({ legacyCryptoApi: 'deny' }));
-      const gated = new CapiProvider({ native, env: { KEYSTORE_MACHINE_POLICY: file } });
+      const gated = new CapiProvider({ native, [TEST_POLICY_SOURCES]: { env: { KEYSTORE_MACHINE_POLICY: file } } });
       const probe = await gated.probe();
       expect(probe.available).toBe(false);
       expect(probe.reasons.join(' ')).toContain(file);
@@ -148,7 +157,10 @@ describe('the machine policy, obeyed by the provider itself', () => {
       expect(err.code).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
       expect(err.message).toContain(file);
       // A named file that is missing fails closed, as it does for the key store.
-      const missing = new CapiProvider({ native, env: { KEYSTORE_MACHINE_POLICY: join(dir, 'missing.json') } });
+      const missing = new CapiProvider({
+        native,
+        [TEST_POLICY_SOURCES]: { env: { KEYSTORE_MACHINE_POLICY: join(dir, 'missing.json') } },
+      });
       expect((await missing.probe()).available).toBe(false);
       expect(await codeOf(() => missing.listKeys())).toBe('ERR_KEYSTORE_INVALID_POLICY');
     } finally {
@@ -187,7 +199,7 @@ describe('the machine policy in the registry (HKLM\\SOFTWARE\\Policies\\keystore
 
   it('is read on Windows even when machinePolicy is null, and the refusal names the key', async () => {
     const registryReader = registryWith(DENY);
-    const gated = new CapiProvider({ native, machinePolicy: null, registryReader });
+    const gated = new CapiProvider({ native, [TEST_POLICY_SOURCES]: { machinePolicy: null, registryReader } });
     await asIfOnWindows(async () => {
       const err = await errorOf(() =>
         gated.createKey({ name: 'k', algorithm: 'RSA-2048', scope: 'user', exportable: false }),
@@ -210,15 +222,27 @@ describe('the machine policy in the registry (HKLM\\SOFTWARE\\Policies\\keystore
       writeFileSync(file, JSON.stringify({ providers: { deny: ['capi'] } }));
       const env = { KEYSTORE_MACHINE_POLICY: file };
       await asIfOnWindows(async () => {
-        const noRegistry = new CapiProvider({ native, env, registryPolicy: null, registryReader });
+        const noRegistry = new CapiProvider({
+          native,
+          [TEST_POLICY_SOURCES]: { env, registryPolicy: null, registryReader },
+        });
         const probe = await noRegistry.probe();
         expect(probe.available).toBe(false);
         expect(probe.details?.machinePolicy).toBe(file);
         expect(registryReader.keys).toEqual([]);
-        const neither = new CapiProvider({ native, env, machinePolicy: null, registryPolicy: null, registryReader });
+        // The file KEYSTORE_MACHINE_POLICY names is a source of its own: machinePolicy: null leaves it.
+        const fileOnly = new CapiProvider({
+          native,
+          [TEST_POLICY_SOURCES]: { env, machinePolicy: null, registryPolicy: null, registryReader },
+        });
+        expect((await fileOnly.probe()).available).toBe(false);
+        const neither = new CapiProvider({
+          native,
+          [TEST_POLICY_SOURCES]: { env: {}, machinePolicy: null, registryPolicy: null, registryReader },
+        });
         expect((await neither.probe()).available).toBe(true);
         expect(registryReader.keys).toEqual([]);
-        const both = new CapiProvider({ native, env, registryReader });
+        const both = new CapiProvider({ native, [TEST_POLICY_SOURCES]: { env, registryReader } });
         expect((await both.probe()).details?.machinePolicy).toBe(`${file} and ${REGISTRY_POLICY_KEY}`);
       });
     } finally {
@@ -229,21 +253,35 @@ describe('the machine policy in the registry (HKLM\\SOFTWARE\\Policies\\keystore
   it('one read serves the provider for registryCacheMs (30 s by default); 0 reads it every time', async () => {
     await asIfOnWindows(async () => {
       const cached = registryWith(null);
-      const provider30 = new CapiProvider({ native, machinePolicy: null, registryReader: cached });
+      const provider30 = new CapiProvider({
+        native,
+        [TEST_POLICY_SOURCES]: { machinePolicy: null, registryReader: cached },
+      });
       await provider30.listKeys();
       await provider30.listKeys();
       await provider30.probe();
       expect(cached.keys).toHaveLength(1);
       // Another provider has its own cache.
-      await new CapiProvider({ native, machinePolicy: null, registryReader: cached }).listKeys();
+      await new CapiProvider({
+        native,
+        [TEST_POLICY_SOURCES]: { machinePolicy: null, registryReader: cached },
+      }).listKeys();
       expect(cached.keys).toHaveLength(2);
       const fresh = registryWith(null);
-      const provider0 = new CapiProvider({ native, machinePolicy: null, registryReader: fresh, registryCacheMs: 0 });
+      const provider0 = new CapiProvider({
+        native,
+        registryCacheMs: 0,
+        [TEST_POLICY_SOURCES]: { machinePolicy: null, registryReader: fresh },
+      });
       await provider0.listKeys();
       await provider0.listKeys();
       expect(fresh.keys).toHaveLength(2);
       const short = registryWith(null);
-      const provider20 = new CapiProvider({ native, machinePolicy: null, registryReader: short, registryCacheMs: 20 });
+      const provider20 = new CapiProvider({
+        native,
+        registryCacheMs: 20,
+        [TEST_POLICY_SOURCES]: { machinePolicy: null, registryReader: short },
+      });
       await provider20.listKeys();
       await new Promise((r) => setTimeout(r, 40));
       await provider20.listKeys();
@@ -258,7 +296,7 @@ describe('the machine policy in the registry (HKLM\\SOFTWARE\\Policies\\keystore
       if (calls === 1) throw new KeyStoreError('ERR_KEYSTORE_ACCESS_DENIED', 'cannot read the key');
       return null;
     };
-    const gated = new CapiProvider({ native, machinePolicy: null, registryReader });
+    const gated = new CapiProvider({ native, [TEST_POLICY_SOURCES]: { machinePolicy: null, registryReader } });
     await asIfOnWindows(async () => {
       expect(await codeOf(() => gated.listKeys())).toBe('ERR_KEYSTORE_ACCESS_DENIED');
       expect(await gated.listKeys()).toEqual([]);
@@ -271,15 +309,46 @@ describe('the machine policy in the registry (HKLM\\SOFTWARE\\Policies\\keystore
       { registryCacheMs: -1 },
       { registryCacheMs: Number.NaN },
       { registryCacheMs: '30' },
-      { registryReader: 'reg.exe' },
-      { registryPolicy: 'deny' },
-      { machinePolicy: [] },
+      { [TEST_POLICY_SOURCES]: { registryReader: 'reg.exe' } },
+      { [TEST_POLICY_SOURCES]: { registryPolicy: 'deny' } },
+      { [TEST_POLICY_SOURCES]: { machinePolicy: [] } },
+      { [TEST_POLICY_SOURCES]: 'none' },
     ];
     for (const options of bad) {
       expect(() => new CapiProvider({ native, ...(options as object) })).toThrow(
         expect.objectContaining({ code: 'ERR_KEYSTORE_INVALID_ARGUMENT' }),
       );
     }
+  });
+
+  it.each([
+    { machinePolicy: null },
+    { machinePolicy: {} },
+    { registryPolicy: null },
+    { registryReader: async () => null },
+    { env: {} },
+  ])('refuses the removed option %o, which used to lift the machine policy, naming the test hatch', (removed) => {
+    expect(() => new CapiProvider({ native, ...(removed as object) })).toThrow(
+      expect.objectContaining({
+        code: 'ERR_KEYSTORE_INVALID_ARGUMENT',
+        hint: expect.stringContaining('TEST_POLICY_SOURCES'),
+      }),
+    );
+  });
+
+  it('publishes a policy.override audit event each time the test hatch replaces a source', async () => {
+    const events: AuditEvent[] = [];
+    const listen = (message: unknown) => events.push(message as AuditEvent);
+    auditChannel.subscribe(listen);
+    try {
+      await new CapiProvider({ native, [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } }).probe();
+    } finally {
+      auditChannel.unsubscribe(listen);
+    }
+    expect(events.filter((e) => e.type === 'policy.override')).toMatchObject([
+      { source: 'machine', by: 'option', name: 'machinePolicy' },
+      { source: 'registry', by: 'option', name: 'registryPolicy' },
+    ]);
   });
 });
 
@@ -291,9 +360,11 @@ describe("the machine policy's rules for keys, obeyed by the provider itself", (
       const { generateKeyPairSync } = await import('node:crypto');
       const gated = new CapiProvider({
         native,
-        machinePolicy: null,
-        registryPolicy: null,
-        [option]: { exportable: { create: false } },
+        [TEST_POLICY_SOURCES]: {
+          machinePolicy: null,
+          registryPolicy: null,
+          [option]: { exportable: { create: false } },
+        },
       });
       const privateKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
       expect(await codeOf(() => gated.createKey({ ...base, exportable: true }))).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
@@ -311,9 +382,11 @@ describe("the machine policy's rules for keys, obeyed by the provider itself", (
       native.addKey('user', 'exp', 1, 2048, true);
       const gated = new CapiProvider({
         native,
-        machinePolicy: null,
-        registryPolicy: null,
-        [option]: { exportable: { export: false } },
+        [TEST_POLICY_SOURCES]: {
+          machinePolicy: null,
+          registryPolicy: null,
+          [option]: { exportable: { export: false } },
+        },
       });
       const key = await gated.openKey({ name: 'exp', scope: 'user' });
       expect(key.exportable).toBe(true);
@@ -334,7 +407,7 @@ describe("the machine policy's rules for keys, obeyed by the provider itself", (
       [{ allowedScopes: ['user'] }, { scope: 'machine' }],
     ];
     for (const [machinePolicy, change] of cases) {
-      const gated = new CapiProvider({ native, machinePolicy, registryPolicy: null });
+      const gated = new CapiProvider({ native, [TEST_POLICY_SOURCES]: { machinePolicy, registryPolicy: null } });
       expect([machinePolicy, await codeOf(() => gated.createKey({ ...base, ...change } as never))]).toEqual([
         machinePolicy,
         'ERR_KEYSTORE_POLICY_VIOLATION',
@@ -350,10 +423,16 @@ describe("the machine policy's rules for keys, obeyed by the provider itself", (
   it('a key opened later is held to the same rules: scope before any native call, algorithm once read', async () => {
     native.addKey('machine', 'm', 1, 2048);
     native.addKey('user', 'small', 1, 2048);
-    const scoped = new CapiProvider({ native, machinePolicy: { allowedScopes: ['user'] }, registryPolicy: null });
+    const scoped = new CapiProvider({
+      native,
+      [TEST_POLICY_SOURCES]: { machinePolicy: { allowedScopes: ['user'] }, registryPolicy: null },
+    });
     expect(await codeOf(() => scoped.openKey({ name: 'm', scope: 'machine' }))).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
     expect(native.calls).toEqual([]);
-    const sized = new CapiProvider({ native, machinePolicy: { minimumRsaBits: 3072 }, registryPolicy: null });
+    const sized = new CapiProvider({
+      native,
+      [TEST_POLICY_SOURCES]: { machinePolicy: { minimumRsaBits: 3072 }, registryPolicy: null },
+    });
     expect(await codeOf(() => sized.openKey({ name: 'small', scope: 'user' }))).toBe('ERR_KEYSTORE_POLICY_VIOLATION');
     expect(native.openHandles()).toBe(0);
     // Deleting it is still allowed: that is how it goes away.
@@ -367,7 +446,10 @@ describe("the machine policy's rules for keys, obeyed by the provider itself", (
     try {
       const file = join(dir, 'policy.json');
       writeFileSync(file, JSON.stringify({ exportable: { export: true } }));
-      const gated = new CapiProvider({ native, env: { KEYSTORE_MACHINE_POLICY: file }, registryPolicy: null });
+      const gated = new CapiProvider({
+        native,
+        [TEST_POLICY_SOURCES]: { env: { KEYSTORE_MACHINE_POLICY: file }, registryPolicy: null },
+      });
       const key = await gated.openKey({ name: 'exp', scope: 'user' });
       expect((await key.exportPrivateKey()).type).toBe('private');
       writeFileSync(file, JSON.stringify({ exportable: { export: false } }));
@@ -416,7 +498,11 @@ describe('createKey', () => {
   });
 
   it('makes AT_SIGNATURE keys with keySpec signature', async () => {
-    const signer = new CapiProvider({ native, machinePolicy: null, registryPolicy: null, keySpec: 'signature' });
+    const signer = new CapiProvider({
+      native,
+      keySpec: 'signature',
+      [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null },
+    });
     const key = await signer.createKey({ name: 's', algorithm: 'RSA-2048', scope: 'user', exportable: false });
     expect(native.calls.find((c) => c.fn === 'CryptGenKeyAsync')?.args[1]).toBe(2);
     expect(key.keySpec).toBe('signature');
@@ -575,7 +661,11 @@ describe('a key', () => {
     const k3072 = await provider.createKey({ name: 'b', algorithm: 'RSA-3072', scope: 'user', exportable: false });
     await k2048.signDigest(digest('sha256'), PKCS1);
     await k3072.signDigest(digest('sha256'), PKCS1);
-    const worker = new CapiProvider({ native, machinePolicy: null, registryPolicy: null, threading: 'worker' });
+    const worker = new CapiProvider({
+      native,
+      threading: 'worker',
+      [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null },
+    });
     const k2048w = await worker.openKey({ name: 'a', scope: 'user' });
     await k2048w.signDigest(digest('sha256'), PKCS1);
     expect(native.calls.filter((c) => c.fn.startsWith('CryptSignHashW')).map((c) => c.fn)).toEqual([
@@ -690,13 +780,18 @@ describe('listKeys and deleteKey', () => {
       { name: 'm', scope: 'machine' },
     ]);
     expect(native.calls.filter((c) => c.fn === 'CryptGetUserKey')).toHaveLength(0);
-    expect(() => new CapiProvider({ native, machinePolicy: null, listAlgorithms: 'yes' as never })).toThrow(
-      /listAlgorithms must be a boolean/,
-    );
+    expect(
+      () =>
+        new CapiProvider({ native, listAlgorithms: 'yes' as never, [TEST_POLICY_SOURCES]: { machinePolicy: null } }),
+    ).toThrow(/listAlgorithms must be a boolean/);
   });
 
   it('with listAlgorithms: lists both scopes sorted, with algorithms, leaving out names it cannot open', async () => {
-    provider = new CapiProvider({ native, machinePolicy: null, registryPolicy: null, listAlgorithms: true });
+    provider = new CapiProvider({
+      native,
+      listAlgorithms: true,
+      [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null },
+    });
     native.addKey('user', 'b-key', 1, 3072);
     native.addKey('user', 'a key with spaces', 2, 2048);
     native.addKey('user', 'old', 1, 1024);
@@ -725,7 +820,10 @@ describe('listKeys and deleteKey', () => {
     const wine = createAdvapiDouble({ wineVersion: '8.0' });
     wine.addKey('machine', 'm', 1, 2048);
     wine.addKey('user', 'u', 1, 2048);
-    const underWine = new CapiProvider({ native: wine, machinePolicy: null, registryPolicy: null });
+    const underWine = new CapiProvider({
+      native: wine,
+      [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null },
+    });
     expect((await underWine.listKeys({ scope: 'machine' })).map((k) => k.name)).toEqual(['m']);
     expect(wine.calls.find((c) => c.fn === 'enumContainers')?.args[1]).toBe(0x20);
   });

@@ -1,6 +1,8 @@
 // The legacy warning: emitted once per process, on the first use of a key (create, open, import),
 // with a stable code, naming the risk and the migration command. Over the native double.
+
 import { generateKeyPairSync } from 'node:crypto';
+import { TEST_POLICY_SOURCES } from '@keystore/core/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CapiProvider, LEGACY_CRYPTOAPI_WARNING_CODE, migrationCommand } from '../src/index.js';
 import { createAdvapiDouble } from './helpers/advapi-double.js';
@@ -26,11 +28,11 @@ const settle = () => new Promise((r) => setImmediate(r));
 describe('the legacy CryptoAPI warning', () => {
   it('is a SecurityWarning with code KEYSTORE_LEGACY_CRYPTOAPI, emitted once however many keys are used', async () => {
     const native = createAdvapiDouble();
-    const provider = new CapiProvider({ native, machinePolicy: null, registryPolicy: null });
+    const provider = new CapiProvider({ native, [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } });
     const first = await provider.createKey({ name: 'first', algorithm: 'RSA-2048', scope: 'user', exportable: false });
     const opened = await provider.openKey({ name: 'first', scope: 'user' });
     // Another provider instance in the same process: still no second warning.
-    const other = new CapiProvider({ native, machinePolicy: null, registryPolicy: null });
+    const other = new CapiProvider({ native, [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } });
     const again = await other.openKey({ name: 'first', scope: 'user' });
     await settle();
     expect(ours()).toHaveLength(1);
@@ -44,7 +46,7 @@ describe('the legacy CryptoAPI warning', () => {
   it('comes with the first open, and with an import, not with listing, deleting or probing', async () => {
     const native = createAdvapiDouble();
     native.addKey('user', 'old', 1, 2048);
-    const provider = new CapiProvider({ native, machinePolicy: null, registryPolicy: null });
+    const provider = new CapiProvider({ native, [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } });
     await provider.probe();
     await provider.listKeys();
     await settle();
@@ -69,9 +71,15 @@ describe('the legacy CryptoAPI warning', () => {
   });
 
   it('is not emitted when the request is refused before any key is touched', async () => {
-    const provider = new CapiProvider({ native: createAdvapiDouble(), machinePolicy: { legacyCryptoApi: 'deny' } });
+    const provider = new CapiProvider({
+      native: createAdvapiDouble(),
+      [TEST_POLICY_SOURCES]: { machinePolicy: { legacyCryptoApi: 'deny' } },
+    });
     await provider.openKey({ name: 'k', scope: 'user' }).catch(() => {});
-    await new CapiProvider({ native: createAdvapiDouble(), machinePolicy: null, registryPolicy: null })
+    await new CapiProvider({
+      native: createAdvapiDouble(),
+      [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null },
+    })
       .openKey({ name: 'bad\\name', scope: 'user' })
       .catch(() => {});
     await settle();

@@ -32,6 +32,7 @@ async function inWindows(source: string, env?: Record<string, string>): Promise<
 const PRELUDE = `
 const { createProvider } = require('@keystore/provider-capi');
 const core = require('@keystore/core');
+const { TEST_POLICY_SOURCES, createTestKeyStore } = require('@keystore/core/testing');
 const crypto = require('node:crypto');
 const outcome = async (f) => { try { const value = await f(); return { ok: true, value }; } catch (e) {
   return { ok: false, code: e.code, nativeName: e.nativeName, nativeStatus: e.nativeStatus, message: e.message,
@@ -45,7 +46,7 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
   afterAll(async () => {
     // Best effort: containers left by a failed run.
     await inWindows(
-      `${PRELUDE} (async () => { const p = createProvider({ machinePolicy: null, registryPolicy: null });
+      `${PRELUDE} (async () => { const p = createProvider({ [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } });
        for (const s of ['user', 'machine']) for (const k of await p.listKeys({ scope: s }))
          if (k.name.startsWith(${JSON.stringify(run)})) await p.deleteKey({ name: k.name, scope: s }).catch(() => {});
        console.log('{}'); })();`,
@@ -57,7 +58,7 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
     const name = `${run}-persist`;
     const created = await inWindows(`${PRELUDE}
       (async () => {
-        const key = await createProvider({ machinePolicy: null, registryPolicy: null }).createKey({ name: ${JSON.stringify(name)},
+        const key = await createProvider({ [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } }).createKey({ name: ${JSON.stringify(name)},
           algorithm: 'RSA-2048', scope: 'user', exportable: false });
         console.log(JSON.stringify({ pem: key.publicKey.export({ type: 'spki', format: 'pem' }) }));
         process.exit(0); // no close(), no provider.close()
@@ -67,11 +68,11 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
     const digest = createHash('sha256').update(data).digest('hex');
     const used = await inWindows(`${PRELUDE}
       (async () => {
-        const p = createProvider({ machinePolicy: null, registryPolicy: null, listAlgorithms: true });
+        const p = createProvider({ listAlgorithms: true, [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } });
         const key = await p.openKey({ name: ${JSON.stringify(name)}, scope: 'user' });
         const { signature } = await key.signDigest(Buffer.from('${digest}', 'hex'), { hash: 'sha256', padding: 'pkcs1', saltLength: 32 });
         const listed = (await p.listKeys({ scope: 'user' })).find((k) => k.name === ${JSON.stringify(name)});
-        const plain = createProvider({ machinePolicy: null, registryPolicy: null });
+        const plain = createProvider({ [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } });
         const namesOnly = (await plain.listKeys({ scope: 'user' })).find((k) => k.name === ${JSON.stringify(name)});
         console.log(JSON.stringify({ signature: signature.toString('hex'), listed, namesOnly, exportable: key.exportable,
           isolation: key.isolation.level }));
@@ -85,7 +86,7 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
 
     const deleted = await inWindows(`${PRELUDE}
       (async () => {
-        const p = createProvider({ machinePolicy: null, registryPolicy: null });
+        const p = createProvider({ [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } });
         await p.deleteKey({ name: ${JSON.stringify(name)}, scope: 'user' });
         console.log(JSON.stringify({ again: await outcome(() => p.deleteKey({ name: ${JSON.stringify(name)}, scope: 'user' })) }));
       })();`);
@@ -96,7 +97,7 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
     });
     const after = await inWindows(`${PRELUDE}
       (async () => {
-        const p = createProvider({ machinePolicy: null, registryPolicy: null });
+        const p = createProvider({ [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } });
         console.log(JSON.stringify({
           open: await outcome(() => p.openKey({ name: ${JSON.stringify(name)}, scope: 'user' })),
           listed: (await p.listKeys()).some((k) => k.name === ${JSON.stringify(name)}),
@@ -110,13 +111,13 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
     const name = `${run}-machine`;
     await inWindows(`${PRELUDE}
       (async () => {
-        await createProvider({ machinePolicy: null, registryPolicy: null }).createKey({ name: ${JSON.stringify(name)},
+        await createProvider({ [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } }).createKey({ name: ${JSON.stringify(name)},
           algorithm: 'RSA-3072', scope: 'machine', exportable: false });
         console.log('{}');
       })();`);
     const seen = await inWindows(`${PRELUDE}
       (async () => {
-        const p = createProvider({ machinePolicy: null, registryPolicy: null, listAlgorithms: true });
+        const p = createProvider({ listAlgorithms: true, [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } });
         const has = async (scope) => (await p.listKeys({ scope })).filter((k) => k.name === ${JSON.stringify(name)});
         const key = await p.openKey({ name: ${JSON.stringify(name)}, scope: 'machine' });
         const pt = crypto.randomBytes(16);
@@ -142,17 +143,17 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
   it('export: refused for a non-exportable key by CryptoAPI itself; an exportable key moves when the policy allows', async () => {
     const result = await inWindows(`${PRELUDE}
       (async () => {
-        const p = createProvider({ machinePolicy: null, registryPolicy: null });
+        const p = createProvider({ [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } });
         const locked = await p.createKey({ name: ${JSON.stringify(`${run}-locked`)}, algorithm: 'RSA-2048', scope: 'user', exportable: false });
         const direct = await outcome(() => locked.exportPrivateKey());
-        const store = await core.createKeyStore({ providers: [p], machinePolicy: null, registryPolicy: null,
+        const store = await createTestKeyStore({ providers: [p], machinePolicy: null, registryPolicy: null,
           policy: { legacyCryptoApi: 'allow', minimumIsolation: 'in-process', exportable: { create: true, export: true } } });
         const viaStore = await outcome(async () => (await store.openKey(${JSON.stringify(`${run}-locked`)})).exportPrivateKey());
         const open = await store.createKey(${JSON.stringify(`${run}-open`)}, { algorithm: 'RSA-2048', exportable: true });
         const exported = await open.exportPrivateKey();
         const data = Buffer.from('moves');
         const moved = crypto.verify('sha256', data, open.publicKey, crypto.sign('sha256', data, exported));
-        const strict = await core.createKeyStore({ providers: [p], machinePolicy: null, registryPolicy: null,
+        const strict = await createTestKeyStore({ providers: [p], machinePolicy: null, registryPolicy: null,
           policy: { legacyCryptoApi: 'allow', minimumIsolation: 'in-process' } });
         const policyRefuses = await outcome(async () => (await strict.openKey(${JSON.stringify(`${run}-open`)})).exportPrivateKey());
         for (const n of ['locked', 'open']) await p.deleteKey({ name: ${JSON.stringify(run)} + '-' + n, scope: 'user' });
@@ -174,7 +175,7 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
     const name = `${run}-flag`;
     const made = await inWindows(`${PRELUDE}
       (async () => {
-        const key = await createProvider({ machinePolicy: null, registryPolicy: null }).createKey({ name: ${JSON.stringify(name)},
+        const key = await createProvider({ [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } }).createKey({ name: ${JSON.stringify(name)},
           algorithm: 'RSA-2048', scope: 'user', exportable: false });
         console.log(JSON.stringify({ exportable: key.exportable, refused: await outcome(() => key.exportPrivateKey()),
           pem: key.publicKey.export({ type: 'spki', format: 'pem' }) }));
@@ -196,7 +197,7 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
     expect(reg.code).toBe(0);
     const taken = await inWindows(`${PRELUDE}
       (async () => {
-        const p = createProvider({ machinePolicy: null, registryPolicy: null });
+        const p = createProvider({ [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } });
         const key = await p.openKey({ name: ${JSON.stringify(name)}, scope: 'user' });
         const privateKey = await key.exportPrivateKey();
         await key.close();
@@ -300,12 +301,12 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
               directOpen: await outcome(() => direct.openKey({ name: ${JSON.stringify(name)}, scope: 'user' })),
               probe: await direct.probe(),
               sources: store.policy.sources,
-              machinePolicyPath: store.policy.machinePolicyPath,
+              machineEnvPolicyPath: store.policy.machineEnvPolicyPath,
             }));
           })();`,
           { KEYSTORE_MACHINE_POLICY: file },
         );
-        expect(result.machinePolicyPath).toBe(file);
+        expect(result.machineEnvPolicyPath).toBe(file);
         expect(result.create).toMatchObject({ ok: false, code: 'ERR_KEYSTORE_NO_PROVIDER' });
         const capi = (result.create as { refusals: Array<{ providerId: string; reasons: string[] }> }).refusals.find(
           (r) => r.providerId === 'capi',
@@ -321,7 +322,7 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
         expect(result.directOpen).toMatchObject({ ok: false, code: 'ERR_KEYSTORE_POLICY_VIOLATION' });
         expect(result.probe).toMatchObject({ available: false });
         const field = 'legacyCryptoApi' in machine ? '/legacyCryptoApi' : '/minimumIsolation';
-        expect((result.sources as Record<string, string>)[field]).toBe('machine');
+        expect((result.sources as Record<string, string>)[field]).toBe('machine-env');
       });
     }
   });
@@ -348,29 +349,29 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
         const base = { algorithm: 'RSA-2048', scope: 'user', exportable: false };
         (async () => {
           const out = { before: await core.readRegistryKey(KEY) };
-          const cached = createProvider({ machinePolicy: null });
-          const fresh = createProvider({ machinePolicy: null, registryCacheMs: 0 });
-          const off = createProvider({ machinePolicy: null, registryPolicy: null, registryCacheMs: 0 });
+          const cached = createProvider({ [TEST_POLICY_SOURCES]: { machinePolicy: null } });
+          const fresh = createProvider({ registryCacheMs: 0, [TEST_POLICY_SOURCES]: { machinePolicy: null } });
+          const off = createProvider({ registryCacheMs: 0, [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } });
           const exportable = await fresh.createKey({ ...base, name: names.exp, exportable: true });
           out.cachedBefore = await outcome(async () => (await cached.listKeys({ scope: 'user' })).length > 0);
           try {
             reg('add', KEY, '/v', 'LegacyCryptoApi', '/t', 'REG_SZ', '/d', 'deny', '/f');
             const t0 = Date.now();
-            out.create = await outcome(() => createProvider({ machinePolicy: null }).createKey({ ...base, name: names.made }));
-            out.probe = await createProvider({ machinePolicy: null }).probe();
+            out.create = await outcome(() => createProvider({ [TEST_POLICY_SOURCES]: { machinePolicy: null } }).createKey({ ...base, name: names.made }));
+            out.probe = await createProvider({ [TEST_POLICY_SOURCES]: { machinePolicy: null } }).probe();
             out.freshAfter = await outcome(() => fresh.listKeys({ scope: 'user' }));
             out.cachedAfter = await outcome(async () => (await cached.listKeys({ scope: 'user' })).length > 0);
             out.cachedWithin = Date.now() - t0 < 25000;
             out.offAfter = (await off.probe()).available;
             // A key store told to ignore the registry still finds the provider refusing itself.
-            const store = await core.createKeyStore({ providers: [createProvider({ machinePolicy: null })],
+            const store = await createTestKeyStore({ providers: [createProvider({ [TEST_POLICY_SOURCES]: { machinePolicy: null } })],
               machinePolicy: null, registryPolicy: null,
               policy: { legacyCryptoApi: 'allow', minimumIsolation: 'in-process' } });
             out.store = await outcome(() => store.createKey(names.made, { algorithm: 'RSA-2048', provider: 'capi' }));
             reg('delete', KEY, '/v', 'LegacyCryptoApi', '/f');
             reg('add', KEY, '/v', 'ExportableCreate', '/t', 'REG_DWORD', '/d', '0', '/f');
             reg('add', KEY, '/v', 'ExportableExport', '/t', 'REG_DWORD', '/d', '0', '/f');
-            const strict = createProvider({ machinePolicy: null });
+            const strict = createProvider({ [TEST_POLICY_SOURCES]: { machinePolicy: null } });
             out.createExportable = await outcome(() => strict.createKey({ ...base, name: names.made, exportable: true }));
             out.exportNow = await outcome(() => exportable.exportPrivateKey());
             out.exportOff = await outcome(async () => {
@@ -427,7 +428,7 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
     beforeAll(async () => {
       remote = await startWineProvider({
         module: 'packages/provider-capi/dist/index.cjs',
-        options: { machinePolicy: null, registryPolicy: null },
+        options: { testPolicySources: { machinePolicy: null, registryPolicy: null } },
       });
     }, 120_000);
     afterAll(async () => {

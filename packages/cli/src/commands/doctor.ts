@@ -207,7 +207,9 @@ export async function doctor(ctx: CommandContext): Promise<number> {
           policy: effective.policy,
           sources: effective.sources,
           machinePolicyPath: effective.machinePolicyPath,
+          machineEnvPolicyPath: effective.machineEnvPolicyPath,
           registryPolicyKey: effective.registryPolicyKey,
+          policyOverrides: effective.overrides,
           posture,
           request: explanation.request,
           minimumIsolation: explanation.minimumIsolation,
@@ -252,8 +254,14 @@ export async function doctor(ctx: CommandContext): Promise<number> {
       for (const text of describePosture(posture)) await line(out, text);
       for (const warning of warnings) await line(out, `Warning: ${warning}.`);
       await line(out);
-      for (const text of describePolicy(store.policy, machinePolicyPath(ctx.io.env as NodeJS.ProcessEnv)))
-        await line(out, text);
+      for (const text of describePolicy(store.policy, machinePolicyPath())) await line(out, text);
+      // doctor never lifts a machine policy; the line exists so that a build that did would show it.
+      await line(
+        out,
+        effective.overrides.length === 0
+          ? 'Policy overrides: none (every machine policy applies)'
+          : `Policy overrides: ${effective.overrides.map((o) => `${o.source} by ${o.by} ${o.name}: ${o.detail}`).join('; ')}`,
+      );
       await line(out);
       const what = `A default request (no algorithm, ${explanation.request.scope ?? 'user'} scope, not exportable${
         request.provider ? `, provider ${request.provider}` : ''

@@ -32,6 +32,8 @@ export function describeSource(source: PolicySource, policy: EffectivePolicy): s
       return 'the app policy (--policy)';
     case 'machine':
       return `the machine policy file${policy.machinePolicyPath ? ` ${policy.machinePolicyPath}` : ''}`;
+    case 'machine-env':
+      return `the machine policy file named by KEYSTORE_MACHINE_POLICY${policy.machineEnvPolicyPath ? ` ${policy.machineEnvPolicyPath}` : ''}`;
     case 'registry':
       return `the registry policy ${policy.registryPolicyKey ?? REGISTRY_POLICY_KEY}`;
   }
@@ -49,8 +51,9 @@ export function describePolicy(
   const machine = policy.machinePolicyPath ?? (lookedAt === undefined ? 'none' : `none, no file at ${lookedAt}`);
   const registry =
     policy.registryPolicyKey ?? (platform === 'win32' ? `none, no key ${REGISTRY_POLICY_KEY}` : undefined);
+  const named = policy.machineEnvPolicyPath ? `; KEYSTORE_MACHINE_POLICY: ${policy.machineEnvPolicyPath}` : '';
   const lines = [
-    `Effective policy (machine policy: ${machine}${registry === undefined ? '' : `; registry policy: ${registry}`}):`,
+    `Effective policy (machine policy: ${machine}${named}${registry === undefined ? '' : `; registry policy: ${registry}`}):`,
   ];
   const entries = Object.entries(policy.sources);
   const width = Math.max(0, ...entries.map(([pointer]) => pointer.length)) + 2;

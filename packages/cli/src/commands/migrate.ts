@@ -208,7 +208,9 @@ function sourceBlockers(source: KeyStoreProvider, isolation: IsolationLevel, pol
  * who must change the rules a machine policy set.
  */
 function remedy(source: KeyStoreProvider, blockers: readonly Blocker[], policy: EffectivePolicy, what: string) {
-  const machine = blockers.filter((b) => b.source === 'machine' || b.source === 'registry');
+  const machine = blockers.filter(
+    (b) => b.source === 'machine' || b.source === 'machine-env' || b.source === 'registry',
+  );
   const app = blockers.filter((b) => b.source === 'default' || b.source === 'app');
   const needs = Object.assign({}, ...app.map((b) => b.needs ?? {}));
   const parts: string[] = [];
@@ -357,7 +359,6 @@ async function moveKey(
   const say = progress(ctx);
   const signal = ctx.io.signal;
   const opts = signal === undefined ? {} : { signal };
-  const env = ctx.io.env as NodeJS.ProcessEnv;
   const app = await appPolicy(ctx);
   const { providers, all } = await loadProviders(ctx, app);
   const stores: KeyStore[] = [];
@@ -377,7 +378,6 @@ async function moveKey(
     const sourceStore = await createKeyStore({
       providers: [sourceProvider],
       ...(app === undefined ? {} : { policy: app }),
-      env,
       ...opts,
     });
     stores.push(sourceStore);
@@ -386,7 +386,6 @@ async function moveKey(
     const targetStore = await createKeyStore({
       providers: [targetProvider],
       ...(wanted === undefined ? {} : { policy: wanted }),
-      env,
       ...opts,
     });
     stores.push(targetStore);
@@ -599,7 +598,6 @@ interface ScanRow {
 async function migrateScan(ctx: CommandContext): Promise<number> {
   const signal = ctx.io.signal;
   const opts = signal === undefined ? {} : { signal };
-  const env = ctx.io.env as NodeJS.ProcessEnv;
   const scope = typeof ctx.values.scope === 'string' ? (ctx.values.scope as KeyScope) : undefined;
   const app = await appPolicy(ctx);
   const { providers, all } = await loadProviders(ctx, app);
@@ -611,14 +609,13 @@ async function migrateScan(ctx: CommandContext): Promise<number> {
       throw broken ? notInstalled('capi', all, 'legacy') : notInstalled('capi', all, 'legacy CryptoAPI');
     }
     const targets = providers.filter((p) => !p.capabilities.legacyCryptoApi);
-    const sourceStore = await createKeyStore({ providers: legacy, ...(app ? { policy: app } : {}), env, ...opts });
+    const sourceStore = await createKeyStore({ providers: legacy, ...(app ? { policy: app } : {}), ...opts });
     stores.push(sourceStore);
     // The targets are judged as the move judges them, with or without --unsafe-allow-weak-target.
     const wanted = targetPolicy(app, ctx.values['unsafe-allow-weak-target'] === true);
     const targetStore = await createKeyStore({
       providers: targets,
       ...(wanted ? { policy: wanted } : {}),
-      env,
       ...opts,
     });
     stores.push(targetStore);

@@ -45,12 +45,11 @@ export async function check(ctx: CommandContext): Promise<number> {
 
 export async function effective(ctx: CommandContext): Promise<number> {
   const app = await appPolicy(ctx);
-  const policy = await resolvePolicy({ app: app ?? null, env: ctx.io.env as NodeJS.ProcessEnv });
+  const policy = await resolvePolicy({ app: app ?? null });
   if (ctx.json) {
     await json(ctx.io.stdout, policyToJson(policy));
   } else {
-    for (const text of describePolicy(policy, machinePolicyPath(ctx.io.env as NodeJS.ProcessEnv)))
-      await line(ctx.io.stdout, text);
+    for (const text of describePolicy(policy, machinePolicyPath())) await line(ctx.io.stdout, text);
   }
   return EXIT_OK;
 }

@@ -134,7 +134,6 @@ export async function openStore(ctx: CommandContext, strictProvider = true): Pro
     store = await createKeyStore({
       providers: registered,
       ...(policy === undefined ? {} : { policy }),
-      env: ctx.io.env as NodeJS.ProcessEnv,
       ...(ctx.io.signal === undefined ? {} : { signal: ctx.io.signal }),
     });
   } catch (err) {

@@ -22,6 +22,8 @@
  */
 import { ContainerModule } from 'inversify';
 import { createKeyStore } from '../keystore.js';
+import { rejectRemoved } from '../policy/load.js';
+import { POLICY_SOURCES, type WithPolicySources } from '../policy/sources.js';
 import { createMemoryProvider, type MemoryProviderOptions } from '../testing/memory-provider.js';
 import type {
   KeyStore as KeyStoreInterface,
@@ -93,20 +95,14 @@ export type KeyStorePolicy = KeyStorePolicyInterface;
  *
  * @since 0.1.0
  */
-export interface KeyStoreModuleOptions {
-  /** The app's policy; when given, it is used instead of a {@link KeyStorePolicy} binding. */
-  policy?: KeyStorePolicy;
-  /** The machine policy: omitted, read from its file; `null`, none; an object, that one. */
-  machinePolicy?: KeyStorePolicy | null;
-  /** The environment to find the machine policy file with (default `process.env`). */
-  env?: NodeJS.ProcessEnv;
+export interface KeyStoreModuleOptions extends WithPolicySources {
   /**
-   * The machine policy in the Windows registry: omitted, read on Windows; `null`, none; an object,
-   * that one.
-   *
-   * @since 0.2.0
+   * The app's policy; when given, it is used instead of a {@link KeyStorePolicy} binding. Every
+   * machine policy still caps it: since 0.3.0 no option drops or replaces one (`machinePolicy`,
+   * `registryPolicy` and `env` are gone and rejected); tests pass `TEST_POLICY_SOURCES` from
+   * `@keystore/core/testing`.
    */
-  registryPolicy?: KeyStorePolicy | null;
+  policy?: KeyStorePolicy;
 }
 
 /**
@@ -119,6 +115,7 @@ export interface KeyStoreModuleOptions {
  * With no provider bound the store still resolves; `createKey` then rejects with
  * `ERR_KEYSTORE_NO_PROVIDER`.
  *
+ * @throws `KeyStoreError` `ERR_KEYSTORE_INVALID_ARGUMENT` for an option removed in 0.3.0.
  * @example
  * ```ts
  * import { Container } from 'inversify';
@@ -133,6 +130,8 @@ export interface KeyStoreModuleOptions {
  * @since 0.1.0
  */
 export function keyStoreModule(options: KeyStoreModuleOptions = {}): ContainerModule {
+  rejectRemoved(options, ['machinePolicy', 'registryPolicy', 'env', 'registryReader'], 'keyStoreModule');
+  const sources = options[POLICY_SOURCES];
   return new ContainerModule(({ bind }) => {
     bind<KeyStore>(KeyStore)
       .toDynamicValue(async (context) => {
@@ -141,9 +140,7 @@ export function keyStoreModule(options: KeyStoreModuleOptions = {}): ContainerMo
         return createKeyStore({
           providers: providers ?? [],
           ...(policy === undefined ? {} : { policy }),
-          ...(options.machinePolicy === undefined ? {} : { machinePolicy: options.machinePolicy }),
-          ...(options.registryPolicy === undefined ? {} : { registryPolicy: options.registryPolicy }),
-          ...(options.env === undefined ? {} : { env: options.env }),
+          ...(sources === undefined ? {} : { [POLICY_SOURCES]: sources }),
         });
       })
       .inSingletonScope()

@@ -9,6 +9,7 @@ export {
   loadMachinePolicy,
   loadPolicyFile,
   MACHINE_POLICY_ENV,
+  type MachinePolicyFiles,
   machinePolicyPath,
   type ResolvePolicyOptions,
   resolvePolicy,

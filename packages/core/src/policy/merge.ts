@@ -6,7 +6,7 @@
  */
 import { algorithmInfo, type KeyAlgorithm, type KeyScope } from '../algorithms.js';
 import { type IsolationLevel, strongerIsolation } from '../isolation.js';
-import type { EffectivePolicy, KeyStorePolicy, PolicySource, ResolvedPolicy } from '../types.js';
+import type { EffectivePolicy, KeyStorePolicy, PolicyOverride, PolicySource, ResolvedPolicy } from '../types.js';
 import { DEFAULT_POLICY } from './defaults.js';
 import { deepFreeze } from './util.js';
 import { invalidPolicyError, validatePolicy } from './validate.js';
@@ -49,6 +49,17 @@ export interface MergePoliciesOptions {
   registry?: KeyStorePolicy | null;
   /** The registry key it was read from, for the result's `registryPolicyKey`. */
   registryPolicyKey?: string | null;
+  /**
+   * The additional machine policy named by `KEYSTORE_MACHINE_POLICY` (validated again here), or
+   * nothing: a third ceiling, applied after the fixed-path file.
+   *
+   * @since 0.3.0
+   */
+  machineEnv?: KeyStorePolicy | null;
+  /** The file it was read from, for the result's `machineEnvPolicyPath`. @since 0.3.0 */
+  machineEnvPolicyPath?: string | null;
+  /** The machine sources replaced or dropped, for the result's `overrides`. @since 0.3.0 */
+  overrides?: readonly PolicyOverride[];
 }
 
 const sameList = (a: readonly string[], b: readonly string[]) =>
@@ -69,7 +80,7 @@ function union<T extends string>(base: readonly T[], extra: readonly T[]): reado
   return [...base, ...extra.filter((item) => !base.includes(item))];
 }
 
-/** One machine layer's value of a field: the file's or the registry's. */
+/** One machine layer's value of a field: a file's or the registry's. */
 interface Ceiling<T> {
   readonly value: T | undefined;
   readonly source: PolicySource;
@@ -132,14 +143,15 @@ function checked(policy: KeyStorePolicy | null | undefined, origin: string): Key
  * | `allowedAlgorithms`, `allowedScopes` | the intersection |
  * | `minimumRsaBits` | the larger |
  *
- * On Windows the machine policy can also come from the registry (`options.registry`, since 0.2.0): it
- * is a second ceiling, applied after the file, so every field takes the strictest of app, file and
- * registry. For `providers.prefer`, the registry's order comes first, then the file's, then the app's.
+ * The file named by `KEYSTORE_MACHINE_POLICY` (`options.machineEnv`, since 0.3.0) is a further
+ * ceiling, applied after the fixed-path file; on Windows the registry (`options.registry`, since
+ * 0.2.0) is applied last. Every field takes the strictest of all of them. For `providers.prefer`, the
+ * registry's order comes first, then the env-named file's, then the fixed file's, then the app's.
  *
  * `sources` credits each field to `app` when the effective value is what the app asked for (so when
- * app and machine agree, `app`); else to the machine layer whose own value it is (`registry` before
- * `machine`, the file, when both are); else to the last machine layer that changed it; else to
- * `default`.
+ * app and machine agree, `app`); else to the machine layer whose own value it is (`registry`, then
+ * `machine-env`, then `machine`, the fixed-path file); else to the last machine layer that changed
+ * it; else to `default`.
  *
  * @param app - The app's policy (validated again here), or nothing.
  * @param machine - The machine policy file's policy (validated again here), or nothing.
@@ -162,11 +174,13 @@ export function mergePolicies(
 ): EffectivePolicy {
   const a = checked(app, 'app policy');
   const m = checked(machine, 'machine policy');
+  const e = checked(options.machineEnv, 'machine policy (KEYSTORE_MACHINE_POLICY)');
   const r = checked(options.registry, 'registry policy');
   const d = DEFAULT_POLICY;
-  /** The file's and the registry's value of one field, in the order they are applied. */
+  /** The files' and the registry's value of one field, in the order they are applied. */
   const caps = <T>(pick: (policy: KeyStorePolicy) => T | undefined): Ceiling<T>[] => [
     { value: pick(m), source: 'machine' },
+    { value: pick(e), source: 'machine-env' },
     { value: pick(r), source: 'registry' },
   ];
 
@@ -269,7 +283,9 @@ export function mergePolicies(
     allowedScopes: copy(allowedScopes.value),
     sources,
     machinePolicyPath,
+    machineEnvPolicyPath: options.machineEnvPolicyPath ?? null,
     registryPolicyKey: options.registryPolicyKey ?? null,
+    overrides: (options.overrides ?? []).map((override) => ({ ...override })),
   });
 }
 
@@ -346,10 +362,14 @@ export interface EffectivePolicyJson {
   policy: KeyStorePolicy;
   /** The source of each field, keyed by JSON pointer. */
   sources: Record<string, PolicySource>;
-  /** The machine policy file that was read, or `null`. */
+  /** The machine policy file at the fixed path that was read, or `null`. */
   machinePolicyPath: string | null;
+  /** The additional file named by `KEYSTORE_MACHINE_POLICY` that was read, or `null` (since 0.3.0). */
+  machineEnvPolicyPath: string | null;
   /** The registry key a machine policy was read from, or `null` (since 0.2.0). */
   registryPolicyKey: string | null;
+  /** The machine sources replaced or dropped (the test hatch only; since 0.3.0). */
+  overrides: PolicyOverride[];
 }
 
 /**
@@ -380,6 +400,8 @@ export function policyToJson(policy: EffectivePolicy): EffectivePolicyJson {
     },
     sources: { ...policy.sources },
     machinePolicyPath: policy.machinePolicyPath,
+    machineEnvPolicyPath: policy.machineEnvPolicyPath ?? null,
     registryPolicyKey: policy.registryPolicyKey ?? null,
+    overrides: (policy.overrides ?? []).map((override) => ({ ...override })),
   };
 }

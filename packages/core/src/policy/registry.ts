@@ -9,6 +9,7 @@ import { realpathSync } from 'node:fs';
 import { win32 } from 'node:path';
 import { KeyStoreError, type PolicyIssue, throwIfAborted } from '../errors.js';
 import type { KeyStorePolicy } from '../types.js';
+import { policySourcesOf, publishOverrides, registryOverrides, type WithPolicySources } from './sources.js';
 import { isPlainObject } from './util.js';
 import { invalidPolicyError, parsePolicy, validatePolicy } from './validate.js';
 
@@ -58,8 +59,10 @@ export interface RegistryKeyContents {
 
 /**
  * Reads one registry key: resolves to its contents, or to `null` when the key does not exist; rejects
- * with a `KeyStoreError` when it cannot tell. The default is {@link readRegistryKey}; pass your own
- * (to `createKeyStore({ registryReader })`) where `reg.exe` may not run, or in tests.
+ * with a `KeyStoreError` when it cannot tell. The key store always uses {@link readRegistryKey}
+ * (since 0.3.0 an app cannot hand it another: a reader could answer "no key"); pass your own to
+ * {@link loadRegistryPolicy} to read the policy with other means, or to the test hatch of
+ * `@keystore/core/testing`.
  *
  * @since 0.2.0
  */
@@ -359,8 +362,8 @@ function runReg(args: readonly string[], signal: AbortSignal | undefined, timeou
             {
               cause: error,
               hint:
-                'keystore reads HKLM\\SOFTWARE\\Policies\\keystore with reg.exe; where reg.exe is blocked, an app can ' +
-                'pass its own registryReader to createKeyStore',
+                'keystore reads HKLM\\SOFTWARE\\Policies\\keystore with reg.exe, and fails closed where it cannot run; ' +
+                'ask the administrators to let standard users run reg.exe',
             },
           ),
         );
@@ -586,11 +589,14 @@ export function registryPolicyFromContents(contents: RegistryKeyContents, key = 
 }
 
 /**
- * Options of {@link loadRegistryPolicy}.
+ * Options of {@link loadRegistryPolicy}. `platform` and `reader` only change what this function reads
+ * and returns; the key store never takes them from an app. The `TEST_POLICY_SOURCES` option of
+ * `@keystore/core/testing` (since 0.3.0) replaces the registry policy, and is published as a
+ * `policy.override` audit event.
  *
  * @since 0.2.0
  */
-export interface LoadRegistryPolicyOptions {
+export interface LoadRegistryPolicyOptions extends WithPolicySources {
   /** The platform (default `process.platform`); the registry is read only on `win32`. */
   platform?: NodeJS.Platform;
   /** How to read the key (default {@link readRegistryKey}). */
@@ -618,10 +624,19 @@ export async function loadRegistryPolicy(
   options: LoadRegistryPolicyOptions = {},
 ): Promise<{ policy: KeyStorePolicy | null; key: string }> {
   const key = REGISTRY_POLICY_KEY;
-  const platform = options.platform ?? process.platform;
+  const sources = policySourcesOf(options);
+  const overrides = registryOverrides(sources);
+  publishOverrides(overrides);
   throwIfAborted(options.signal);
+  if (sources?.registryPolicy !== undefined) {
+    return {
+      policy: sources.registryPolicy === null ? null : parsePolicy(sources.registryPolicy, 'registry policy'),
+      key,
+    };
+  }
+  const platform = sources?.platform ?? options.platform ?? process.platform;
   if (platform !== 'win32') return { policy: null, key };
-  const reader = options.reader ?? readRegistryKey;
+  const reader = sources?.registryReader ?? options.reader ?? readRegistryKey;
   const contents = await reader(key, options.signal === undefined ? {} : { signal: options.signal });
   if (contents === null) return { policy: null, key };
   if (typeof contents !== 'object' || !Array.isArray(contents.values)) {

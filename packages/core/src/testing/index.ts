@@ -27,3 +27,5 @@ export type { FuzzFailure, FuzzFailureKind, FuzzReport, OperationFuzzOptions } f
 export { formatFuzzFailures, formatFuzzReport } from './fuzz-report.js';
 export type { MemoryProviderOptions } from './memory-provider.js';
 export { createMemoryProvider, MemoryKeyVault, MemoryProvider } from './memory-provider.js';
+export type { ResolveTestPolicyOptions, TestKeyStoreOptions, TestPolicySources } from './policy.js';
+export { createTestKeyStore, resolveTestPolicy, TEST_POLICY_SOURCES } from './policy.js';

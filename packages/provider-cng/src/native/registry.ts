@@ -64,7 +64,7 @@ function loadRegistryFunctions(): RegistryFunctions {
     throw new KeyStoreError(
       'ERR_KEYSTORE_PROVIDER_UNAVAILABLE',
       `the Windows registry API exists only on Windows; this is ${process.platform}`,
-      { providerId: 'cng', hint: 'elsewhere than Windows keystore reads no registry policy: pass no registryReader' },
+      { providerId: 'cng', hint: 'elsewhere than Windows keystore reads no registry policy: pass no registry reader' },
     );
   }
   const koffi = loadKoffi();
@@ -256,11 +256,11 @@ function readOpenKey(fns: RegistryFunctions, hKey: unknown, key: string): Regist
  * @param _options - Reserved; none yet.
  * @example
  * ```ts
- * import { createKeyStore } from '@keystore/core';
+ * import { loadRegistryPolicy } from '@keystore/core';
  * import { nativeRegistryReader } from '@keystore/provider-cng/native';
  *
- * const store = await createKeyStore({ providers: [], registryReader: nativeRegistryReader() });
- * console.log(store.policy.registryPolicyKey ?? 'no registry policy');
+ * const { policy } = await loadRegistryPolicy({ reader: nativeRegistryReader() });
+ * console.log(policy ?? 'no registry policy');
  * ```
  * @since 0.2.0
  */

@@ -14,7 +14,8 @@ const scratch = `HKLM\\SOFTWARE\\Policies\\keystore-native-test-${randomBytes(6)
 const SCRIPT = `
 const { execFileSync } = require('child_process');
 const { nativeRegistryReader } = require('@keystore/provider-cng/native');
-const { createKeyStore, loadRegistryPolicy, readRegistryKey } = require('@keystore/core');
+const { loadRegistryPolicy, readRegistryKey } = require('@keystore/core');
+const { createTestKeyStore } = require('@keystore/core/testing');
 const scratch = process.env.SCRATCH_KEY;
 const contentsKey = scratch + '\\\\Contents';
 const policyKey = scratch + '\\\\Policy';
@@ -60,9 +61,9 @@ async function attempt(f) { try { return { ok: true, value: await f() }; } catch
     out.policy = { native: await loaded(native), reg: await loaded(readRegistryKey) };
     out.nestedPolicy = await attempt(() => loadRegistryPolicy({ platform: 'win32', reader: (k, o) => native(contentsKey, o) }));
 
-    const store = await createKeyStore({ providers: [], machinePolicy: null, registryReader: policyFrom(native) });
+    const store = await createTestKeyStore({ providers: [], machinePolicy: null, registryReader: policyFrom(native) });
     out.storeWithPolicy = { registryPolicyKey: store.policy.registryPolicyKey };
-    const bare = await createKeyStore({ providers: [], machinePolicy: null, registryReader: (k, o) => native(missingKey, o) });
+    const bare = await createTestKeyStore({ providers: [], machinePolicy: null, registryReader: (k, o) => native(missingKey, o) });
     out.storeWithout = { registryPolicyKey: bare.policy.registryPolicyKey };
 
     out.invalid = await attempt(() => native('HKCU\\\\Software', {}));
@@ -144,7 +145,7 @@ describe.skipIf(!wine.available)(`nativeRegistryReader under Wine (needs Wine: $
     expect(result.nestedPolicy).toMatchObject({ ok: false, error: { code: 'ERR_KEYSTORE_INVALID_POLICY' } });
   });
 
-  it('works as createKeyStore registryReader', () => {
+  it('works as the registryReader of createTestKeyStore', () => {
     expect(result.storeWithPolicy.registryPolicyKey).toBe('HKLM\\SOFTWARE\\Policies\\keystore');
     expect(result.storeWithout.registryPolicyKey).toBeNull();
   });
