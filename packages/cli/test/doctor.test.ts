@@ -126,7 +126,7 @@ describe('keystore doctor', () => {
     expect(ok.stderr).toBe('');
   });
 
-  it('lists a provider package from KEYSTORE_PROVIDERS_DIR and selects it', () => {
+  it('lists a provider package installed beside the CLI and selects it', () => {
     box.installFakeProvider();
     const r = box.run(['doctor', '--json']);
     const d = parse<Doctor>(r);

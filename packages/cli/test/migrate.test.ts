@@ -202,7 +202,7 @@ describe('keystore migrate --from capi:NAME --to cng', () => {
     // The machine policy refuses the legacy provider: its package is not even loaded.
     expect(error.message).toContain('was not loaded');
     expect(error.message).toContain(
-      `the machine policy file named by KEYSTORE_MACHINE_POLICY ${box.machinePolicyFile}`,
+      `set by the machine policy named by KEYSTORE_MACHINE_POLICY (${box.machinePolicyFile})`,
     );
     expect(error.hint).toContain('administrator');
     expect(error.message).not.toContain('/minimumIsolation');

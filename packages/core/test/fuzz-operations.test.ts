@@ -5,6 +5,7 @@
 import { type KeyStore, KeyStoreError, type KeyStoreKey } from '@keystore/core';
 import {
   createMemoryProvider,
+  createTestKeyStore,
   type FuzzReport,
   formatFuzzFailures,
   formatFuzzReport,
@@ -13,13 +14,12 @@ import {
   runOperationFuzz,
 } from '@keystore/core/testing';
 import { describe, expect, it } from 'vitest';
-import { createKeyStore } from '../src/index.js';
 
 const SEED = process.env.KEYSTORE_FUZZ_SEED === undefined ? 20261202 : Number(process.env.KEYSTORE_FUZZ_SEED);
 
 /** A store over the in-memory provider; every store of one vault sees the same keys. */
 function memoryStore(vault: MemoryKeyVault): Promise<KeyStore> {
-  return createKeyStore({
+  return createTestKeyStore({
     providers: [createMemoryProvider({ vault })],
     policy: { minimumIsolation: 'none' },
     machinePolicy: null,

@@ -4,8 +4,8 @@
 // calls, aborted signals and stores closed mid-flight. Each store gets its own Windows Node process
 // (a closed provider stays closed); keys persist in the Wine prefix across them. A Windows Node
 // process that dies is a crash: its calls then reject, and it no longer answers a probe.
-import { createKeyStore, type KeyStore } from '@keystore/core';
-import { formatFuzzFailures, formatFuzzReport, runOperationFuzz } from '@keystore/core/testing';
+import type { KeyStore } from '@keystore/core';
+import { createTestKeyStore, formatFuzzFailures, formatFuzzReport, runOperationFuzz } from '@keystore/core/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startWineProvider, type WineProvider, wine } from '../../../test-support/wine.js';
 
@@ -25,10 +25,10 @@ afterAll(async () => {
 async function capiStore(): Promise<KeyStore> {
   const remote = await startWineProvider({
     module: 'packages/provider-capi/dist/index.cjs',
-    options: { machinePolicy: null, registryPolicy: null },
+    options: { testPolicySources: { machinePolicy: null, registryPolicy: null } },
   });
   agents.push(remote);
-  return createKeyStore({
+  return createTestKeyStore({
     providers: [remote],
     policy: { legacyCryptoApi: 'allow', minimumIsolation: 'in-process' },
     machinePolicy: null,

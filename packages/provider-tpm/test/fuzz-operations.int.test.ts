@@ -2,8 +2,8 @@
 // on swtpm: random interleavings of create, open, list, sign, verify, decrypt, delete, export and
 // close, with concurrent calls, aborted signals and stores closed mid-flight. The provider runs in
 // this process: a native crash ends the test run, which fails it.
-import { createKeyStore, type KeyStore } from '@keystore/core';
-import { formatFuzzFailures, formatFuzzReport, runOperationFuzz } from '@keystore/core/testing';
+import type { KeyStore } from '@keystore/core';
+import { createTestKeyStore, formatFuzzFailures, formatFuzzReport, runOperationFuzz } from '@keystore/core/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tpmProvider } from '../src/index.js';
 import { HAVE_SWTPM, NEEDS_SWTPM, type SwtpmInstance, startSwtpm } from './helpers/swtpm.js';
@@ -19,7 +19,7 @@ afterAll(async () => {
 
 /** A store over a fresh TPM provider on the simulator; every store sees the same TPM's keys. */
 function tpmStore(configFile: string): Promise<KeyStore> {
-  return createKeyStore({
+  return createTestKeyStore({
     providers: [tpmProvider({ configFile })],
     policy: { minimumIsolation: 'in-process' },
     machinePolicy: null,

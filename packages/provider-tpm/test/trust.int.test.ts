@@ -5,7 +5,8 @@
 import { createHash, verify } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createKeyStore, KeyStoreError } from '@keystore/core';
+import { KeyStoreError } from '@keystore/core';
+import { createTestKeyStore } from '@keystore/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FapiBindings, type TpmKey, TpmProvider } from '../src/index.js';
 import { loadFapi } from '../src/native/fapi.js';
@@ -83,7 +84,7 @@ describe.skipIf(!HAVE_SWTPM)(`trust on swtpm (${HAVE_SWTPM ? 'swtpm found' : NEE
       expect(key.isolation.evidence.join(' ')).toMatch(/swtpm simulator/);
       await provider.deleteKey({ name: 'libname', scope: 'user' });
 
-      const store = await createKeyStore({
+      const store = await createTestKeyStore({
         providers: [provider],
         policy: { minimumIsolation: 'hardware' },
         machinePolicy: null,
@@ -191,7 +192,7 @@ describe.skipIf(!HAVE_SWTPM)(`trust on swtpm (${HAVE_SWTPM ? 'swtpm found' : NEE
         },
       };
       const provider = new TpmProvider({ configFile: tpm.configFile, native: watched });
-      const store = await createKeyStore({
+      const store = await createTestKeyStore({
         providers: [provider],
         policy: { minimumIsolation: 'in-process' },
         machinePolicy: null,

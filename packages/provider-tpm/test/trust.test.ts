@@ -10,7 +10,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
-import { createKeyStore, KeyStoreError } from '@keystore/core';
+import { KeyStoreError } from '@keystore/core';
+import { createTestKeyStore } from '@keystore/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { guardNativeCall, NativeCallBudget } from '../src/budget.js';
 import { deviceTcti, isValidKeyName, TpmProvider, writeFapiConfig } from '../src/index.js';
@@ -97,7 +98,7 @@ describe('passwords while a call runs', () => {
       });
     });
     const provider = new TpmProvider({ configFile, native: fapi });
-    const store = await createKeyStore({
+    const store = await createTestKeyStore({
       providers: [provider],
       policy: { minimumIsolation: 'in-process' },
       machinePolicy: null,

@@ -55,12 +55,13 @@ function spki(key: KeyObject): Buffer {
 }
 
 /**
- * The names a store lists, whichever shape `listKeys()` answers in (an array, or `{ keys, errors }`).
+ * The names a store lists. A provider that could not list is this call's failure (its typed error),
+ * so a listing that silently misses a provider is never taken as "the key is gone".
  */
 async function listedNames(store: KeyStore, options: Parameters<KeyStore['listKeys']>[0]): Promise<Set<string>> {
-  const answer = (await store.listKeys(options)) as unknown;
-  const keys = Array.isArray(answer) ? answer : ((answer as { keys?: unknown[] } | null)?.keys ?? []);
-  return new Set(keys.map((k) => (k as { name: string }).name));
+  const { keys, errors } = await store.listKeys(options);
+  if (errors.length > 0) throw errors[0]?.error;
+  return new Set(keys.map((k) => k.name));
 }
 
 function keyPair(algorithm: KeyAlgorithm): Promise<{ publicKey: KeyObject; privateKey: KeyObject }> {
