@@ -205,6 +205,7 @@ describe('keystore doctor', () => {
       windowsBuild: 26100,
       lsaProtectionConfigured: true,
       lsaProtectionRunning: false,
+      lsassIdentifiedBy: 'service control manager (KeyIso)',
       vbsRunning: true,
       credentialGuard: false,
       hvci: true,
@@ -300,6 +301,7 @@ describe('keystore doctor', () => {
           'hvci',
           'lsaProtectionConfigured',
           'lsaProtectionRunning',
+          'lsassIdentifiedBy',
           'tpmPresent',
           'tpmVersion',
           'vbsRunning',
@@ -309,6 +311,10 @@ describe('keystore doctor', () => {
       );
       expect(facts.lsaProtectionRunning).toMatchObject({ value: false, text: 'no', providerId: 'cng' });
       expect(facts.windowsBuild).toMatchObject({ value: 26100, text: '26100' });
+      expect(facts.lsassIdentifiedBy).toMatchObject({
+        label: 'LSASS identified through',
+        text: 'service control manager (KeyIso)',
+      });
       expect(d.posture.isolation).toEqual(
         expect.arrayContaining([
           { id: 'cng', available: true, isolation: 'os-isolated', status: 'selected' },

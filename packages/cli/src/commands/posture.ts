@@ -28,6 +28,7 @@ export const POSTURE_KEYS: readonly PostureKey[] = [
   { key: 'runAsPPL', label: 'LSA protection configured (RunAsPPL)' },
   { key: 'lsaProtectionRunning', label: 'LSASS running as a protected process now' },
   { key: 'lsassProtection', label: 'LSASS process protection now' },
+  { key: 'lsassIdentifiedBy', label: 'LSASS identified through' },
   { key: 'vbsRunning', label: 'Virtualization-based security running' },
   { key: 'secureKernelRunning', label: 'Virtualization-based security (secure kernel) running' },
   { key: 'credentialGuard', label: 'Credential Guard running' },
