@@ -222,9 +222,16 @@ describe('the machine policy in the registry (HKLM\\SOFTWARE\\Policies\\keystore
       writeFileSync(file, JSON.stringify({ providers: { deny: ['capi'] } }));
       const env = { KEYSTORE_MACHINE_POLICY: file };
       await asIfOnWindows(async () => {
+        // The fixed-path file still applies (here: none, at a test location, since finding the
+        // real Windows one needs reg.exe, which fails closed on this faked Windows).
         const noRegistry = new CapiProvider({
           native,
-          [TEST_POLICY_SOURCES]: { env, registryPolicy: null, registryReader },
+          [TEST_POLICY_SOURCES]: {
+            env,
+            registryPolicy: null,
+            registryReader,
+            machinePolicyFile: { path: join(dir, 'absent', 'policy.json'), trustRoot: dir },
+          },
         });
         const probe = await noRegistry.probe();
         expect(probe.available).toBe(false);
@@ -242,7 +249,14 @@ describe('the machine policy in the registry (HKLM\\SOFTWARE\\Policies\\keystore
         });
         expect((await neither.probe()).available).toBe(true);
         expect(registryReader.keys).toEqual([]);
-        const both = new CapiProvider({ native, [TEST_POLICY_SOURCES]: { env, registryReader } });
+        const both = new CapiProvider({
+          native,
+          [TEST_POLICY_SOURCES]: {
+            env,
+            registryReader,
+            machinePolicyFile: { path: join(dir, 'absent', 'policy.json'), trustRoot: dir },
+          },
+        });
         expect((await both.probe()).details?.machinePolicy).toBe(`${file} and ${REGISTRY_POLICY_KEY}`);
       });
     } finally {
