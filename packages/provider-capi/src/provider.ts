@@ -275,9 +275,14 @@ export class CapiProvider implements KeyStoreProvider {
     return (await this.#gateWithVerdict(signal, request)).native;
   }
 
+  /**
+   * `readOnly`: the call leaves nothing open (a listing), so a `close()` that came while the policy
+   * was read does not refuse it: it answers what it started to, instead of failing half-way.
+   */
   async #gateWithVerdict(
     signal: AbortSignal | undefined,
     request?: PolicyRequest,
+    readOnly = false,
   ): Promise<{ native: AdvapiBindings; verdict: MachineVerdict }> {
     const native = this.#bindings();
     const verdict = await this.#judge(signal);
@@ -287,7 +292,7 @@ export class CapiProvider implements KeyStoreProvider {
       if (reasons.length > 0) throw refusedByMachine(reasons, 'request');
     }
     throwIfAborted(signal);
-    if (this.#closed) throw closedError();
+    if (this.#closed && !readOnly) throw closedError();
     return { native, verdict };
   }
 
@@ -614,7 +619,7 @@ export class CapiProvider implements KeyStoreProvider {
     const signal = checkSignal(options?.signal);
     throwIfAborted(signal);
     const scopes: KeyScope[] = options?.scope === undefined ? ['user', 'machine'] : [checkScope(options.scope)];
-    const native = await this.#gate(signal);
+    const { native } = await this.#gateWithVerdict(signal, undefined, true);
     const out: ProviderKeyInfo[] = [];
     let detailed = 0;
     for (const scope of scopes) {
