@@ -53,9 +53,10 @@ describe('deleteKey with key objects still open', () => {
     const second = await provider.createKey({ name: 'A', algorithm: 'RSA-2048', ...user });
     expect(second.publicKey.equals(first.publicKey)).toBe(false);
 
+    // The new object first: closing the old ones last is what wrote the deleted key back.
+    await second.close();
     await first.close();
     await kept.close();
-    await second.close();
 
     const again = await provider.openKey({ name: 'A', ...user });
     expect(again.publicKey.equals(second.publicKey)).toBe(true);
