@@ -30,10 +30,8 @@ describe.skipIf(!wine.available)(`deleting keys that are open, in Windows Node (
   let remote: WineProvider;
 
   beforeAll(async () => {
-    remote = await startWineProvider({
-      module: 'packages/provider-capi/dist/index.cjs',
-      options: { machinePolicy: null, registryPolicy: null },
-    });
+    // No policy options: the provider reads the prefix's machine policy, which these tests leave empty.
+    remote = await startWineProvider({ module: 'packages/provider-capi/dist/index.cjs' });
   }, 120_000);
   afterAll(async () => {
     for (const key of await remote.listKeys(user).catch(() => []))

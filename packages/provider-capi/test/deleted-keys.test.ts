@@ -25,13 +25,14 @@ function verifies(key: KeyObject, signature: Buffer): boolean {
   return verify('sha256', Buffer.from('data'), { key, padding: constants.RSA_PKCS1_PADDING }, signature);
 }
 
+// No policy options: off Windows no machine policy is read unless KEYSTORE_MACHINE_POLICY names one.
 let native: AdvapiDouble;
 let provider: CapiProvider;
 const user = { scope: 'user' } as const;
 
 beforeEach(() => {
   native = createAdvapiDouble({ releaseWritesBack: true, wineVersion: '8.0' });
-  provider = new CapiProvider({ native, machinePolicy: null, registryPolicy: null });
+  provider = new CapiProvider({ native });
 });
 
 describe('the double writes a container back on release (the behaviour the fix is for)', () => {
@@ -88,7 +89,7 @@ describe('deleteKey with key objects still open', () => {
   });
 
   it('a sign running when delete starts ends first and verifies; one queued behind it rejects typed; the handle is freed after', async () => {
-    const worker = new CapiProvider({ native, machinePolicy: null, registryPolicy: null, threading: 'worker' });
+    const worker = new CapiProvider({ native, threading: 'worker' });
     const key = await worker.createKey({ name: 'busy', algorithm: 'RSA-2048', ...user });
     let release!: () => void;
     const gate = new Promise<void>((resolve) => {
@@ -163,7 +164,7 @@ describe('createKey over objects of a container deleted elsewhere', () => {
 describe('a reopened key is the one just made', () => {
   it('createKey rejects with KEY_EXISTS, and leaves the container alone, when another program replaced it before the reopen', async () => {
     const shared = createAdvapiDouble();
-    const p = new CapiProvider({ native: shared, machinePolicy: null, registryPolicy: null });
+    const p = new CapiProvider({ native: shared });
     const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
     shared.before('CryptGetUserKey', () => {
       shared.containers.user.get('D')!.keys.set(1, { ...other, exportable: false, bits: 2048 });
@@ -178,7 +179,7 @@ describe('a reopened key is the one just made', () => {
 
   it('importKey does the same', async () => {
     const shared = createAdvapiDouble();
-    const p = new CapiProvider({ native: shared, machinePolicy: null, registryPolicy: null });
+    const p = new CapiProvider({ native: shared });
     const mine = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
     shared.before('CryptGetUserKey', () => {
