@@ -8,8 +8,9 @@ import { startWineProvider, type WineProvider, wine } from '../../../test-suppor
 
 const run = `del-${process.pid}-${randomBytes(3).toString('hex')}`;
 const digest = createHash('sha256').update('data').digest();
-const PKCS1 = { hash: 'sha256', padding: 'pkcs1' } as const;
+const PKCS1 = { hash: 'sha256', padding: 'pkcs1', saltLength: 32 } as const;
 const user = { scope: 'user' } as const;
+const make = { scope: 'user', exportable: false } as const;
 
 async function codeOf(action: () => Promise<unknown>): Promise<string> {
   try {
@@ -41,9 +42,9 @@ describe.skipIf(!wine.available)(`deleting keys that are open, in Windows Node (
 
   it('create, keep the object, delete, create again, close the old object: the new key survives with its own public key', async () => {
     const name = `${run}-again`;
-    const old = await remote.createKey({ name, algorithm: 'RSA-2048', ...user });
+    const old = await remote.createKey({ name, algorithm: 'RSA-2048', ...make });
     await remote.deleteKey({ name, ...user });
-    const fresh = await remote.createKey({ name, algorithm: 'RSA-2048', ...user });
+    const fresh = await remote.createKey({ name, algorithm: 'RSA-2048', ...make });
     expect(fresh.publicKey.equals(old.publicKey)).toBe(false);
 
     // The new object first: closing the old one last is what wrote the deleted key back.
@@ -61,7 +62,7 @@ describe.skipIf(!wine.available)(`deleting keys that are open, in Windows Node (
 
   it('a deleted key stays deleted once its open object is closed: not openable, not listed', async () => {
     const name = `${run}-gone`;
-    const key = await remote.createKey({ name, algorithm: 'RSA-2048', ...user });
+    const key = await remote.createKey({ name, algorithm: 'RSA-2048', ...make });
     const second = await remote.openKey({ name, ...user });
     await remote.deleteKey({ name, ...user });
     await key.close();
@@ -73,7 +74,7 @@ describe.skipIf(!wine.available)(`deleting keys that are open, in Windows Node (
 
   it('a sign started before the delete ends with a signature that verifies; the key is gone after', async () => {
     const name = `${run}-busy`;
-    const key = await remote.createKey({ name, algorithm: 'RSA-3072', ...user });
+    const key = await remote.createKey({ name, algorithm: 'RSA-3072', ...make });
     const signing = key.signDigest(digest, PKCS1);
     const deleting = remote.deleteKey({ name, ...user });
     const [signed, deleted] = await Promise.allSettled([signing, deleting]);
