@@ -71,7 +71,7 @@ function release(handles: Handles): void {
   }
 }
 
-/** Releases the handles of a key that was dropped without `close()`. */
+/** Releases the handles of a key dropped without `close()` that nothing holds (a provider keeps the keys it opened). */
 const dropped = new FinalizationRegistry<Handles>(release);
 
 function invalid(message: string): KeyStoreError {
