@@ -71,7 +71,7 @@ function release(handles: Handles): void {
   }
 }
 
-/** Releases the handles of a key that was dropped without `close()`. */
+/** Releases the handles of a key dropped without `close()` that nothing holds (a provider keeps the keys it opened). */
 const dropped = new FinalizationRegistry<Handles>(release);
 
 function invalid(message: string): KeyStoreError {
@@ -143,6 +143,8 @@ export class CapiKey implements ProviderKey {
   readonly #offload: boolean;
   #tail: Promise<unknown> = Promise.resolve();
   #closing: Promise<void> | undefined;
+  /** Why the key's container is gone, once {@link CapiKey.retire} was called. */
+  #deleted: string | undefined;
   readonly #onClose: ((key: CapiKey) => void) | undefined;
   readonly #beforeExport: ((signal: AbortSignal | undefined) => Promise<void>) | undefined;
 
@@ -171,6 +173,12 @@ export class CapiKey implements ProviderKey {
   }
 
   #open(): Handles {
+    if (this.#deleted !== undefined) {
+      throw new KeyStoreError('ERR_KEYSTORE_KEY_NOT_FOUND', this.#deleted, {
+        providerId: 'capi',
+        hint: 'open or create the key again by its name',
+      });
+    }
     if (this.#handles === null) {
       throw new KeyStoreError('ERR_KEYSTORE_KEY_CLOSED', `the CryptoAPI key "${this.name}" was closed`, {
         providerId: 'capi',
@@ -328,6 +336,19 @@ export class CapiKey implements ProviderKey {
       this.#tail = this.#closing;
     }
     return this.#closing;
+  }
+
+  /**
+   * Closes the key because its container is being deleted (or was, by someone else): operations
+   * not yet started reject with `ERR_KEYSTORE_KEY_NOT_FOUND` and `reason` as message; the one
+   * running, if any, ends first (its native handles are never freed under it). Resolves once the
+   * handles are released.
+   *
+   * @internal
+   */
+  retire(reason: string): Promise<void> {
+    this.#deleted ??= reason;
+    return this.close();
   }
 
   /** Same as {@link CapiKey.close}, for `await using`. */

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { KeyObject } from 'node:crypto';
+import { createPublicKey, KeyObject } from 'node:crypto';
 import {
   type IsolationReceipt,
   isIsolationLevel,
@@ -41,6 +41,7 @@ import {
   PROV_RSA_AES,
   PUBLICKEYBLOB,
 } from './constants.js';
+import { containerRegistry } from './containers.js';
 import {
   MachinePolicyGate,
   type MachineVerdict,
@@ -286,9 +287,14 @@ export class CapiProvider implements KeyStoreProvider {
     return (await this.#gateWithVerdict(signal, request)).native;
   }
 
+  /**
+   * `readOnly`: the call leaves nothing open (a listing), so a `close()` that came while the policy
+   * was read does not refuse it: it answers what it started to, instead of failing half-way.
+   */
   async #gateWithVerdict(
     signal: AbortSignal | undefined,
     request?: PolicyRequest,
+    readOnly = false,
   ): Promise<{ native: AdvapiBindings; verdict: MachineVerdict }> {
     const native = this.#bindings();
     const verdict = await this.#judge(signal);
@@ -298,7 +304,7 @@ export class CapiProvider implements KeyStoreProvider {
       if (reasons.length > 0) throw refusedByMachine(reasons, 'request');
     }
     throwIfAborted(signal);
-    if (this.#closed) throw closedError();
+    if (this.#closed && !readOnly) throw closedError();
     return { native, verdict };
   }
 
@@ -385,9 +391,13 @@ export class CapiProvider implements KeyStoreProvider {
         native,
         prov,
         key,
-        (closed) => this.#keys.delete(closed),
+        (closed) => {
+          this.#keys.delete(closed);
+          containerRegistry(native).remove(closed);
+        },
       );
       this.#keys.add(opened);
+      containerRegistry(native).add(opened);
       return opened;
     } catch (error) {
       if (key !== undefined) native.CryptDestroyKey(key);
@@ -477,37 +487,52 @@ export class CapiProvider implements KeyStoreProvider {
     const bits = Number(algorithm.slice(4));
     const native = await this.#gate(signal, { algorithm, scope, exportable });
     const { name } = request;
-    warnLegacyUse(name, scope);
-    const machine = scope === 'machine' ? CRYPT_MACHINE_KEYSET : 0;
-    const prov = this.#acquire(
-      native,
-      name,
-      CRYPT_NEWKEYSET | CRYPT_SILENT | machine,
-      `create key container "${name}" (${scope} scope)`,
-    );
-    let generated = false;
-    try {
-      const spec = this.keySpec === 'signature' ? AT_SIGNATURE : AT_KEYEXCHANGE;
-      const made = await native.CryptGenKeyAsync(prov, spec, (bits << 16) | (exportable ? CRYPT_EXPORTABLE : 0));
-      if (made.status !== 0 || made.value === undefined) {
-        throw capiError(made.status, `generate an ${algorithm} key in container "${name}"`);
+    return containerRegistry(native).exclusive(name, scope, async () => {
+      this.#stillWanted(signal);
+      warnLegacyUse(name, scope);
+      await this.#retireStale(native, name, scope);
+      const machine = scope === 'machine' ? CRYPT_MACHINE_KEYSET : 0;
+      const prov = this.#acquire(
+        native,
+        name,
+        CRYPT_NEWKEYSET | CRYPT_SILENT | machine,
+        `create key container "${name}" (${scope} scope)`,
+      );
+      let generated: KeyObject | undefined;
+      try {
+        const spec = this.keySpec === 'signature' ? AT_SIGNATURE : AT_KEYEXCHANGE;
+        const made = await native.CryptGenKeyAsync(prov, spec, (bits << 16) | (exportable ? CRYPT_EXPORTABLE : 0));
+        if (made.status !== 0 || made.value === undefined) {
+          throw capiError(made.status, `generate an ${algorithm} key in container "${name}"`);
+        }
+        try {
+          // Kept to check the key opened again below is this one (the container is not locked
+          // against other processes in between).
+          const blob = native.CryptExportKey(made.value, PUBLICKEYBLOB);
+          if (blob.status !== 0 || blob.value === undefined) {
+            throw capiError(blob.status, `export the public key of the new key "${name}"`);
+          }
+          generated = publicKeyFromBlob(blob.value).publicKey;
+        } finally {
+          native.CryptDestroyKey(made.value);
+        }
+      } finally {
+        // rsaenh stores a new key when its handles are released: release now, then open it again.
+        native.CryptReleaseContext(prov);
+        if (generated === undefined) this.#deleteContainer(native, name, scope);
       }
-      native.CryptDestroyKey(made.value);
-      generated = true;
-    } finally {
-      // rsaenh stores a new key when its handles are released: release now, then open it again.
-      native.CryptReleaseContext(prov);
-      if (!generated) this.#deleteContainer(native, name, scope);
-    }
-    if (signal?.aborted) {
-      this.#deleteContainer(native, name, scope);
-      throw cancelled(signal, 'the operation was cancelled; the new key was deleted');
-    }
-    if (this.#closed) {
-      this.#deleteContainer(native, name, scope);
-      throw closedError('the CryptoAPI provider was closed while the key was being generated; the new key was deleted');
-    }
-    return this.#openKey(native, name, scope);
+      if (signal?.aborted) {
+        this.#deleteContainer(native, name, scope);
+        throw cancelled(signal, 'the operation was cancelled; the new key was deleted');
+      }
+      if (this.#closed) {
+        this.#deleteContainer(native, name, scope);
+        throw closedError(
+          'the CryptoAPI provider was closed while the key was being generated; the new key was deleted',
+        );
+      }
+      return this.#openExpected(native, name, scope, generated);
+    });
   }
 
   /**
@@ -525,34 +550,42 @@ export class CapiProvider implements KeyStoreProvider {
     // Checked (and turned into a blob) before anything else: a key CryptoAPI cannot hold is refused first.
     const blob = privateBlobFromKey(request.privateKey, this.keySpec);
     const { name } = request;
-    let native: AdvapiBindings;
+    const expected = createPublicKey(request.privateKey);
     try {
       const algorithm = rsaAlgorithmOfBits(request.privateKey.asymmetricKeyDetails?.modulusLength ?? 0);
-      native = await this.#gate(signal, { ...(algorithm === undefined ? {} : { algorithm }), scope, exportable });
-      warnLegacyUse(name, scope);
-      const machine = scope === 'machine' ? CRYPT_MACHINE_KEYSET : 0;
-      const prov = this.#acquire(
-        native,
-        name,
-        CRYPT_NEWKEYSET | CRYPT_SILENT | machine,
-        `create key container "${name}" (${scope} scope)`,
-      );
-      let imported = false;
-      try {
-        const made = native.CryptImportKey(prov, blob, exportable ? CRYPT_EXPORTABLE : 0);
-        if (made.status !== 0 || made.value === undefined) {
-          throw capiError(made.status, `import a private key into container "${name}"`);
+      const native = await this.#gate(signal, {
+        ...(algorithm === undefined ? {} : { algorithm }),
+        scope,
+        exportable,
+      });
+      return await containerRegistry(native).exclusive(name, scope, async () => {
+        this.#stillWanted(signal);
+        warnLegacyUse(name, scope);
+        await this.#retireStale(native, name, scope);
+        const machine = scope === 'machine' ? CRYPT_MACHINE_KEYSET : 0;
+        const prov = this.#acquire(
+          native,
+          name,
+          CRYPT_NEWKEYSET | CRYPT_SILENT | machine,
+          `create key container "${name}" (${scope} scope)`,
+        );
+        let imported = false;
+        try {
+          const made = native.CryptImportKey(prov, blob, exportable ? CRYPT_EXPORTABLE : 0);
+          if (made.status !== 0 || made.value === undefined) {
+            throw capiError(made.status, `import a private key into container "${name}"`);
+          }
+          native.CryptDestroyKey(made.value);
+          imported = true;
+        } finally {
+          native.CryptReleaseContext(prov);
+          if (!imported) this.#deleteContainer(native, name, scope);
         }
-        native.CryptDestroyKey(made.value);
-        imported = true;
-      } finally {
-        native.CryptReleaseContext(prov);
-        if (!imported) this.#deleteContainer(native, name, scope);
-      }
+        return this.#openExpected(native, name, scope, expected);
+      });
     } finally {
       blob.fill(0);
     }
-    return this.#openKey(native, name, scope);
   }
 
   /**
@@ -571,8 +604,11 @@ export class CapiProvider implements KeyStoreProvider {
     const scope = checkScope(request.scope);
     noPassword(request.password);
     const { native, verdict } = await this.#gateWithVerdict(signal, { scope });
-    warnLegacyUse(request.name, scope);
-    const key = this.#openKey(native, request.name, scope);
+    const key = await containerRegistry(native).exclusive(request.name, scope, async () => {
+      this.#stillWanted(signal);
+      warnLegacyUse(request.name, scope);
+      return this.#openKey(native, request.name, scope);
+    });
     // A key made before the machine policy tightened is held to its algorithm and RSA size rules
     // too, as the key store holds the keys it opens to the effective policy.
     const reasons = requestRefusals(verdict, { algorithm: key.algorithm });
@@ -595,7 +631,7 @@ export class CapiProvider implements KeyStoreProvider {
     const signal = checkSignal(options?.signal);
     throwIfAborted(signal);
     const scopes: KeyScope[] = options?.scope === undefined ? ['user', 'machine'] : [checkScope(options.scope)];
-    const native = await this.#gate(signal);
+    const { native } = await this.#gateWithVerdict(signal, undefined, true);
     const out: ProviderKeyInfo[] = [];
     let detailed = 0;
     for (const scope of scopes) {
@@ -654,8 +690,10 @@ export class CapiProvider implements KeyStoreProvider {
   }
 
   /**
-   * Deletes a container (`CRYPT_DELETEKEYSET`) and both key pairs in it. Keys of it already open in
-   * this process keep their handles until closed.
+   * Deletes a container (`CRYPT_DELETEKEYSET`) and both key pairs in it. Keys of it open in this
+   * process are closed first (rsaenh under Wine writes a container back when its handles are
+   * released): an operation running on one ends first, later ones reject with
+   * `ERR_KEYSTORE_KEY_NOT_FOUND`.
    */
   async deleteKey(request: ProviderKeyRequest): Promise<void> {
     checkRequest(request, 'deleteKey');
@@ -665,8 +703,62 @@ export class CapiProvider implements KeyStoreProvider {
     const scope = checkScope(request.scope);
     noPassword(request.password);
     const native = await this.#gate(signal);
-    const status = this.#deleteContainer(native, request.name, scope);
-    if (status !== 0) throw capiError(status, `delete key container "${request.name}" (${scope} scope)`);
+    const { name } = request;
+    await containerRegistry(native).exclusive(name, scope, async () => {
+      this.#stillWanted(signal);
+      await this.#retireLive(native, name, scope, `the CryptoAPI key "${name}" (${scope} scope) was deleted`);
+      const status = this.#deleteContainer(native, name, scope);
+      if (status !== 0) throw capiError(status, `delete key container "${name}" (${scope} scope)`);
+    });
+  }
+
+  /** After waiting for a container: the request was not cancelled, and the provider is still open. */
+  #stillWanted(signal: AbortSignal | undefined): void {
+    throwIfAborted(signal);
+    if (this.#closed) throw closedError();
+  }
+
+  /**
+   * Closes every key of a container open in this process (across providers over the same DLL), and
+   * any opened meanwhile, waiting for an operation running on one to end.
+   */
+  async #retireLive(native: AdvapiBindings, name: string, scope: KeyScope, reason: string): Promise<void> {
+    const registry = containerRegistry(native);
+    for (let live = registry.liveKeys(name, scope); live.length > 0; live = registry.liveKeys(name, scope)) {
+      await Promise.allSettled(live.map((key) => key.retire(reason)));
+    }
+  }
+
+  /**
+   * Before a new container is made under `name`: keys still open on an older container of that name
+   * (deleted by another process) are closed, and what releasing them wrote back under Wine is
+   * deleted again, so that closing them later cannot overwrite the new key. When the container
+   * exists, nothing is touched: the create fails with `ERR_KEYSTORE_KEY_EXISTS` as it should.
+   */
+  async #retireStale(native: AdvapiBindings, name: string, scope: KeyScope): Promise<void> {
+    if (containerRegistry(native).liveKeys(name, scope).length === 0) return;
+    const machine = scope === 'machine' ? CRYPT_MACHINE_KEYSET : 0;
+    const probe = native.CryptAcquireContextW(name, MS_ENH_RSA_AES_PROV, PROV_RSA_AES, CRYPT_SILENT | machine);
+    if (probe.status === 0 && probe.value !== undefined) native.CryptReleaseContext(probe.value);
+    if (probe.status !== 0x80090016 /* NTE_BAD_KEYSET */) return;
+    await this.#retireLive(native, name, scope, `the CryptoAPI key "${name}" (${scope} scope) was deleted elsewhere`);
+    // On Windows this finds nothing (NTE_BAD_KEYSET); under Wine it removes the written-back container.
+    this.#deleteContainer(native, name, scope);
+  }
+
+  /**
+   * Opens the key just made in a container and checks it is the one made: between the release of
+   * the creating handles and this open, another process could have replaced the container.
+   */
+  #openExpected(native: AdvapiBindings, name: string, scope: KeyScope, expected: KeyObject): CapiKey {
+    const key = this.#openKey(native, name, scope);
+    if (key.publicKey.equals(expected)) return key;
+    void key.close();
+    throw new KeyStoreError(
+      'ERR_KEYSTORE_KEY_EXISTS',
+      `container "${name}" (${scope} scope) holds another key than the one just put in it: another program replaced it`,
+      { providerId: 'capi', hint: 'check which program uses this container name, and choose another name' },
+    );
   }
 
   /**

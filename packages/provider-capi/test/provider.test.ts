@@ -922,6 +922,14 @@ describe('close', () => {
     expect(native.calls).toEqual([]);
   });
 
+  it('close while listKeys reads the policy: the listing it started answers in full, and leaves nothing open', async () => {
+    native.addKey('user', 'listed', 1, 2048);
+    const listing = provider.listKeys({ scope: 'user' });
+    await provider.close();
+    expect((await listing).map((k) => k.name)).toEqual(['listed']);
+    expect(native.openHandles()).toBe(0);
+  });
+
   it('closes every key the provider opened; later calls say unavailable', async () => {
     const a = await provider.createKey({ name: 'a', algorithm: 'RSA-2048', scope: 'user', exportable: false });
     await provider.close();

@@ -170,7 +170,19 @@ function parsePrivateBlob(
 
 const HASHES: Readonly<Record<number, string>> = { 32780: 'sha256', 32781: 'sha384', 32782: 'sha512' };
 
-export function createAdvapiDouble(options: { wineVersion?: string } = {}): AdvapiDouble {
+export interface AdvapiDoubleOptions {
+  wineVersion?: string;
+  /**
+   * Acts like rsaenh under Wine: each context works on its own copy of the container, read when it
+   * is acquired, and writes its key pairs back when it is released (creating the container again if
+   * it was deleted meanwhile). A new key is therefore stored only on release. Off by default: every
+   * context then shares the container itself, and a deleted container stays deleted.
+   */
+  releaseWritesBack?: boolean;
+}
+
+export function createAdvapiDouble(options: AdvapiDoubleOptions = {}): AdvapiDouble {
+  const writeBack = options.releaseWritesBack === true;
   const calls: DoubleCall[] = [];
   const containers = { user: new Map<string, DoubleContainer>(), machine: new Map<string, DoubleContainer>() };
   const failures = new Map<string, number[]>();
@@ -181,6 +193,9 @@ export function createAdvapiDouble(options: { wineVersion?: string } = {}): Adva
     return next;
   };
   const provs = new Map<bigint, { container: DoubleContainer | null; machine: boolean; name: string | null }>();
+  /** The context's own view of its container: a copy under write-back, the container itself otherwise. */
+  const viewOf = (container: DoubleContainer): DoubleContainer =>
+    writeBack ? { keys: new Map(container.keys) } : container;
   const keys = new Map<bigint, { pair: DoubleKeyPair; spec: number }>();
   const hashes = new Map<bigint, { alg: string; value: Buffer | null; data: Buffer[]; prov: bigint }>();
 
@@ -238,12 +253,22 @@ export function createAdvapiDouble(options: { wineVersion?: string } = {}): Adva
       }
       const found = map.get(name);
       if (!found) return { status: NTE_BAD_KEYSET };
-      provs.set(handle, { container: found, machine: (flags & 0x20) !== 0, name });
+      provs.set(handle, { container: viewOf(found), machine: (flags & 0x20) !== 0, name });
       return { status: 0, value: handle };
     },
     CryptReleaseContext(prov) {
       record('CryptReleaseContext', [prov]);
-      return provs.delete(prov) ? 0 : ERROR_INVALID_HANDLE;
+      const ctx = provs.get(prov);
+      if (!ctx) return ERROR_INVALID_HANDLE;
+      provs.delete(prov);
+      if (writeBack && ctx.container !== null && ctx.name !== null) {
+        // Like Wine's rsaenh storing a key container when its context goes: whether or not it was deleted.
+        const map = ctx.machine ? containers.machine : containers.user;
+        const stored = map.get(ctx.name) ?? { keys: new Map() };
+        for (const [spec, pair] of ctx.container.keys) stored.keys.set(spec, pair);
+        map.set(ctx.name, stored);
+      }
+      return 0;
     },
     async CryptGenKeyAsync(prov, algId, flags) {
       await record('CryptGenKeyAsync', [prov, algId, flags]);
