@@ -1,0 +1,152 @@
+/**
+ * The claim a create holds on a key name while it runs, so that two creates of one name never both
+ * make a key. `Fapi_CreateKey` does not prevent that: it checks that the path is free when it starts
+ * and writes the key's `object.json` when it ends, so two creates of one path that overlap both pass
+ * the check and the later one overwrites the earlier key; and a name with another algorithm is
+ * another path (another profile directory), so two creates of one name with different algorithms
+ * leave two keys under it.
+ *
+ * A claim is taken in two places: a set in this process (any provider on the same FAPI keystore
+ * directories), and a lock file made with `O_EXCL` in each FAPI keystore directory this process can
+ * write (`<dir>/.keystore-create/<name>.lock`), which other processes see. A lock file holds the
+ * pid and the time it was taken; one whose process is gone, or older than {@link STALE_AFTER_MS},
+ * is left by a crash and is taken over.
+ *
+ * @module
+ */
+
+import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { KeyStoreError } from '@keystore/core';
+
+/** Claims held by this process: `<keystore dir>\0<name>`. */
+const held = new Set<string>();
+
+/** The directory of the lock files inside a FAPI keystore directory. */
+const LOCK_DIR = '.keystore-create';
+
+/**
+ * A lock file older than this is taken over even if its pid is alive (pids are reused). No create
+ * holds a claim this long: its native calls time out well before.
+ */
+export const STALE_AFTER_MS = 10 * 60_000;
+/** An empty lock file (its pid not written yet) older than this was left by a crash. */
+const EMPTY_STALE_AFTER_MS = 10_000;
+
+/** A claim on a key name, released once the create (and its rollback) has ended. */
+export interface CreateClaim {
+  /** Releases the claim (idempotent). */
+  release(): void;
+}
+
+function alive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return false; // A file of this process that the set does not hold is stale.
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists but belongs to another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether a lock file was left by a process that is gone (or is too old to be a live create's). */
+function stale(file: string): boolean {
+  let text: string;
+  let age: number;
+  try {
+    age = Date.now() - statSync(file).mtimeMs;
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+  if (age > STALE_AFTER_MS) return true;
+  // An empty file is being written by a live create, unless it was left empty by a crash long ago.
+  if (text.length === 0) return age > EMPTY_STALE_AFTER_MS;
+  return !alive(Number(text.trim().split(' ')[0]));
+}
+
+/** Makes the lock file; `false` when another live create holds it; `undefined` when the directory is not usable. */
+function lockFile(dir: string, name: string): string | false | undefined {
+  const folder = join(dir, LOCK_DIR);
+  const file = join(folder, `${name}.lock`);
+  try {
+    mkdirSync(folder, { recursive: true, mode: 0o700 });
+  } catch {
+    return undefined; // Not writable here (a system keystore of another user): the other places still count.
+  }
+  for (let attempt = 0; attempt < 2; attempt++) {
+    let fd: number;
+    try {
+      fd = openSync(file, 'wx', 0o600);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') return undefined;
+      if (attempt === 0 && stale(file)) {
+        try {
+          unlinkSync(file);
+        } catch {
+          // Another process took it over first: the next open says who holds it.
+        }
+        continue;
+      }
+      return false;
+    }
+    try {
+      writeSync(fd, `${process.pid} ${Date.now()}\n`);
+    } finally {
+      closeSync(fd);
+    }
+    return file;
+  }
+  return false;
+}
+
+function inUse(name: string): KeyStoreError {
+  return new KeyStoreError('ERR_KEYSTORE_KEY_EXISTS', `a TPM key "${name}" is being created by another create`, {
+    providerId: 'tpm',
+    hint: 'key names are unique in one FAPI keystore; open the key once that create has ended, or use another name',
+  });
+}
+
+/**
+ * Claims `name` for a create in the FAPI keystore directories `dirs` (user, then system). Throws
+ * `ERR_KEYSTORE_KEY_EXISTS` when another create of that name holds a claim, in this process or
+ * another. Directories this process cannot write are skipped (the claim there is not needed to
+ * write a key this process could not write either).
+ */
+export function claimKeyName(dirs: readonly string[], name: string): CreateClaim {
+  const keys = dirs.map((dir) => `${dir}\0${name}`);
+  if (keys.some((k) => held.has(k))) throw inUse(name);
+  for (const k of keys) held.add(k);
+  const files: string[] = [];
+  const release = () => {
+    for (const file of files.splice(0)) {
+      try {
+        unlinkSync(file);
+      } catch {
+        // Gone already: nothing to release.
+      }
+    }
+    for (const k of keys) held.delete(k);
+  };
+  try {
+    for (const dir of dirs) {
+      const file = lockFile(dir, name);
+      if (file === false) throw inUse(name);
+      if (file !== undefined) files.push(file);
+    }
+  } catch (err) {
+    release();
+    throw err;
+  }
+  let released = false;
+  return {
+    release() {
+      if (released) return;
+      released = true;
+      release();
+    },
+  };
+}
