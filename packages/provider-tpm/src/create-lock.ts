@@ -8,15 +8,16 @@
  *
  * A claim is taken in two places: a set in this process (any provider on the same FAPI keystore
  * directories), and a lock file made with `O_EXCL` in each FAPI keystore directory this process can
- * write (`<dir>/.keystore-create/<name>.lock`), which other processes see. A lock file holds the
+ * write (`<dir>/.keystore-create/<name>.lock`, the directory there only while a claim is held), which
+ * other processes see. A lock file holds the
  * pid and the time it was taken; one whose process is gone, or older than {@link STALE_AFTER_MS},
  * is left by a crash and is taken over.
  *
  * @module
  */
 
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, mkdirSync, openSync, readFileSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { KeyStoreError } from '@keystore/core';
 
 /** Claims held by this process: `<keystore dir>\0<name>`. */
@@ -67,23 +68,33 @@ function stale(file: string): boolean {
   return !alive(Number(text.trim().split(' ')[0]));
 }
 
-/** Makes the lock file; `false` when another live create holds it; `undefined` when the directory is not usable. */
+/**
+ * Makes the lock file; `false` when another live create holds it; `undefined` when the directory is
+ * not usable. The lock directory exists only while a create holds a claim (`Fapi_List` of `/` shows
+ * it, as `/.keystore-create`): another create may remove it between our mkdir and open, so an open
+ * that finds no directory makes it again.
+ */
 function lockFile(dir: string, name: string): string | false | undefined {
   const folder = join(dir, LOCK_DIR);
   const file = join(folder, `${name}.lock`);
-  try {
-    mkdirSync(folder, { recursive: true, mode: 0o700 });
-  } catch {
-    return undefined; // Not writable here (a system keystore of another user): the other places still count.
-  }
-  for (let attempt = 0; attempt < 2; attempt++) {
+  let tookOver = false;
+  for (let attempt = 0; attempt < 4; attempt++) {
+    try {
+      // The keystore's own mode and the umask decide who else may lock here (a system keystore is
+      // shared by a group); a lock file only holds a pid and a time.
+      mkdirSync(folder, { recursive: true });
+    } catch {
+      return undefined; // Not writable here (a system keystore of another user): the other places still count.
+    }
     let fd: number;
     try {
-      fd = openSync(file, 'wx', 0o600);
+      fd = openSync(file, 'wx', 0o644);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') continue;
       if (code !== 'EEXIST') return undefined;
-      if (attempt === 0 && stale(file)) {
+      if (!tookOver && stale(file)) {
+        tookOver = true;
         try {
           unlinkSync(file);
         } catch {
@@ -100,7 +111,21 @@ function lockFile(dir: string, name: string): string | false | undefined {
     }
     return file;
   }
-  return false;
+  return undefined;
+}
+
+/** Removes a lock file, and the lock directory once no create holds a claim there. */
+function unlock(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // Gone already: nothing to release.
+  }
+  try {
+    rmdirSync(dirname(file));
+  } catch {
+    // Another create holds a claim there (ENOTEMPTY), or it is gone already.
+  }
 }
 
 function inUse(name: string): KeyStoreError {
@@ -122,13 +147,7 @@ export function claimKeyName(dirs: readonly string[], name: string): CreateClaim
   for (const k of keys) held.add(k);
   const files: string[] = [];
   const release = () => {
-    for (const file of files.splice(0)) {
-      try {
-        unlinkSync(file);
-      } catch {
-        // Gone already: nothing to release.
-      }
-    }
+    for (const file of files.splice(0)) unlock(file);
     for (const k of keys) held.delete(k);
   };
   try {

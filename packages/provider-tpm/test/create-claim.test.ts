@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,7 +95,7 @@ describe('two creates of one name', () => {
       finish();
       await (await first).close();
       expect(fapi.calls.filter((c) => c.fn === 'createKey')).toHaveLength(1);
-      expect(readdirSync(lockDir())).toEqual([]);
+      expect(existsSync(lockDir())).toBe(false);
     } finally {
       await a.close();
       await b.close();
@@ -106,27 +106,30 @@ describe('two creates of one name', () => {
     const fapi = createFapiDouble();
     fapi.program('exportKey', ...Array.from({ length: 3 }, () => async () => ({ rc: 0, value: exportedEc })));
     const provider = new TpmProvider({ configFile, native: fapi });
-    mkdirSync(lockDir(), { recursive: true });
     const lock = join(lockDir(), 'held.lock');
+    const plant = (text: string) => {
+      mkdirSync(lockDir(), { recursive: true });
+      writeFileSync(lock, text);
+    };
     try {
       // another process creating "held" right now
-      writeFileSync(lock, `${sleeper.pid} ${Date.now()}\n`);
+      plant(`${sleeper.pid} ${Date.now()}\n`);
       expect(await settle(provider.createKey(request('held')))).toBe('ERR_KEYSTORE_KEY_EXISTS');
       // a lock file still being written (empty) by another process
-      writeFileSync(lock, '');
+      plant('');
       expect(await settle(provider.createKey(request('held')))).toBe('ERR_KEYSTORE_KEY_EXISTS');
       expect(fapi.calls.filter((c) => c.fn === 'createKey')).toHaveLength(0);
       // left by a process that is gone
       const gone = spawnSync('true').pid;
-      writeFileSync(lock, `${gone} ${Date.now()}\n`);
+      plant(`${gone} ${Date.now()}\n`);
       expect(await settle(provider.createKey(request('held')))).toBe('resolved');
-      expect(readdirSync(lockDir())).toEqual([]);
+      expect(existsSync(lockDir())).toBe(false);
       // older than any create runs, though its pid is alive (pids are reused)
-      writeFileSync(lock, `${sleeper.pid} ${Date.now()}\n`);
+      plant(`${sleeper.pid} ${Date.now()}\n`);
       const old = new Date(Date.now() - 11 * 60_000);
       utimesSync(lock, old, old);
       expect(await settle(provider.createKey(request('held')))).toBe('resolved');
-      expect(readdirSync(lockDir())).toEqual([]);
+      expect(existsSync(lockDir())).toBe(false);
       expect(fapi.calls.filter((c) => c.fn === 'createKey')).toHaveLength(2);
     } finally {
       await provider.close();
@@ -152,7 +155,7 @@ describe('a cancelled create whose pool refuses the delete', () => {
       const deletes = fapi.calls.filter((c) => c.fn === 'delete');
       expect(deletes.map((c) => c.args[0])).toEqual(['HS/SRK/refused', 'HS/SRK/refused']);
       expect(deletes[0]?.context).not.toBe(deletes[1]?.context);
-      expect(readdirSync(lockDir())).toEqual([]);
+      expect(existsSync(lockDir())).toBe(false);
     } finally {
       await provider.close();
     }
