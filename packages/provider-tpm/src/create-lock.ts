@@ -9,9 +9,8 @@
  * A claim is taken in two places: a set in this process (any provider on the same FAPI keystore
  * directories), and a lock file made with `O_EXCL` in each FAPI keystore directory this process can
  * write (`<dir>/.keystore-create/<name>.lock`, the directory there only while a claim is held), which
- * other processes see. A lock file holds the
- * pid and the time it was taken; one whose process is gone, or older than {@link STALE_AFTER_MS},
- * is left by a crash and is taken over.
+ * other processes see. A lock file holds the pid and the time it was taken; one whose process is
+ * gone, or older than {@link STALE_AFTER_MS}, was left by a crash and is taken over.
  *
  * @module
  */
@@ -28,9 +27,9 @@ const LOCK_DIR = '.keystore-create';
 
 /**
  * A lock file older than this is taken over even if its pid is alive (pids are reused). No create
- * holds a claim this long: its native calls time out well before.
+ * holds a claim this long with the default timeouts: its native calls time out well before.
  */
-export const STALE_AFTER_MS = 10 * 60_000;
+const STALE_AFTER_MS = 10 * 60_000;
 /** An empty lock file (its pid not written yet) older than this was left by a crash. */
 const EMPTY_STALE_AFTER_MS = 10_000;
 
@@ -42,7 +41,8 @@ export interface CreateClaim {
 
 function alive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return false; // A file of this process that the set does not hold is stale.
+  // A file of this process that the set does not hold: another copy of this module (the package
+  // installed twice) holds it. Only a pid that is gone makes a file stale.
   try {
     process.kill(pid, 0);
     return true;
