@@ -1,13 +1,36 @@
 // Creates that race, on a real TPM stack (swtpm and tpm2-tss FAPI): two creates of one name at once
 // never both succeed (Fapi_CreateKey alone lets both make a key: one overwrites the other, or with
 // different algorithms the name holds two keys), and a cancelled create that rejects leaves no key.
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
 import { createKeyStore, type KeyScope, KeyStoreError } from '@keystore/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FapiBindings, TpmProvider } from '../src/index.js';
 import { loadFapi } from '../src/native/fapi.js';
 import { HAVE_SWTPM, NEEDS_SWTPM, type SwtpmInstance, startSwtpm } from './helpers/swtpm.js';
+
+const DIST = join(import.meta.dirname, '..', 'dist', 'index.js');
+const HAVE_DIST = existsSync(DIST);
+
+/** A child process with its own provider: it creates each name written to its stdin and prints `name outcome`. */
+const CHILD = `
+import { createInterface } from 'node:readline';
+const { TpmProvider } = await import(process.env.PROVIDER_URL);
+const provider = new TpmProvider({ configFile: process.env.CONFIG_FILE });
+await provider.listKeys();
+console.log('ready');
+for await (const line of createInterface({ input: process.stdin })) {
+  const name = line.trim();
+  const outcome = await provider
+    .createKey({ name, algorithm: 'ECDSA-P384', scope: 'user', exportable: false })
+    .then((key) => key.close().then(() => 'resolved'), (err) => err?.code ?? String(err));
+  console.log(name + ' ' + outcome);
+}
+await provider.close();
+`;
 
 const codeOf = (err: unknown) => (KeyStoreError.is(err) ? err.code : `not a KeyStoreError: ${String(err)}`);
 const settle = (p: Promise<unknown>) =>
@@ -89,6 +112,41 @@ describe.skipIf(!HAVE_SWTPM)(`creates that race, on swtpm (${HAVE_SWTPM ? 'swtpm
     // no claim is left behind in either keystore directory, nor the lock directory that Fapi_List shows
     for (const dir of keystoreDirs()) expect(existsSync(join(dir, '.keystore-create'))).toBe(false);
   }, 240_000);
+
+  it.skipIf(!HAVE_DIST)(
+    `two creates of one name in two processes at once: 10 tries, exactly one succeeds, the other gets KEY_EXISTS${HAVE_DIST ? '' : ' (needs the built provider: npm run build)'}`,
+    async () => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD], {
+        env: { ...process.env, PROVIDER_URL: pathToFileURL(DIST).href, CONFIG_FILE: tpm.configFile },
+        stdio: ['pipe', 'pipe', 'inherit'],
+      });
+      const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+      const next = async () => String((await lines.next()).value ?? '');
+      const provider = new TpmProvider({ configFile: tpm.configFile });
+      const results: string[] = [];
+      try {
+        expect(await next()).toBe('ready');
+        await provider.listKeys();
+        for (let i = 0; i < 10; i++) {
+          const name = `xproc-${i}`;
+          child.stdin.write(`${name}\n`);
+          const [mine, theirs] = await Promise.all([
+            settle(provider.createKey({ name, algorithm: 'ECDSA-P256', scope: 'user', exportable: false })),
+            next().then((line) => line.split(' ')[1] ?? line),
+          ]);
+          results.push([mine, theirs].sort().join(' + '));
+          if (mine === 'resolved' || theirs === 'resolved') await provider.deleteKey({ name, scope: 'user' });
+          expect({ name, left: await openable(provider, name) }).toEqual({ name, left: [] });
+        }
+      } finally {
+        child.stdin.end();
+        await new Promise((resolve) => child.once('exit', resolve));
+        await provider.close();
+      }
+      expect(results).toEqual(Array.from({ length: 10 }, () => 'ERR_KEYSTORE_KEY_EXISTS + resolved'));
+    },
+    120_000,
+  );
 
   it('while a create holds its claim, listKeys() works and shows no lock file; a create of another name is not held up', async () => {
     let release: () => void = () => undefined;
