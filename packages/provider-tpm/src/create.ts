@@ -1,13 +1,17 @@
 /**
- * Creating a TPM key, in its steps: preflight (the request, the profile, the name), act
- * (`Fapi_CreateKey`), verify (open the new key) and roll back (delete a key whose create was
- * cancelled or interrupted by close()), so that a create that does not succeed leaves no key.
+ * Creating a TPM key, in its steps: preflight (the request, the profile, a claim on the name, the
+ * name), act (`Fapi_CreateKey`), verify (open the new key) and roll back (delete a key whose create
+ * was cancelled, interrupted by close(), or could not be opened), so that a create that rejects
+ * leaves no key, and two creates of one name never both make one (see create-lock.ts).
  *
  * @module
  */
 
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { type KeyAlgorithm, KeyStoreError, type ProviderCreateRequest, throwIfAborted } from '@keystore/core';
 import type { FapiSetup } from './config.js';
+import { type CreateClaim, claimKeyName } from './create-lock.js';
 import type { TpmKey } from './key.js';
 import { assertKeyName } from './names.js';
 import { loadKey } from './open.js';
@@ -21,7 +25,12 @@ interface CreatePlan {
   /** The FAPI key type, such as `sign,noDa`. */
   readonly type: string;
   readonly password: string | undefined;
+  /** The claim on the name, held until the create and its rollback have ended. */
+  readonly claim: CreateClaim;
 }
+
+/** What became of the key of a create that stopped: none was made, it was deleted, or it is left. */
+type Leftover = 'none' | 'deleted' | 'left';
 
 /** Why this provider cannot create keys of an algorithm: the config has no profile, or the TPM refused it. */
 function unsupportedAlgorithm(runtime: FapiRuntime, setup: FapiSetup, algorithm: KeyAlgorithm): KeyStoreError {
@@ -43,16 +52,21 @@ function unsupportedAlgorithm(runtime: FapiRuntime, setup: FapiSetup, algorithm:
 
 /**
  * Why a create stopped once it had begun: the caller's signal (`ERR_KEYSTORE_CANCELLED`) or close()
- * (`ERR_KEYSTORE_PROVIDER_UNAVAILABLE`), and whether the key it made was deleted again.
+ * (`ERR_KEYSTORE_PROVIDER_UNAVAILABLE`), and what became of the key it made.
  */
-function stoppedError(callerSignal: AbortSignal | undefined, cause: unknown, deleted: boolean): KeyStoreError {
+function stoppedError(callerSignal: AbortSignal | undefined, cause: unknown, leftover: Leftover): KeyStoreError {
+  const what =
+    leftover === 'deleted'
+      ? 'the new key was deleted'
+      : leftover === 'left'
+        ? 'the new key could not be deleted: listKeys() shows it, and it can be deleted by name'
+        : '';
   return callerSignal?.aborted
-    ? new KeyStoreError(
-        'ERR_KEYSTORE_CANCELLED',
-        `the operation was cancelled${deleted ? '; the new key was deleted' : ''}`,
-        { providerId: 'tpm', cause },
-      )
-    : closedError(deleted ? 'during the create; the new key was deleted' : 'during the create', cause);
+    ? new KeyStoreError('ERR_KEYSTORE_CANCELLED', `the operation was cancelled${what ? `; ${what}` : ''}`, {
+        providerId: 'tpm',
+        cause,
+      })
+    : closedError(what ? `during the create; ${what}` : 'during the create', cause);
 }
 
 /** Preflight: checks the request, provisions the profiles, and settles where the key goes. No key is made. */
@@ -74,25 +88,39 @@ async function preflightCreate(runtime: FapiRuntime, request: ProviderCreateRequ
   // Provisioning may have found that this TPM cannot serve the algorithm's profile.
   const profile = runtime.profileFor().get(request.algorithm);
   if (!profile) throw unsupportedAlgorithm(runtime, setup, request.algorithm);
-  const existing = runtime.locate(request.name);
-  if (existing) {
-    throw new KeyStoreError('ERR_KEYSTORE_KEY_EXISTS', `a TPM key "${request.name}" exists (${existing.scope} scope)`, {
-      providerId: 'tpm',
-      hint: 'key names are unique across scopes and algorithms in one FAPI keystore; open it, or delete it first',
-    });
+  // Claim the name before looking for it: a create that overlaps this one then either sees the
+  // claim (and fails with KEY_EXISTS) or, once this one has made its key, the key itself.
+  const root = scope === 'machine' ? setup.systemDir : setup.userDir;
+  const claim = claimKeyName([setup.userDir, setup.systemDir], request.name);
+  try {
+    throwIfAborted(request.signal);
+    const existing = runtime.locate(request.name);
+    if (existing) {
+      throw new KeyStoreError(
+        'ERR_KEYSTORE_KEY_EXISTS',
+        `a TPM key "${request.name}" exists (${existing.scope} scope)`,
+        {
+          providerId: 'tpm',
+          hint: 'key names are unique across scopes and algorithms in one FAPI keystore; open it, or delete it first',
+        },
+      );
+    }
+  } catch (err) {
+    claim.release();
+    throw err;
   }
   const located: Located = {
     profile,
     scope,
     path: profile === setup.defaultProfile ? `HS/SRK/${request.name}` : `/${profile.name}/HS/SRK/${request.name}`,
-    objectFile: '',
+    objectFile: join(root, profile.name, 'HS', 'SRK', request.name, 'object.json'),
   };
   const type = [
     profile.family === 'rsa' ? 'sign,decrypt' : 'sign',
     'noDa',
     ...(scope === 'machine' ? ['system'] : []),
   ].join(',');
-  return { located, type, password };
+  return { located, type, password, claim };
 }
 
 /** Act: `Fapi_CreateKey`, which runs to its end once started; a failure after the stop says why it stopped. */
@@ -110,48 +138,66 @@ async function makeKey(
     );
   } catch (err) {
     // The create failed after the abort or close: no key was made; report why it stopped.
-    if (signal.aborted) throw stoppedError(request.signal, err, false);
+    if (signal.aborted) throw stoppedError(request.signal, err, 'none');
     throw err;
   }
 }
 
 /**
- * Roll back: deletes a key made by a create that was cancelled meanwhile (best effort). After close()
- * the pool is gone: the delete then runs on a context of its own, opened for it and finalized after it.
+ * Roll back: deletes the key a create made and will not hand out (best effort), through the pool,
+ * else (after close(), or when the pool refused) on a context of its own, opened for it and
+ * finalized after it. Says whether the key is gone.
  */
-async function discardCreated(runtime: FapiRuntime, located: Located, password: string | undefined): Promise<void> {
-  if (runtime.closed) {
+async function discardCreated(runtime: FapiRuntime, located: Located, password: string | undefined): Promise<boolean> {
+  if (!runtime.closed) {
     try {
-      const native = runtime.bindings();
-      const context = await runtime.openOwnContext(runtime.timeouts.connect);
-      context.password = password === undefined ? undefined : new Secret(password);
-      context.authPath = password === undefined ? undefined : located.path;
-      await callOnOwnContext(context, () => native.delete(context.handle, located.path), {
-        timeoutMs: runtime.timeouts.operation,
-        what: `delete the key at ${located.path} made by a create that close() interrupted`,
-      });
+      await runtime.call(
+        `delete the key at ${located.path} made by a create that did not complete`,
+        (n, c) => n.delete(c.handle, located.path),
+        { password, keyPath: located.path },
+      );
+      return true;
     } catch {
-      // Best effort, as below.
+      // The pool may have closed meanwhile, or its context failed: try once more on a context of its own.
     }
-    return;
   }
   try {
-    await runtime.call(
-      `delete the key at ${located.path} made by a cancelled create`,
-      (n, c) => n.delete(c.handle, located.path),
-      { password, keyPath: located.path },
-    );
+    const native = runtime.bindings();
+    const context = await runtime.openOwnContext(runtime.timeouts.connect);
+    context.password = password === undefined ? undefined : new Secret(password);
+    context.authPath = password === undefined ? undefined : located.path;
+    const rc = await callOnOwnContext(context, () => native.delete(context.handle, located.path), {
+      timeoutMs: runtime.timeouts.operation,
+      what: `delete the key at ${located.path} made by a create that did not complete`,
+    });
+    if (rc === 0) return true;
   } catch {
-    // Best effort: a key left behind shows in listKeys() and can be deleted by name.
+    // Best effort: what is on disk says whether the key is left.
   }
+  return !existsSync(located.objectFile);
 }
 
 /**
  * Creates a key. ECDSA keys are FAPI type `sign,noDa`; RSA keys `sign,decrypt,noDa` (they sign and
  * decrypt); `machine` scope adds `system` (the FAPI system keystore).
+ *
+ * A create that rejects leaves no key, with one exception said in its message: a key that could
+ * not be deleted again (the TPM stopped answering). A create whose signal fires once its key is
+ * made and opened, and whose key then cannot be deleted, resolves with the key rather than reject
+ * and leave it. Two creates of one name never both succeed: the later one fails with
+ * `ERR_KEYSTORE_KEY_EXISTS` while the first runs, and after it has made its key.
  */
 export async function createTpmKey(runtime: FapiRuntime, request: ProviderCreateRequest): Promise<TpmKey> {
   const plan = await preflightCreate(runtime, request);
+  try {
+    return await createClaimed(runtime, request, plan);
+  } finally {
+    // Released only now: until the rollback has ended, the name is not free for another create.
+    plan.claim.release();
+  }
+}
+
+async function createClaimed(runtime: FapiRuntime, request: ProviderCreateRequest, plan: CreatePlan): Promise<TpmKey> {
   // The signal cancels the create until Fapi_CreateKey starts; from then on the key is being made
   // and the call runs to its end: when the signal fired meanwhile, the new key is deleted again and
   // the create rejects with ERR_KEYSTORE_CANCELLED, so that a cancelled create leaves no key.
@@ -168,11 +214,14 @@ export async function createTpmKey(runtime: FapiRuntime, request: ProviderCreate
       failure = err;
     }
   }
-  if (signal.aborted) {
-    await key?.close();
-    await discardCreated(runtime, plan.located, plan.password);
-    throw stoppedError(request.signal, signal.reason, true);
+  if (key !== undefined && !signal.aborted) return key;
+  // Stopped, or the new key could not be opened: it is not handed out, so it must not stay.
+  const gone = await discardCreated(runtime, plan.located, plan.password);
+  if (!gone && key !== undefined && !runtime.closed) {
+    // The key could not be deleted: hand it out rather than reject and leave a key behind.
+    return key;
   }
-  if (key === undefined) throw failure;
-  return key;
+  await key?.close();
+  if (signal.aborted) throw stoppedError(request.signal, signal.reason, gone ? 'deleted' : 'left');
+  throw failure;
 }

@@ -237,7 +237,9 @@ export class FapiRuntime {
       if (existsSync(join(setup.systemDir, profile.name, 'HS', 'SRK', 'object.json'))) continue;
       const provision = async (native: FapiBindings, context: PoolContext) => {
         const rc = await native.provision(context.handle);
-        return rc === 0x60035 ? 0 : rc; // TSS2_FAPI_RC_ALREADY_PROVISIONED
+        // TSS2_FAPI_RC_ALREADY_PROVISIONED; TSS2_FAPI_RC_PATH_ALREADY_EXISTS when another context
+        // (another store or process) provisioned the profile meanwhile and wrote its SRK first.
+        return rc === 0x60035 || rc === 0x6001f ? 0 : rc;
       };
       if (profile === setup.defaultProfile) {
         await this.call(`provisioning profile ${profile.name}`, provision, { timeoutMs: this.timeouts.create, signal });
