@@ -40,11 +40,22 @@ const readJson = (path) => JSON.parse(readFileSync(path, 'utf8'));
 const problems = [];
 const dirs = workspaceDirs();
 
-// `changeset status` reads git history (changed packages since the base branch). `--since HEAD`
-// keeps it to the pending changesets, so it runs on any checkout, with or without a main branch.
-console.log('release:check: changeset status');
+// `changeset status` fails when a package changed since the base branch without a changeset, and
+// lists the plan as Changesets computes it (before the 0.x demotion of release-version.mjs; the
+// versions printed by the dry run below are the ones a release gives). A clone without the base
+// branch (a shallow CI checkout) is compared with HEAD instead, which checks nothing but the syntax
+// of the pending changesets; it says so.
+const baseBranch = readJson(join(root, '.changeset', 'config.json')).baseBranch ?? 'main';
+let statusArgs = ['status', '--verbose'];
 try {
-  execFileSync(changesetBin, ['status', '--since', 'HEAD'], { cwd: root, stdio: 'inherit' });
+  execFileSync('git', ['rev-parse', '--verify', '--quiet', baseBranch], { cwd: root, stdio: 'ignore' });
+} catch {
+  console.log(`release:check: no branch ${baseBranch} in this clone; changeset status compares with HEAD`);
+  statusArgs = ['status', '--since', 'HEAD'];
+}
+console.log(`release:check: changeset ${statusArgs.join(' ')}`);
+try {
+  execFileSync(changesetBin, statusArgs, { cwd: root, stdio: 'inherit' });
 } catch {
   problems.push('`changeset status` failed (see above): add a changeset for each changed package');
 }
