@@ -8,7 +8,7 @@
 // ranges are still moved to the new version (`^0.2.0`). A major written in a changeset is kept, and
 // `npm run release:check` refuses it unless the release is meant to be 1.0.0.
 //
-// Usage: node scripts/release-version.mjs [--dir <repo copy>] [--plan-only]
+// Usage: node scripts/release-version.mjs [--dir <repo copy>] [--plan-only (print the plan as JSON, change nothing)]
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 
@@ -52,12 +52,12 @@ async function main() {
   const dirAt = args.indexOf('--dir');
   const cwd = resolve(dirAt >= 0 ? args[dirAt + 1] : process.cwd());
   const { packages, config, changesets, plan, demoted } = await planRelease(cwd);
-  for (const d of demoted) {
-    console.log(`release: ${d.name} ${d.to} (a minor, not ${d.from}: a 0.x peer range was left)`);
-  }
   if (args.includes('--plan-only')) {
     console.log(JSON.stringify({ releases: plan.releases, demoted }, null, 2));
     return;
+  }
+  for (const d of demoted) {
+    console.log(`release: ${d.name} ${d.to} (a minor, not ${d.from}: a 0.x peer range was left)`);
   }
   if (changesets.length === 0) {
     console.log('release: no unreleased changesets');
