@@ -9,8 +9,10 @@
 // `npm run release:check` refuses it unless the release is meant to be 1.0.0.
 //
 // Usage: node scripts/release-version.mjs [--dir <repo copy>] [--plan-only (print the plan as JSON, change nothing)]
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 
 /** Loads Changesets' own modules from where @changesets/cli resolves them (no extra dependency). */
 const fromCli = createRequire(createRequire(import.meta.url).resolve('@changesets/cli'));
@@ -66,6 +68,13 @@ async function main() {
   await applyReleasePlan(plan, packages, { ...config, commit: false }, undefined);
   for (const r of plan.releases) {
     if (r.type !== 'none') console.log(`release: ${r.name} ${r.oldVersion} -> ${r.newVersion}`);
+  }
+  // The new versions and ranges must reach package-lock.json too, or the next `npm ci` refuses it.
+  if (existsSync(join(cwd, 'package-lock.json'))) {
+    execFileSync('npm', ['install', '--package-lock-only', '--ignore-scripts', '--no-audit', '--no-fund'], {
+      cwd,
+      stdio: 'inherit',
+    });
   }
 }
 
