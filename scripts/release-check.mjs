@@ -90,7 +90,7 @@ try {
     }
     const [majorBefore] = before.version.split('.').map(Number);
     const [majorAfter] = next.version.split('.').map(Number);
-    if ((majorAfter > majorBefore || majorAfter >= 1) && process.env.KEYSTORE_RELEASE_ALLOW_MAJOR !== '1') {
+    if (majorAfter > majorBefore && process.env.KEYSTORE_RELEASE_ALLOW_MAJOR !== '1') {
       problems.push(`${before.name} would go ${before.version} -> ${next.version} (a major release)`);
     }
   }
