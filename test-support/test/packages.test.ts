@@ -71,7 +71,7 @@ describe('public package metadata', () => {
 
     it(`${manifest.name}: README links work on npm (absolute, into the repository's default branch)`, () => {
       const readme = readFileSync(join(root, dir, 'README.md'), 'utf8');
-      const targets = [...readme.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]);
+      const targets = [...readme.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1] ?? '');
       for (const target of targets) {
         if (target.startsWith('#')) continue;
         expect(target, `link ${target} in ${dir}/README.md`).toMatch(/^https:\/\//);
