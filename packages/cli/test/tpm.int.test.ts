@@ -26,6 +26,12 @@ const missing = [
   ...(existsSync(SWTPM_SCRIPT) ? [] : ['scripts/swtpm.sh']),
   ...(existsSync(TPM_DIST) ? [] : ['a built @keystore/provider-tpm (npm run build)']),
 ];
+// With KEYSTORE_REQUIRE_SWTPM=1 (set by CI) a missing tool fails this file instead of skipping it.
+if (missing.length > 0 && process.env.KEYSTORE_REQUIRE_SWTPM === '1') {
+  throw new Error(
+    `KEYSTORE_REQUIRE_SWTPM=1 but the CLI + TPM simulator tests cannot run: missing ${missing.join(', ')}`,
+  );
+}
 if (missing.length > 0) {
   console.warn(`skipping the CLI + TPM simulator tests: missing ${missing.join(', ')}`);
 }

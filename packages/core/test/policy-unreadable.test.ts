@@ -1,28 +1,49 @@
 // An unreadable policy file is ERR_KEYSTORE_ACCESS_DENIED. Root reads anything, so when the suite
 // runs as root (as CI does), the check runs in a child process dropped to an unprivileged user
-// with setpriv, against the built package.
+// with setpriv, against the built package. That user may not be able to reach the clone (it can
+// live under a mode-700 home directory), so the built package is copied into a fresh directory
+// that every user can traverse, next to the policy file.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
-const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
-const testingDist = fileURLToPath(new URL('../dist/testing/index.js', import.meta.url));
+const builtDist = fileURLToPath(new URL('../dist', import.meta.url));
 const isRoot = process.getuid?.() === 0;
 const hasSetpriv = spawnSync('setpriv', ['--version']).status === 0;
+const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
 
 describe.runIf(isRoot && process.platform === 'linux')('unreadable policy files, as an unprivileged user', () => {
   const dir = mkdtempSync(join(tmpdir(), 'keystore-unreadable-'));
   chmodSync(dir, 0o755);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'policy.json');
   writeFileSync(file, '{}');
   chmodSync(file, 0o000);
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const copy = join(dir, 'core');
+  const dist = join(copy, 'dist/index.js');
+  const testingDist = join(copy, 'dist/testing/index.js');
+  mkdirSync(copy);
+  if (existsSync(builtDist)) {
+    // The built package needs only Node's own modules; its package.json says the .js files are ESM.
+    cpSync(builtDist, join(copy, 'dist'), { recursive: true });
+    writeFileSync(join(copy, 'package.json'), '{"type":"module"}');
+  }
+  // The unprivileged user must reach the copy and run this Node: only a temporary directory that
+  // every user can traverse (TMPDIR) makes that possible.
+  const reachable =
+    hasSetpriv &&
+    spawnSync('setpriv', [...NOBODY, process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(copy)})`])
+      .status === 0;
 
-  it.skipIf(!hasSetpriv)(
-    'loadPolicyFile and loadMachinePolicy reject with ERR_KEYSTORE_ACCESS_DENIED (needs setpriv)',
+  it.skipIf(!hasSetpriv || !reachable)(
+    `loadPolicyFile and loadMachinePolicy reject with ERR_KEYSTORE_ACCESS_DENIED (${
+      reachable
+        ? 'setpriv found'
+        : `needs setpriv, and a TMPDIR and a Node that uid 65534 can reach: ${dir}, ${process.execPath}`
+    })`,
     () => {
       expect(existsSync(dist), 'packages/core/dist is missing: run `npm run build` first').toBe(true);
       const script = `
@@ -38,11 +59,9 @@ describe.runIf(isRoot && process.platform === 'linux')('unreadable policy files,
         try { await f(); codes.push('resolved'); } catch (e) { codes.push(e.code); }
       }
       console.log(JSON.stringify(codes));`;
-      const out = execFileSync(
-        'setpriv',
-        ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', script],
-        { encoding: 'utf8' },
-      );
+      const out = execFileSync('setpriv', [...NOBODY, process.execPath, '--input-type=module', '-e', script], {
+        encoding: 'utf8',
+      });
       expect(JSON.parse(out)).toEqual(['ERR_KEYSTORE_ACCESS_DENIED', 'ERR_KEYSTORE_ACCESS_DENIED']);
     },
   );
