@@ -398,7 +398,9 @@ export async function startWineProvider(options: StartWineProviderOptions): Prom
   const deadline = Date.now() + (options.startTimeoutMs ?? 90_000);
   let port = 0;
   while (!port) {
-    if (existsSync(portFile)) port = Number(readFileSync(portFile, 'utf8'));
+    // Only a complete line counts: the agent may be writing the file in place.
+    const text = existsSync(portFile) ? readFileSync(portFile, 'utf8') : '';
+    if (/^\d+\n$/.test(text)) port = Number(text.trim());
     else if (exited) throw new Error(`Windows Node exited before serving ${options.module}: ${tail()}`);
     else if (Date.now() > deadline) {
       child.kill('SIGKILL');

@@ -193,9 +193,26 @@ async function main() {
     socket.on('error', () => {});
   });
   server.listen(0, '127.0.0.1', () => {
+    // The client reads the file once it exists and takes the port only when the line is complete.
+    // A rename makes it appear whole; under a loaded Wine the rename can fail for a moment (seen as
+    // EPERM), so it is tried again, and as a last resort the line is written in place.
+    const line = `${server.address().port}\n`;
     const tmp = `${portFile}.tmp`;
-    fs.writeFileSync(tmp, String(server.address().port));
-    fs.renameSync(tmp, portFile);
+    fs.writeFileSync(tmp, line);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        fs.renameSync(tmp, portFile);
+        return;
+      } catch (error) {
+        if (attempt >= 20) {
+          process.stderr.write(`agent: rename of the port file failed (${error.code}); writing it in place\n`);
+          fs.writeFileSync(portFile, line);
+          fs.rmSync(tmp, { force: true });
+          return;
+        }
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+      }
+    }
   });
 }
 

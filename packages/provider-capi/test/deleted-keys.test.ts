@@ -96,12 +96,29 @@ describe('deleteKey with key objects still open', () => {
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
-    native.before('CryptSignHashWAsync', () => gate);
+    let reached!: () => void;
+    const inNative = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    native.before('CryptSignHashWAsync', () => {
+      reached();
+      return gate;
+    });
     const running = key.signDigest(digest, PKCS1);
     const queued = key.signDigest(digest, PKCS1).catch((e: unknown) => e);
-    await new Promise((r) => setTimeout(r, 5));
+    // The first sign is inside its native call (whatever the machine's load) before delete starts.
+    await inNative;
+    // The delete reads the machine policy before it retires the open key objects: wait until it has
+    // retired this one, so the queued sign is judged after that, whatever the machine's load.
+    const retiring = new Promise<void>((resolve) => {
+      const retire = key.retire.bind(key);
+      key.retire = (reason: string) => {
+        resolve();
+        return retire(reason);
+      };
+    });
     const deleting = worker.deleteKey({ name: 'busy', ...user });
-    await new Promise((r) => setTimeout(r, 5));
+    await retiring;
     // Delete waits for the native call: the container is still there and the handle still open.
     expect(native.containers.user.has('busy')).toBe(true);
     release();
