@@ -6,9 +6,6 @@
  */
 import { createPublicKey, KeyObject } from 'node:crypto';
 import {
-  type IsolationReceipt,
-  isIsolationLevel,
-  isolationRank,
   type KeyScope,
   KeyStoreError,
   type KeyStoreProvider,
@@ -22,26 +19,11 @@ import {
   type ProviderKeyRequest,
   throwIfAborted,
 } from '@keystore/core';
-import type { TestPolicySources } from '@keystore/core/testing';
-import { privateBlobFromKey, publicKeyFromBlob, rsaAlgorithmOfBits } from './blobs.js';
+import { privateBlobFromKey, rsaAlgorithmOfBits } from './blobs.js';
 import { CAPI_CAPABILITIES } from './capabilities.js';
-import {
-  AT_KEYEXCHANGE,
-  AT_SIGNATURE,
-  CRYPT_DELETEKEYSET,
-  CRYPT_EXPORT,
-  CRYPT_EXPORTABLE,
-  CRYPT_MACHINE_KEYSET,
-  CRYPT_NEWKEYSET,
-  CRYPT_SILENT,
-  CRYPT_VERIFYCONTEXT,
-  KP_KEYLEN,
-  KP_PERMISSIONS,
-  MS_ENH_RSA_AES_PROV,
-  PROV_RSA_AES,
-  PUBLICKEYBLOB,
-} from './constants.js';
+import { CRYPT_SILENT, CRYPT_VERIFYCONTEXT, MS_ENH_RSA_AES_PROV } from './constants.js';
 import { containerRegistry } from './containers.js';
+import { generateInContainer, importIntoContainer } from './create.js';
 import {
   MachinePolicyGate,
   type MachineVerdict,
@@ -49,128 +31,39 @@ import {
   refusedByMachine,
   requestRefusals,
 } from './gate.js';
-import { CapiKey, type CapiKeySpec, type CapiThreading } from './key.js';
-import { assertContainerName, assertNewKeyName, isOpenableContainerName } from './names.js';
-import { type AdvapiBindings, type CryptKeyHandle, type CryptProvHandle, loadAdvapi32 } from './native/advapi32.js';
+import type { CapiKey, CapiKeySpec, CapiThreading } from './key.js';
+import {
+  acquire,
+  algorithmOf,
+  containerNames,
+  deleteContainer,
+  type OpenContext,
+  openContainerKey,
+  openExpected,
+  retireLive,
+  retireStale,
+} from './keysets.js';
+import { assertContainerName, isOpenableContainerName } from './names.js';
+import { type AdvapiBindings, loadAdvapi32 } from './native/advapi32.js';
+import {
+  type CapiProviderOptions,
+  cancelled,
+  checkNewKeyRequest,
+  checkProviderOptions,
+  checkRequest,
+  checkScope,
+  checkSignal,
+  closedError,
+  invalid,
+  noPassword,
+} from './options.js';
 import { capiError } from './status.js';
 import { warnLegacyUse } from './warning.js';
 
-/**
- * Options of {@link CapiProvider}.
- *
- * @since 0.2.0
- */
-export interface CapiProviderOptions {
-  /**
-   * The key pair new keys become in their container: `keyExchange` (`AT_KEYEXCHANGE`, the default:
-   * signs and decrypts) or `signature` (`AT_SIGNATURE`: signs only, the spec some older programs
-   * expect for signing keys).
-   */
-  keySpec?: CapiKeySpec;
-  /** Where private-key operations run (default `auto`); see {@link CapiThreading}. */
-  threading?: CapiThreading;
-  /**
-   * The test hatch: machine policy sources to replace, under the key `TEST_POLICY_SOURCES` of
-   * `@keystore/core/testing` (`machinePolicy`, `registryPolicy`, `registryReader`, `env`). Each
-   * replacement is published as a `policy.override` audit event. Otherwise the provider obeys every
-   * machine policy itself, also when used without a key store: the file at the fixed path, the file
-   * `KEYSTORE_MACHINE_POLICY` names, and on Windows the registry key
-   * `HKLM\SOFTWARE\Policies\keystore`. Since 0.3.0 the options `machinePolicy`, `registryPolicy`,
-   * `registryReader` and `env` are gone, and rejected when given.
-   *
-   * @since 0.3.0
-   */
-  [POLICY_SOURCES_KEY]?: TestPolicySources;
-  /**
-   * How long, in milliseconds, one registry read is reused by the provider's later operations
-   * (default 30 000; `0` reads the key for every operation). A failed read is never reused.
-   *
-   * @since 0.2.0
-   */
-  registryCacheMs?: number;
-  /**
-   * Whether `listKeys` reports each key's algorithm (default `false`). Reading it means opening the
-   * container's key pair (`CryptGetUserKey`), which loads the private key into this process; a plain
-   * listing reads container names only and opens no key.
-   *
-   * @since 0.2.0
-   */
-  listAlgorithms?: boolean;
-  /**
-   * A replacement for the CryptoAPI function table: for tests of the provider's logic over a double.
-   * Production code leaves it unset.
-   */
-  native?: AdvapiBindings;
-}
+export type { CapiProviderOptions } from './options.js';
 
 /** Containers whose algorithm `listKeys` looks up (one context each); names beyond it are listed without. */
 const LIST_DETAIL_LIMIT = 512;
-
-function invalid(message: string): KeyStoreError {
-  return new KeyStoreError('ERR_KEYSTORE_INVALID_ARGUMENT', message, { providerId: 'capi' });
-}
-
-function checkRequest<T>(request: T, what: string): NonNullable<T> {
-  if (typeof request !== 'object' || request === null) throw invalid(`${what} needs a request object`);
-  return request as NonNullable<T>;
-}
-
-function checkScope(scope: unknown): KeyScope {
-  if (scope === undefined) return 'user';
-  if (scope !== 'user' && scope !== 'machine') throw invalid(`invalid scope ${JSON.stringify(scope)}: user or machine`);
-  return scope;
-}
-
-function checkSignal(signal: unknown): AbortSignal | undefined {
-  if (signal === undefined) return undefined;
-  if (!(signal instanceof AbortSignal)) throw invalid('signal must be an AbortSignal');
-  return signal;
-}
-
-function noPassword(password: unknown): void {
-  if (password === undefined || password === null || password === '') return;
-  throw new KeyStoreError('ERR_KEYSTORE_UNSUPPORTED_OPERATION', 'CryptoAPI key containers have no passwords', {
-    providerId: 'capi',
-    hint: 'omit the password; a CryptoAPI container is protected by the account that owns it',
-  });
-}
-
-function closedError(message = 'the CryptoAPI provider was closed'): KeyStoreError {
-  return new KeyStoreError('ERR_KEYSTORE_PROVIDER_UNAVAILABLE', message, { providerId: 'capi' });
-}
-
-function cancelled(signal: AbortSignal, message = 'the operation was cancelled'): KeyStoreError {
-  return new KeyStoreError('ERR_KEYSTORE_CANCELLED', message, { providerId: 'capi', cause: signal.reason });
-}
-
-/** Checks the parts of a create or import request that are not the key itself. */
-function checkNewKeyRequest(request: ProviderCreateRequest): { scope: KeyScope; exportable: boolean } {
-  assertNewKeyName(request.name);
-  const scope = checkScope(request.scope);
-  if (request.exportable !== undefined && typeof request.exportable !== 'boolean') {
-    throw invalid('exportable must be a boolean');
-  }
-  noPassword(request.password);
-  if (request.userPrompt !== undefined) {
-    throw new KeyStoreError(
-      'ERR_KEYSTORE_UNSUPPORTED_OPERATION',
-      'the CryptoAPI provider does not protect keys with a user prompt',
-      { providerId: 'capi', hint: 'use the CNG provider for keys protected by a prompt' },
-    );
-  }
-  const floor = request.minimumIsolation;
-  if (floor !== undefined) {
-    if (!isIsolationLevel(floor)) throw invalid(`unknown isolation level ${JSON.stringify(floor)}`);
-    if (isolationRank(floor) > isolationRank('in-process')) {
-      throw new KeyStoreError(
-        'ERR_KEYSTORE_POLICY_VIOLATION',
-        `CryptoAPI keys are in-process, below the isolation floor ${floor}`,
-        { providerId: 'capi', hint: 'use a provider that reaches the floor (cng, tpm)' },
-      );
-    }
-  }
-  return { scope, exportable: request.exportable === true };
-}
 
 /**
  * Legacy CryptoAPI key containers (`advapi32.dll`, the "Microsoft Enhanced RSA and AES Cryptographic
@@ -216,49 +109,7 @@ export class CapiProvider implements KeyStoreProvider {
   #closed = false;
 
   constructor(options: CapiProviderOptions = {}) {
-    if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
-    const keySpec = options.keySpec ?? 'keyExchange';
-    if (keySpec !== 'keyExchange' && keySpec !== 'signature') {
-      throw invalid(`keySpec must be keyExchange or signature, not ${JSON.stringify(keySpec)}`);
-    }
-    const threading = options.threading ?? 'auto';
-    if (threading !== 'auto' && threading !== 'worker') {
-      throw invalid(`threading must be auto or worker, not ${JSON.stringify(threading)}`);
-    }
-    const removed = ['machinePolicy', 'registryPolicy', 'registryReader', 'env'].filter(
-      (name) => (options as Record<string, unknown>)[name] !== undefined,
-    );
-    if (removed.length > 0) {
-      throw new KeyStoreError(
-        'ERR_KEYSTORE_INVALID_ARGUMENT',
-        `the capi provider no longer takes ${removed.join(', ')}: the machine policy is a ceiling no app option can lift or replace`,
-        {
-          providerId: 'capi',
-          hint: 'in tests, pass TEST_POLICY_SOURCES from @keystore/core/testing (or use createTestKeyStore); in production, remove the option',
-        },
-      );
-    }
-    const sources: unknown = options[POLICY_SOURCES_KEY];
-    if (sources !== undefined) {
-      if (typeof sources !== 'object' || sources === null) throw invalid('TEST_POLICY_SOURCES must be an object');
-      const s = sources as TestPolicySources;
-      for (const field of ['machinePolicy', 'registryPolicy'] as const) {
-        const value: unknown = s[field];
-        if (value !== undefined && value !== null && (typeof value !== 'object' || Array.isArray(value))) {
-          throw invalid(`${field} must be a policy object, null or omitted`);
-        }
-      }
-      if (s.registryReader !== undefined && typeof s.registryReader !== 'function') {
-        throw invalid('registryReader must be a function');
-      }
-    }
-    const cacheMs: unknown = options.registryCacheMs;
-    if (cacheMs !== undefined && (typeof cacheMs !== 'number' || !Number.isFinite(cacheMs) || cacheMs < 0)) {
-      throw invalid(`registryCacheMs must be a number of milliseconds, 0 or more, not ${String(cacheMs)}`);
-    }
-    if (options.listAlgorithms !== undefined && typeof options.listAlgorithms !== 'boolean') {
-      throw invalid('listAlgorithms must be a boolean');
-    }
+    const { keySpec, threading } = checkProviderOptions(options);
     this.keySpec = keySpec;
     this.threading = threading;
     this.#options = { ...options };
@@ -313,97 +164,9 @@ export class CapiProvider implements KeyStoreProvider {
     await this.#gate(signal, { exportPrivateKey: true });
   }
 
-  #acquire(native: AdvapiBindings, name: string | null, flags: number, what: string): CryptProvHandle {
-    const result = native.CryptAcquireContextW(name, MS_ENH_RSA_AES_PROV, PROV_RSA_AES, flags);
-    if (result.status !== 0 || result.value === undefined) throw capiError(result.status, what);
-    return result.value;
-  }
-
-  #deleteContainer(native: AdvapiBindings, name: string, scope: KeyScope): number {
-    const flags = CRYPT_DELETEKEYSET | (scope === 'machine' ? CRYPT_MACHINE_KEYSET : 0);
-    // With CRYPT_DELETEKEYSET the returned handle is not a context: there is nothing to release.
-    return native.CryptAcquireContextW(name, MS_ENH_RSA_AES_PROV, PROV_RSA_AES, flags).status;
-  }
-
-  #receipt(name: string, scope: KeyScope, keySpec: CapiKeySpec, wine: string | undefined): IsolationReceipt {
-    const evidence = [
-      `CryptoAPI (${MS_ENH_RSA_AES_PROV}, rsaenh.dll) decrypts the private key of container "${name}" (${scope} scope, ${
-        keySpec === 'signature' ? 'AT_SIGNATURE' : 'AT_KEYEXCHANGE'
-      }) into this process's memory to use it`,
-      "any process running as the same user can read this process's memory: the key's export flag does not protect it there",
-    ];
-    if (wine !== undefined) {
-      evidence.push(`running under Wine ${wine}: rsaenh keeps the container in the Wine prefix's registry`);
-    }
-    return { level: 'in-process', providerId: 'capi', measuredAt: new Date().toISOString(), evidence };
-  }
-
-  /** Opens a container and the key in it (AT_KEYEXCHANGE first, then AT_SIGNATURE). */
-  #openKey(native: AdvapiBindings, name: string, scope: KeyScope): CapiKey {
-    const machine = scope === 'machine' ? CRYPT_MACHINE_KEYSET : 0;
-    const prov = this.#acquire(native, name, CRYPT_SILENT | machine, `open key container "${name}" (${scope} scope)`);
-    let key: CryptKeyHandle | undefined;
-    try {
-      let keySpec: CapiKeySpec = 'keyExchange';
-      let found = native.CryptGetUserKey(prov, AT_KEYEXCHANGE);
-      if (found.status === 0x8009000d /* NTE_NO_KEY */) {
-        keySpec = 'signature';
-        found = native.CryptGetUserKey(prov, AT_SIGNATURE);
-      }
-      if (found.status !== 0 || found.value === undefined) {
-        throw capiError(found.status, `open the key in container "${name}" (${scope} scope)`);
-      }
-      key = found.value;
-      const blob = native.CryptExportKey(key, PUBLICKEYBLOB);
-      if (blob.status !== 0 || blob.value === undefined) {
-        throw capiError(blob.status, `export the public key of "${name}"`);
-      }
-      const info = publicKeyFromBlob(blob.value);
-      const algorithm = rsaAlgorithmOfBits(info.bits);
-      if (algorithm === undefined) {
-        throw new KeyStoreError(
-          'ERR_KEYSTORE_UNSUPPORTED_ALGORITHM',
-          `the key in container "${name}" is RSA-${info.bits}; the SDK supports RSA-2048, RSA-3072 and RSA-4096`,
-          {
-            providerId: 'capi',
-            hint: 'a legacy key of that size cannot be used or moved through the SDK: issue a new key and retire it',
-          },
-        );
-      }
-      const permissions = native.CryptGetKeyParam(key, KP_PERMISSIONS, 4);
-      const exportable =
-        permissions.status === 0 &&
-        permissions.value !== undefined &&
-        permissions.value.length >= 4 &&
-        (permissions.value.readUInt32LE(0) & CRYPT_EXPORT) !== 0;
-      const opened = new CapiKey(
-        {
-          name,
-          algorithm,
-          scope,
-          exportable,
-          keySpec,
-          isolation: this.#receipt(name, scope, keySpec, native.wineVersion),
-          publicKey: info.publicKey,
-          threading: this.threading,
-          beforeExport: (signal) => this.#gateExport(signal),
-        },
-        native,
-        prov,
-        key,
-        (closed) => {
-          this.#keys.delete(closed);
-          containerRegistry(native).remove(closed);
-        },
-      );
-      this.#keys.add(opened);
-      containerRegistry(native).add(opened);
-      return opened;
-    } catch (error) {
-      if (key !== undefined) native.CryptDestroyKey(key);
-      native.CryptReleaseContext(prov);
-      throw error;
-    }
+  /** What opening a key needs of this provider: its threading, export gate and set of open keys. */
+  #openContext(): OpenContext {
+    return { threading: this.threading, beforeExport: (signal) => this.#gateExport(signal), keys: this.#keys };
   }
 
   /**
@@ -442,12 +205,7 @@ export class CapiProvider implements KeyStoreProvider {
     }
     if (this.#closed) return down(['the CryptoAPI provider was closed']);
     try {
-      const prov = this.#acquire(
-        native,
-        null,
-        CRYPT_VERIFYCONTEXT | CRYPT_SILENT,
-        `load the CSP ${MS_ENH_RSA_AES_PROV}`,
-      );
+      const prov = acquire(native, null, CRYPT_VERIFYCONTEXT | CRYPT_SILENT, `load the CSP ${MS_ENH_RSA_AES_PROV}`);
       native.CryptReleaseContext(prov);
     } catch (err) {
       return down(explain(err));
@@ -490,48 +248,19 @@ export class CapiProvider implements KeyStoreProvider {
     return containerRegistry(native).exclusive(name, scope, async () => {
       this.#stillWanted(signal);
       warnLegacyUse(name, scope);
-      await this.#retireStale(native, name, scope);
-      const machine = scope === 'machine' ? CRYPT_MACHINE_KEYSET : 0;
-      const prov = this.#acquire(
-        native,
-        name,
-        CRYPT_NEWKEYSET | CRYPT_SILENT | machine,
-        `create key container "${name}" (${scope} scope)`,
-      );
-      let generated: KeyObject | undefined;
-      try {
-        const spec = this.keySpec === 'signature' ? AT_SIGNATURE : AT_KEYEXCHANGE;
-        const made = await native.CryptGenKeyAsync(prov, spec, (bits << 16) | (exportable ? CRYPT_EXPORTABLE : 0));
-        if (made.status !== 0 || made.value === undefined) {
-          throw capiError(made.status, `generate an ${algorithm} key in container "${name}"`);
-        }
-        try {
-          // Kept to check the key opened again below is this one (the container is not locked
-          // against other processes in between).
-          const blob = native.CryptExportKey(made.value, PUBLICKEYBLOB);
-          if (blob.status !== 0 || blob.value === undefined) {
-            throw capiError(blob.status, `export the public key of the new key "${name}"`);
-          }
-          generated = publicKeyFromBlob(blob.value).publicKey;
-        } finally {
-          native.CryptDestroyKey(made.value);
-        }
-      } finally {
-        // rsaenh stores a new key when its handles are released: release now, then open it again.
-        native.CryptReleaseContext(prov);
-        if (generated === undefined) this.#deleteContainer(native, name, scope);
-      }
+      await retireStale(native, name, scope);
+      const generated = await generateInContainer(native, name, scope, this.keySpec, algorithm, bits, exportable);
       if (signal?.aborted) {
-        this.#deleteContainer(native, name, scope);
+        deleteContainer(native, name, scope);
         throw cancelled(signal, 'the operation was cancelled; the new key was deleted');
       }
       if (this.#closed) {
-        this.#deleteContainer(native, name, scope);
+        deleteContainer(native, name, scope);
         throw closedError(
           'the CryptoAPI provider was closed while the key was being generated; the new key was deleted',
         );
       }
-      return this.#openExpected(native, name, scope, generated);
+      return openExpected(native, name, scope, generated, this.#openContext());
     });
   }
 
@@ -561,27 +290,9 @@ export class CapiProvider implements KeyStoreProvider {
       return await containerRegistry(native).exclusive(name, scope, async () => {
         this.#stillWanted(signal);
         warnLegacyUse(name, scope);
-        await this.#retireStale(native, name, scope);
-        const machine = scope === 'machine' ? CRYPT_MACHINE_KEYSET : 0;
-        const prov = this.#acquire(
-          native,
-          name,
-          CRYPT_NEWKEYSET | CRYPT_SILENT | machine,
-          `create key container "${name}" (${scope} scope)`,
-        );
-        let imported = false;
-        try {
-          const made = native.CryptImportKey(prov, blob, exportable ? CRYPT_EXPORTABLE : 0);
-          if (made.status !== 0 || made.value === undefined) {
-            throw capiError(made.status, `import a private key into container "${name}"`);
-          }
-          native.CryptDestroyKey(made.value);
-          imported = true;
-        } finally {
-          native.CryptReleaseContext(prov);
-          if (!imported) this.#deleteContainer(native, name, scope);
-        }
-        return this.#openExpected(native, name, scope, expected);
+        await retireStale(native, name, scope);
+        importIntoContainer(native, name, scope, blob, exportable);
+        return openExpected(native, name, scope, expected, this.#openContext());
       });
     } finally {
       blob.fill(0);
@@ -607,7 +318,7 @@ export class CapiProvider implements KeyStoreProvider {
     const key = await containerRegistry(native).exclusive(request.name, scope, async () => {
       this.#stillWanted(signal);
       warnLegacyUse(request.name, scope);
-      return this.#openKey(native, request.name, scope);
+      return openContainerKey(native, request.name, scope, this.#openContext());
     });
     // A key made before the machine policy tightened is held to its algorithm and RSA size rules
     // too, as the key store holds the keys it opens to the effective policy.
@@ -635,58 +346,17 @@ export class CapiProvider implements KeyStoreProvider {
     const out: ProviderKeyInfo[] = [];
     let detailed = 0;
     for (const scope of scopes) {
-      const machine = scope === 'machine' ? CRYPT_MACHINE_KEYSET : 0;
-      const prov = this.#acquire(
-        native,
-        null,
-        CRYPT_VERIFYCONTEXT | CRYPT_SILENT | machine,
-        `open the ${scope} key set for listing`,
-      );
-      let names: string[];
-      try {
-        // Wine's rsaenh enumerates the user's containers from a machine context unless the
-        // enumeration call itself carries CRYPT_MACHINE_KEYSET; Windows takes the scope from the context.
-        const listed = native.enumContainers(prov, native.wineVersion !== undefined ? machine : 0);
-        if (listed.status !== 0 || listed.value === undefined) {
-          throw capiError(listed.status, `list the ${scope} key containers`);
-        }
-        names = listed.value;
-      } finally {
-        native.CryptReleaseContext(prov);
-      }
+      const names = containerNames(native, scope);
       for (const name of [...new Set(names)].filter(isOpenableContainerName).sort()) {
         throwIfAborted(signal);
         const algorithm =
           this.#options.listAlgorithms === true && detailed++ < LIST_DETAIL_LIMIT
-            ? this.#algorithmOf(native, name, scope)
+            ? algorithmOf(native, name, scope)
             : undefined;
         out.push({ name, scope, ...(algorithm === undefined ? {} : { algorithm }) });
       }
     }
     return out;
-  }
-
-  /** The algorithm of the key in a container, or `undefined` when it cannot be read or has none. */
-  #algorithmOf(native: AdvapiBindings, name: string, scope: KeyScope) {
-    const machine = scope === 'machine' ? CRYPT_MACHINE_KEYSET : 0;
-    const opened = native.CryptAcquireContextW(name, MS_ENH_RSA_AES_PROV, PROV_RSA_AES, CRYPT_SILENT | machine);
-    if (opened.status !== 0 || opened.value === undefined) return undefined;
-    try {
-      for (const spec of [AT_KEYEXCHANGE, AT_SIGNATURE]) {
-        const found = native.CryptGetUserKey(opened.value, spec);
-        if (found.status !== 0 || found.value === undefined) continue;
-        try {
-          const length = native.CryptGetKeyParam(found.value, KP_KEYLEN, 4);
-          if (length.status !== 0 || length.value === undefined || length.value.length < 4) return undefined;
-          return rsaAlgorithmOfBits(length.value.readUInt32LE(0));
-        } finally {
-          native.CryptDestroyKey(found.value);
-        }
-      }
-      return undefined;
-    } finally {
-      native.CryptReleaseContext(opened.value);
-    }
   }
 
   /**
@@ -706,8 +376,8 @@ export class CapiProvider implements KeyStoreProvider {
     const { name } = request;
     await containerRegistry(native).exclusive(name, scope, async () => {
       this.#stillWanted(signal);
-      await this.#retireLive(native, name, scope, `the CryptoAPI key "${name}" (${scope} scope) was deleted`);
-      const status = this.#deleteContainer(native, name, scope);
+      await retireLive(native, name, scope, `the CryptoAPI key "${name}" (${scope} scope) was deleted`);
+      const status = deleteContainer(native, name, scope);
       if (status !== 0) throw capiError(status, `delete key container "${name}" (${scope} scope)`);
     });
   }
@@ -716,49 +386,6 @@ export class CapiProvider implements KeyStoreProvider {
   #stillWanted(signal: AbortSignal | undefined): void {
     throwIfAborted(signal);
     if (this.#closed) throw closedError();
-  }
-
-  /**
-   * Closes every key of a container open in this process (across providers over the same DLL), and
-   * any opened meanwhile, waiting for an operation running on one to end.
-   */
-  async #retireLive(native: AdvapiBindings, name: string, scope: KeyScope, reason: string): Promise<void> {
-    const registry = containerRegistry(native);
-    for (let live = registry.liveKeys(name, scope); live.length > 0; live = registry.liveKeys(name, scope)) {
-      await Promise.allSettled(live.map((key) => key.retire(reason)));
-    }
-  }
-
-  /**
-   * Before a new container is made under `name`: keys still open on an older container of that name
-   * (deleted by another process) are closed, and what releasing them wrote back under Wine is
-   * deleted again, so that closing them later cannot overwrite the new key. When the container
-   * exists, nothing is touched: the create fails with `ERR_KEYSTORE_KEY_EXISTS` as it should.
-   */
-  async #retireStale(native: AdvapiBindings, name: string, scope: KeyScope): Promise<void> {
-    if (containerRegistry(native).liveKeys(name, scope).length === 0) return;
-    const machine = scope === 'machine' ? CRYPT_MACHINE_KEYSET : 0;
-    const probe = native.CryptAcquireContextW(name, MS_ENH_RSA_AES_PROV, PROV_RSA_AES, CRYPT_SILENT | machine);
-    if (probe.status === 0 && probe.value !== undefined) native.CryptReleaseContext(probe.value);
-    if (probe.status !== 0x80090016 /* NTE_BAD_KEYSET */) return;
-    await this.#retireLive(native, name, scope, `the CryptoAPI key "${name}" (${scope} scope) was deleted elsewhere`);
-    // On Windows this finds nothing (NTE_BAD_KEYSET); under Wine it removes the written-back container.
-    this.#deleteContainer(native, name, scope);
-  }
-
-  /**
-   * Opens the key just made in a container and checks it is the one made: between the release of
-   * the creating handles and this open, another process could have replaced the container.
-   */
-  #openExpected(native: AdvapiBindings, name: string, scope: KeyScope, expected: KeyObject): CapiKey {
-    const key = this.#openKey(native, name, scope);
-    if (key.publicKey.equals(expected)) return key;
-    void key.close();
-    throw new KeyStoreError(
-      'ERR_KEYSTORE_KEY_EXISTS',
-      `container "${name}" (${scope} scope) holds another key than the one just put in it: another program replaced it`,
-      { providerId: 'capi', hint: 'check which program uses this container name, and choose another name' },
-    );
   }
 
   /**
