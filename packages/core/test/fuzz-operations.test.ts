@@ -14,6 +14,7 @@ import {
   runOperationFuzz,
 } from '@keystore/core/testing';
 import { describe, expect, it } from 'vitest';
+import { expectCleanFuzz } from '../../../test-support/fuzz.js';
 
 const SEED = process.env.KEYSTORE_FUZZ_SEED === undefined ? 20261202 : Number(process.env.KEYSTORE_FUZZ_SEED);
 
@@ -27,18 +28,6 @@ function memoryStore(vault: MemoryKeyVault): Promise<KeyStore> {
   });
 }
 
-function expectClean(label: string, report: FuzzReport, operations: number): void {
-  console.log(formatFuzzReport(label, report), JSON.stringify(report.byCode));
-  const failures = formatFuzzFailures(report, `KEYSTORE_FUZZ_SEED=${report.seed}`);
-  expect(report.crashes, failures).toBe(0);
-  expect(report.hangs, failures).toBe(0);
-  expect(report.untypedErrors, failures).toBe(0);
-  expect(report.keysLost, failures).toBe(0);
-  expect(report.unexpectedKeys, failures).toBe(0);
-  expect(report.wrongResults, failures).toBe(0);
-  expect(report.operations, failures).toBe(operations);
-}
-
 describe('operation fuzz: memory provider', () => {
   it('2000 random operations: no crash, no hang, only KeyStoreErrors, no key lost', async () => {
     const vault = new MemoryKeyVault();
@@ -50,7 +39,7 @@ describe('operation fuzz: memory provider', () => {
       timeLimitMs: 100_000,
       callLimitMs: 20_000,
     });
-    expectClean('memory', report, 2000);
+    expectCleanFuzz('memory', report, 2000);
     // The run did what it says: every kind of step ran, stores were closed and reopened, calls were cancelled.
     expect(Object.keys(report.byKind).sort()).toEqual(
       [

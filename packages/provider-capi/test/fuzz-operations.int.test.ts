@@ -5,8 +5,9 @@
 // (a closed provider stays closed); keys persist in the Wine prefix across them. A Windows Node
 // process that dies is a crash: its calls then reject, and it no longer answers a probe.
 import type { KeyStore } from '@keystore/core';
-import { createTestKeyStore, formatFuzzFailures, formatFuzzReport, runOperationFuzz } from '@keystore/core/testing';
-import { afterAll, describe, expect, it } from 'vitest';
+import { createTestKeyStore, runOperationFuzz } from '@keystore/core/testing';
+import { afterAll, describe, it } from 'vitest';
+import { expectCleanFuzz } from '../../../test-support/fuzz.js';
 import { startWineProvider, type WineProvider, wine } from '../../../test-support/wine.js';
 
 const SEED = process.env.KEYSTORE_FUZZ_SEED === undefined ? 20261202 : Number(process.env.KEYSTORE_FUZZ_SEED);
@@ -64,14 +65,6 @@ describe.skipIf(!wine.available)(`operation fuzz: capi in Windows Node (needs Wi
       timeLimitMs: 150_000,
       callLimitMs: 30_000,
     });
-    console.log(formatFuzzReport('capi under Wine', report), JSON.stringify(report.byCode));
-    const failures = formatFuzzFailures(report, `KEYSTORE_FUZZ_SEED=${report.seed}`);
-    expect(report.crashes, failures).toBe(0);
-    expect(report.hangs, failures).toBe(0);
-    expect(report.untypedErrors, failures).toBe(0);
-    expect(report.keysLost, failures).toBe(0);
-    expect(report.unexpectedKeys, failures).toBe(0);
-    expect(report.wrongResults, failures).toBe(0);
-    expect(report.operations, failures).toBe(OPERATIONS);
+    expectCleanFuzz('capi under Wine', report, OPERATIONS);
   }, 240_000);
 });

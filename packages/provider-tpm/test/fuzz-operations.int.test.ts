@@ -3,8 +3,9 @@
 // close, with concurrent calls, aborted signals and stores closed mid-flight. The provider runs in
 // this process: a native crash ends the test run, which fails it.
 import type { KeyStore } from '@keystore/core';
-import { createTestKeyStore, formatFuzzFailures, formatFuzzReport, runOperationFuzz } from '@keystore/core/testing';
-import { afterAll, describe, expect, it } from 'vitest';
+import { createTestKeyStore, runOperationFuzz } from '@keystore/core/testing';
+import { afterAll, describe, it } from 'vitest';
+import { expectCleanFuzz } from '../../../test-support/fuzz.js';
 import { tpmProvider } from '../src/index.js';
 import { HAVE_SWTPM, NEEDS_SWTPM, type SwtpmInstance, startSwtpm } from './helpers/swtpm.js';
 
@@ -42,14 +43,6 @@ describe.skipIf(!HAVE_SWTPM)(`operation fuzz: tpm on swtpm${HAVE_SWTPM ? '' : ` 
       timeLimitMs: 150_000,
       callLimitMs: 30_000,
     });
-    console.log(formatFuzzReport('tpm on swtpm', report), JSON.stringify(report.byCode));
-    const failures = formatFuzzFailures(report, `KEYSTORE_FUZZ_SEED=${report.seed}`);
-    expect(report.crashes, failures).toBe(0);
-    expect(report.hangs, failures).toBe(0);
-    expect(report.untypedErrors, failures).toBe(0);
-    expect(report.keysLost, failures).toBe(0);
-    expect(report.unexpectedKeys, failures).toBe(0);
-    expect(report.wrongResults, failures).toBe(0);
-    expect(report.operations, failures).toBe(OPERATIONS);
+    expectCleanFuzz('tpm on swtpm', report, OPERATIONS);
   }, 240_000);
 });

@@ -16,6 +16,7 @@ import {
 import type { CommandContext } from '../commands.js';
 import { EXIT_NO_PROVIDER, EXIT_OK } from '../exit-codes.js';
 import { json, line } from '../io.js';
+import type { DiscoveredProvider } from '../providers.js';
 import { describePolicy, describeSource } from './format.js';
 import { describePosture, type Posture, postureFacts } from './posture.js';
 import { withStore } from './store.js';
@@ -46,6 +47,29 @@ export interface DoctorProviderRow {
   reasons: string[];
   details: Details;
   loadError?: string;
+}
+
+/** The row of a provider package that was not loaded (refused by the policy, or failed to load): nothing was measured. */
+function notLoadedRow(
+  found: DiscoveredProvider,
+  status: DoctorStatus,
+  why: Pick<DoctorProviderRow, 'policyReasons' | 'reasons' | 'loadError'>,
+): DoctorProviderRow {
+  return {
+    id: found.id,
+    displayName: found.packageName,
+    package: found.packageName,
+    packagePath: found.packageDir,
+    version: found.version ?? null,
+    available: false,
+    isolation: 'none',
+    selected: false,
+    eligible: false,
+    rank: null,
+    status,
+    ...why,
+    details: {},
+  };
 }
 
 /** The policy field a provider-rule reason names. */
@@ -150,42 +174,22 @@ export async function doctor(ctx: CommandContext): Promise<number> {
           // Not imported: its code never ran, so there is no probe to report, only the rules.
           const declared = { id: found.id, capabilities: { legacyCryptoApi: found.id === 'capi' } };
           const policyReasons = policyReasonsOf(declared as unknown as KeyStoreProvider, store.policy);
-          rows.push({
-            id: found.id,
-            displayName: found.packageName,
-            package: found.packageName,
-            packagePath: found.packageDir,
-            version: found.version ?? null,
-            available: false,
-            isolation: 'none',
-            selected: false,
-            eligible: false,
-            rank: null,
-            status: 'disabled-by-policy',
-            policyReasons: policyReasons.length > 0 ? policyReasons : [...found.policyReasons],
-            reasons: ['not loaded: the policy refuses this provider, so its package was not imported'],
-            details: {},
-          });
+          rows.push(
+            notLoadedRow(found, 'disabled-by-policy', {
+              policyReasons: policyReasons.length > 0 ? policyReasons : [...found.policyReasons],
+              reasons: ['not loaded: the policy refuses this provider, so its package was not imported'],
+            }),
+          );
           continue;
         }
         if (found.loadError === undefined) continue;
-        rows.push({
-          id: found.id,
-          displayName: found.packageName,
-          package: found.packageName,
-          packagePath: found.packageDir,
-          version: found.version ?? null,
-          available: false,
-          isolation: 'none',
-          selected: false,
-          eligible: false,
-          rank: null,
-          status: 'unavailable',
-          policyReasons: [],
-          reasons: [`the package could not be loaded: ${found.loadError}`],
-          details: {},
-          loadError: found.loadError,
-        });
+        rows.push(
+          notLoadedRow(found, 'unavailable', {
+            policyReasons: [],
+            reasons: [`the package could not be loaded: ${found.loadError}`],
+            loadError: found.loadError,
+          }),
+        );
       }
       let selected = explanation.selected;
       const missing = provider !== undefined && !registered.has(provider);
