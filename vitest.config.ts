@@ -12,6 +12,11 @@ const include = [
 // Tests that measure timing (event-loop delay) run alone, after the others, so that other test
 // files competing for the CPU do not decide their outcome.
 const serial = ['packages/*/test/**/*.serial.int.test.ts'];
+// Tests of what the build produces, run by their own npm scripts after it: the documentation site in
+// headless Chromium (`npm run test:site`, after `npm run docs`) and the packed tarballs installed
+// into a project outside the workspace (`npm run test:pack`).
+const site = ['test-support/test/**/*.site.test.ts'];
+const pack = ['test-support/test/**/*.pack.test.ts'];
 
 export default defineConfig({
   resolve: {
@@ -33,8 +38,10 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     projects: [
-      { extends: true, test: { name: 'main', include, exclude: serial } },
+      { extends: true, test: { name: 'main', include, exclude: [...serial, ...site, ...pack] } },
       { extends: true, test: { name: 'serial', include: serial, fileParallelism: false } },
+      { extends: true, test: { name: 'site', include: site, fileParallelism: false } },
+      { extends: true, test: { name: 'pack', include: pack, fileParallelism: false, testTimeout: 600_000 } },
     ],
   },
 });
