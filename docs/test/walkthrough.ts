@@ -7,7 +7,7 @@
  * comment `# exits N` says a command is expected to exit N; every other must exit 0.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,9 +72,12 @@ export interface CommandResult {
 }
 
 /**
- * A scratch project to run a walkthrough in: `node_modules/@keystore/{core,cli,provider-tpm}` link to
- * the workspace's packages and `node_modules/.bin/keystore` to the built CLI, so that `npx keystore`
- * runs it without the registry (npm runs offline here: nothing is fetched).
+ * A scratch project to run a walkthrough in, laid out as `npm install @keystore/core @keystore/cli
+ * @keystore/provider-tpm` lays it out: `node_modules/@keystore/` holds a copy of the built CLI (so that
+ * it finds providers beside itself here, as an installed CLI does, not in the workspace) and links to
+ * the workspace's core, TPM provider and the CNG provider the TPM provider depends on;
+ * `node_modules/.bin/keystore` is the CLI's bin, so `npx keystore` runs it without the registry (npm
+ * runs offline here: nothing is fetched).
  */
 export class WalkthroughProject {
   readonly dir: string;
@@ -89,8 +92,11 @@ export class WalkthroughProject {
     this.#rewrite = rewrite;
     const scope = join(this.dir, 'node_modules', '@keystore');
     mkdirSync(scope, { recursive: true });
-    for (const pkg of ['core', 'cli', 'provider-tpm'])
+    for (const pkg of ['core', 'provider-tpm', 'provider-cng']) {
       symlinkSync(join(root, 'packages', pkg), join(scope, pkg), 'dir');
+    }
+    cpSync(join(root, 'packages/cli/dist'), join(scope, 'cli/dist'), { recursive: true });
+    cpSync(join(root, 'packages/cli/package.json'), join(scope, 'cli/package.json'));
     mkdirSync(join(this.dir, 'node_modules', '.bin'));
     symlinkSync('../@keystore/cli/dist/bin.js', join(this.dir, 'node_modules', '.bin', 'keystore'));
     writeFileSync(join(this.dir, 'package.json'), JSON.stringify({ name: 'walkthrough', private: true }));
