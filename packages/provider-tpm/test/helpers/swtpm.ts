@@ -62,7 +62,8 @@ function belowEphemeral(): number {
   return 32766;
 }
 
-async function freePortPair(): Promise<number> {
+/** A free port below the ephemeral range whose successor is free too (swtpm's control channel). */
+export async function freePortPair(): Promise<number> {
   const top = belowEphemeral();
   for (let i = 0; i < 200; i++) {
     const port = 10000 + 2 * Math.floor(Math.random() * ((top - 10000) / 2));
