@@ -450,7 +450,7 @@ ${table([...rows, ['help [COMMAND...]', "show a command's help"]])}
 
 Options:
   -h, --help         show help (every command and group takes it)
-  --version          print the version
+  -V, --version      print the version (with --json: { "name", "version" })
 
 Providers are the @keystore/provider-* packages installed beside the CLI (where Node.js finds the CLI's
 own dependencies; never the working directory's node_modules). A provider the policy refuses is not
