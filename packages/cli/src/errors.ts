@@ -137,7 +137,8 @@ export function describeError(err: unknown): ErrorReport {
  * folded onto one line.
  */
 export function errorLines(report: ErrorReport): string {
-  const [first = '', ...more] = report.code === 'ERR_KEYSTORE_NO_PROVIDER' ? report.message.split('\n') : [report.message];
+  const [first = '', ...more] =
+    report.code === 'ERR_KEYSTORE_NO_PROVIDER' ? report.message.split('\n') : [report.message];
   let text = `keystore: ${oneLine(first)} (${report.code})\n`;
   for (const extra of more) if (extra.trim() !== '') text += `  ${oneLine(extra)}\n`;
   if (report.hint) text += `hint: ${oneLine(report.hint)}\n`;

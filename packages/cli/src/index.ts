@@ -84,7 +84,8 @@ function findCommand(path: readonly string[]): CommandSpec | undefined {
  */
 function versionOutput(rest: readonly string[]): { help: string } {
   const extra = rest.find((arg) => arg !== '--json');
-  if (extra !== undefined) throw new UsageError(`unexpected argument '${extra}' for '--version'; see 'keystore --help'`);
+  if (extra !== undefined)
+    throw new UsageError(`unexpected argument '${extra}' for '--version'; see 'keystore --help'`);
   if (rest.includes('--json')) return { help: JSON.stringify({ name: '@keystore/cli', version: version() }, null, 2) };
   return { help: version() };
 }

@@ -72,9 +72,13 @@ describe('keys with --provider memory (one process)', () => {
     expect(r.stdout).toContain('keystore:memory:user:demo');
     const lines = r.stdout.split('\n');
     // Said before the key is shown, not after "Created".
-    expect(lines[0]).toMatch(/^Note: the memory provider keeps keys only in this process's memory: .* gone when it exits/);
+    expect(lines[0]).toMatch(
+      /^Note: the memory provider keeps keys only in this process's memory: .* gone when it exits/,
+    );
     expect(lines[1]).toBe("Created key demo in this process's memory");
-    expect(r.stdout).toMatch(/^This key is gone once the command ends: to keep a key, create it with a provider that stores it \('keystore doctor' shows/m);
+    expect(r.stdout).toMatch(
+      /^This key is gone once the command ends: to keep a key, create it with a provider that stores it \('keystore doctor' shows/m,
+    );
     // Every provider package is installed in this workspace: nothing tells the user to install one.
     expect(r.stdout).not.toMatch(/install/i);
   });

@@ -10,10 +10,10 @@ import { KeyStoreError, type ProviderRefusal, throwIfAborted } from './errors.js
 import { algorithmOfPublicKey, publicKeyMatchesAlgorithm } from './formats.js';
 import { type IsolationLevel, isAtLeast, isIsolationLevel } from './isolation.js';
 import { ASYNC_DISPOSE, ManagedKey, providerError } from './key.js';
+import { noProviderError } from './no-provider.js';
 import { requestViolations, resolvePolicy } from './policy/index.js';
 import { rejectRemoved } from './policy/load.js';
 import { POLICY_SOURCES, type WithPolicySources } from './policy/sources.js';
-import { noProviderError } from './no-provider.js';
 import { formatKeyRef, isProviderId, KEY_REF_PREFIX, parseKeyRef } from './ref.js';
 import {
   evaluateCandidates,

@@ -168,9 +168,7 @@ export function noProviderError(
   }
   const { kind, about, nearMiss } = mainCause(relevant);
   const { lead, hint } = leadAndHint(kind, about, nearMiss, relevant, policy, request);
-  const lines = relevant.map(
-    (a) => `  ${a.candidate.provider.id}: ${a.reasons.map((r) => clean(r.text)).join('; ')}`,
-  );
+  const lines = relevant.map((a) => `  ${a.candidate.provider.id}: ${a.reasons.map((r) => clean(r.text)).join('; ')}`);
   const others = assessed.filter((a) => a.kinds.has('other-provider')).map((a) => a.candidate.provider.id);
   if (others.length > 0) lines.push(`  (not asked for: ${others.join(', ')})`);
   return new KeyStoreError('ERR_KEYSTORE_NO_PROVIDER', `${head}: ${lead}\n${lines.join('\n')}`, {

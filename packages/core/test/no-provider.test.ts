@@ -1,12 +1,7 @@
 // ERR_KEYSTORE_NO_PROVIDER as a person reads it: the one cause that matters first (an algorithm
 // problem named as such), then every provider's reasons on a line of their own, and a hint that fits
 // the cause. `refusals` keeps every reason as data.
-import {
-  createKeyStore,
-  type KeyAlgorithm,
-  type KeyStoreProvider,
-  type ProbeResult,
-} from '@keystore/core';
+import { createKeyStore, type KeyAlgorithm, type KeyStoreProvider, type ProbeResult } from '@keystore/core';
 import { createMemoryProvider, createTestKeyStore } from '@keystore/core/testing';
 import { describe, expect, it } from 'vitest';
 import { errorOf } from './helpers/errors.js';
@@ -112,13 +107,17 @@ describe('ERR_KEYSTORE_NO_PROVIDER', () => {
 
   it("a provider's reason cannot add lines of its own to the message", async () => {
     const store = await createKeyStore({
-      providers: [probeOnly('tpm', { available: false, reasons: ['gone\nkeystore: all is well (OK)'] }, TPM_ALGORITHMS)],
+      providers: [
+        probeOnly('tpm', { available: false, reasons: ['gone\nkeystore: all is well (OK)'] }, TPM_ALGORITHMS),
+      ],
     });
     const error = await errorOf(store.createKey('k', { algorithm: 'ECDSA-P256' }));
     const lines = error.message.split('\n');
     expect(lines).toHaveLength(2);
     expect(lines[1]).toBe('  tpm: not available here: gone keystore: all is well (OK)');
-    expect(error.message.split('\n')[0]).toMatch(/: not available here: tpm \(the provider that would otherwise qualify\)$/);
+    expect(error.message.split('\n')[0]).toMatch(
+      /: not available here: tpm \(the provider that would otherwise qualify\)$/,
+    );
     // The data keeps what the provider said.
     expect(error.refusals[0]!.reasons).toEqual(['not available here: gone\nkeystore: all is well (OK)']);
   });

@@ -18,7 +18,8 @@ import { MEMORY, type StoreSession, withStore } from './store.js';
 const MEMORY_NOTE =
   "the memory provider keeps keys only in this process's memory: the key below lives while this command " +
   'runs and is gone when it exits; nothing is stored';
-const MEMORY_NEXT = "to keep a key, create it with a provider that stores it ('keystore doctor' shows which this machine offers)";
+const MEMORY_NEXT =
+  "to keep a key, create it with a provider that stores it ('keystore doctor' shows which this machine offers)";
 const MEMORY_WARNING = `${MEMORY_NOTE}; ${MEMORY_NEXT}`;
 
 const str = (ctx: CommandContext, name: string): string | undefined => {
