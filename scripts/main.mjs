@@ -20,7 +20,7 @@ const build =
   npmCli && /\.[cm]?js$/.test(npmCli)
     ? { command: node, args: [npmCli, 'run', 'build'] }
     : { command: process.platform === 'win32' ? 'npm.cmd' : 'npm', args: ['run', 'build'] };
-process.stdout.write('Building the packages (output shown only if the build fails)… ');
+process.stdout.write('Building the packages (this can take a few minutes; output shown only if the build fails)… ');
 const built = spawnSync(build.command, build.args, {
   cwd: root,
   encoding: 'utf8',
