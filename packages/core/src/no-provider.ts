@@ -57,13 +57,31 @@ function machineSetFloor(policy: ResolvedPolicy): boolean {
   return source === 'machine' || source === 'machine-env' || source === 'registry';
 }
 
-/** The cause told first, and the providers it is told about. */
-function mainCause(relevant: readonly Assessed[]): { kind: RefusalKind; about: Assessed[]; nearMiss: boolean } {
-  const nearMisses = relevant.filter((a) => a.kinds.size === 1);
-  if (nearMisses.length > 0) {
-    const kind = PRIORITY.find((k) => nearMisses.some((a) => a.kinds.has(k))) ?? 'unavailable';
-    return { kind, about: nearMisses.filter((a) => a.kinds.has(kind)), nearMiss: true };
+/**
+ * The cause told first, and the providers it is told about: a policy rule that refuses the request
+ * itself; else what keeps an available provider from serving when that is one check only; else the
+ * algorithm when no available provider supports it (lowering the floor would not help then); else
+ * what keeps any provider from serving when that is one check only; else the most telling reason of
+ * the provider refused for the fewest.
+ */
+function mainCause(
+  relevant: readonly Assessed[],
+  request: NormalizedRequest,
+): { kind: RefusalKind; about: Assessed[]; nearMiss: boolean } {
+  const pick = (group: readonly Assessed[]) => {
+    const kind = PRIORITY.find((k) => group.some((a) => a.kinds.has(k))) ?? 'unavailable';
+    return { kind, about: group.filter((a) => a.kinds.has(kind)) };
+  };
+  const refusedRequest = relevant.filter((a) => a.kinds.has('request'));
+  if (refusedRequest.length > 0) return { kind: 'request', about: refusedRequest, nearMiss: false };
+  const available = relevant.filter((a) => a.candidate.probe.available);
+  const nearAvailable = available.filter((a) => a.kinds.size === 1);
+  if (nearAvailable.length > 0) return { ...pick(nearAvailable), nearMiss: true };
+  if (request.algorithm !== undefined && available.length > 0 && available.every((a) => a.kinds.has('algorithm'))) {
+    return { kind: 'algorithm', about: available, nearMiss: false };
   }
+  const near = relevant.filter((a) => a.kinds.size === 1);
+  if (near.length > 0) return { ...pick(near), nearMiss: true };
   const fewest = Math.min(...relevant.map((a) => a.kinds.size));
   const first = relevant.find((a) => a.kinds.size === fewest) as Assessed;
   const kind = highest(first.kinds);
@@ -91,7 +109,9 @@ function leadAndHint(
         (a) => `${a.candidate.provider.id} supports ${a.candidate.provider.capabilities.algorithms.join(', ')}`,
       );
       return {
-        lead: `the algorithm: ${names}${otherwise} ${ids.length === 1 ? 'does' : 'do'} not support ${algorithm}`,
+        lead: nearMiss
+          ? `the algorithm: ${names}${otherwise} ${ids.length === 1 ? 'does' : 'do'} not support ${algorithm}`
+          : `the algorithm: no available provider supports ${algorithm} (${names} ${ids.length === 1 ? 'does' : 'do'} not)`,
         hint:
           (supporters.length === 0
             ? `no registered provider supports ${algorithm}`
@@ -166,7 +186,7 @@ export function noProviderError(
       hint: 'install a provider package (@keystore/provider-*) or pass providers to createKeyStore',
     });
   }
-  const { kind, about, nearMiss } = mainCause(relevant);
+  const { kind, about, nearMiss } = mainCause(relevant, request);
   const { lead, hint } = leadAndHint(kind, about, nearMiss, relevant, policy, request);
   const lines = relevant.map((a) => `  ${a.candidate.provider.id}: ${a.reasons.map((r) => clean(r.text)).join('; ')}`);
   const others = assessed.filter((a) => a.kinds.has('other-provider')).map((a) => a.candidate.provider.id);

@@ -61,6 +61,28 @@ describe('ERR_KEYSTORE_NO_PROVIDER', () => {
     ]);
   });
 
+  it('RSA-4096 where the only available provider lacks it and is below the floor: still the algorithm, not the floor or an absent provider', async () => {
+    const store = await createTestKeyStore({
+      providers: [
+        probeOnly('cng', { available: false, isolation: 'none', reasons: ['ncrypt.dll is Windows only'] }, [
+          'RSA-4096',
+        ]),
+        probeOnly('tpm', { isolation: 'in-process' }, TPM_ALGORITHMS),
+      ],
+      machinePolicy: null,
+    });
+    const error = await errorOf(store.createKey('k', { algorithm: 'RSA-4096' }));
+    expect(error.message.split('\n')[0]).toMatch(
+      /: the algorithm: no available provider supports RSA-4096 \(tpm does not\)$/,
+    );
+    expect(error.message.split('\n').slice(1)).toEqual([
+      '  cng: not available here: ncrypt.dll is Windows only',
+      '  tpm: achieves in-process, below the floor os-isolated (/minimumIsolation); does not support RSA-4096',
+    ]);
+    expect(error.hint).toContain('tpm supports ECDSA-P256, RSA-2048');
+    expect(error.hint).not.toMatch(/lower the floor/);
+  });
+
   it('nothing available reaches the floor: the floor leads, and the hint says a development policy may lower it', async () => {
     const store = await createTestKeyStore({
       providers: [
