@@ -469,7 +469,8 @@ Exit codes:
      disk, a closed stdout or a reader that went away
   130  interrupted (Ctrl-C): the operation was cancelled (ERR_KEYSTORE_CANCELLED)
 
-Errors are one line on stderr, 'keystore: MESSAGE (CODE)', then 'hint: ...' when there is a hint.
+Errors are one line on stderr, 'keystore: MESSAGE (CODE)' (ERR_KEYSTORE_NO_PROVIDER adds an indented
+line per provider), then 'hint: ...' when there is a hint.
 With --json the error is also written to stdout as { "error": { code, message, hint } }.
 
 Environment:

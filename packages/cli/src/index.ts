@@ -164,7 +164,8 @@ function parseCommand(spec: CommandSpec, args: string[]) {
 /**
  * Runs the `keystore` command with `argv` (the arguments after the program name) and resolves to its
  * exit code; it never rejects. Output goes to `io.stdout`, errors to `io.stderr` (one line
- * `keystore: MESSAGE (CODE)`, then `hint: …` when there is a hint; with `--json` also an
+ * `keystore: MESSAGE (CODE)`, for `ERR_KEYSTORE_NO_PROVIDER` followed by an indented line per
+ * provider, then `hint: …` when there is a hint; with `--json` also an
  * `{ "error": { code, message, hint } }` object on stdout). Members of `io` left out default to the
  * current process's.
  *
