@@ -4,7 +4,8 @@
 // - a public package reaching 1.0.0 or any major bump (set KEYSTORE_RELEASE_ALLOW_MAJOR=1 for the
 //   release that is meant to be 1.0.0),
 // - a private package (the examples, the monorepo root) getting a new version or a changelog,
-// - an internal range that the new versions do not satisfy.
+// - an internal range that the new versions do not satisfy,
+// - a changeset that names only private packages (no release can ever consume it).
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -58,6 +59,24 @@ try {
   execFileSync(changesetBin, statusArgs, { cwd: root, stdio: 'inherit' });
 } catch {
   problems.push('`changeset status` failed (see above): add a changeset for each changed package');
+}
+
+// A changeset is consumed when a package it names is released; private packages are never versioned
+// (privatePackages.version is false), so a changeset that names only them stays pending forever.
+const readChangesets = createRequire(createRequire(import.meta.url).resolve('@changesets/cli'))(
+  '@changesets/read',
+).default;
+const publicNames = new Set(
+  dirs.map((dir) => readJson(join(root, dir, 'package.json'))).flatMap((m) => (m.private ? [] : [m.name])),
+);
+for (const changeset of await readChangesets(root)) {
+  const names = changeset.releases.map((r) => r.name);
+  if (names.length > 0 && names.every((name) => !publicNames.has(name))) {
+    problems.push(
+      `.changeset/${changeset.id}.md names only private packages (${names.join(', ')}): no release can consume it; ` +
+        'delete it, or name the public packages it changes',
+    );
+  }
 }
 
 const scratch = mkdtempSync(join(tmpdir(), 'keystore-release-check-'));

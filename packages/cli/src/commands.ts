@@ -450,7 +450,7 @@ ${table([...rows, ['help [COMMAND...]', "show a command's help"]])}
 
 Options:
   -h, --help         show help (every command and group takes it)
-  --version          print the version
+  -V, --version      print the version (with --json: { "name", "version" })
 
 Providers are the @keystore/provider-* packages installed beside the CLI (where Node.js finds the CLI's
 own dependencies; never the working directory's node_modules). A provider the policy refuses is not
@@ -469,7 +469,8 @@ Exit codes:
      disk, a closed stdout or a reader that went away
   130  interrupted (Ctrl-C): the operation was cancelled (ERR_KEYSTORE_CANCELLED)
 
-Errors are one line on stderr, 'keystore: MESSAGE (CODE)', then 'hint: ...' when there is a hint.
+Errors are one line on stderr, 'keystore: MESSAGE (CODE)' (ERR_KEYSTORE_NO_PROVIDER adds an indented
+line per provider), then 'hint: ...' when there is a hint.
 With --json the error is also written to stdout as { "error": { code, message, hint } }.
 
 Environment:

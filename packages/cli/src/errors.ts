@@ -117,7 +117,8 @@ export function describeError(err: unknown): ErrorReport {
     body = { ...rest, code, message, ...(hint === undefined ? {} : { hint }) };
     exit = exitCodeFor(code);
     if (hint === undefined && code === 'ERR_KEYSTORE_NO_PROVIDER') {
-      hint = "'keystore doctor' shows every provider and why it was refused; a policy may lower the floor";
+      // The core gives a hint that fits the cause; an older core gives none.
+      hint = "'keystore doctor' shows every provider and why it was refused";
       body.hint = hint;
     }
   } else {
@@ -130,9 +131,16 @@ export function describeError(err: unknown): ErrorReport {
   return { code, message, hint, body, exit };
 }
 
-/** The one stderr line (and hint line) for an error. */
+/**
+ * The stderr lines for an error: `keystore: MESSAGE (CODE)`, then, for `ERR_KEYSTORE_NO_PROVIDER`,
+ * the message's own indented lines (one per provider), then the hint line. Every other message is
+ * folded onto one line.
+ */
 export function errorLines(report: ErrorReport): string {
-  let text = `keystore: ${oneLine(report.message)} (${report.code})\n`;
+  const [first = '', ...more] =
+    report.code === 'ERR_KEYSTORE_NO_PROVIDER' ? report.message.split('\n') : [report.message];
+  let text = `keystore: ${oneLine(first)} (${report.code})\n`;
+  for (const extra of more) if (extra.trim() !== '') text += `  ${oneLine(extra)}\n`;
   if (report.hint) text += `hint: ${oneLine(report.hint)}\n`;
   return text;
 }

@@ -78,12 +78,24 @@ function findCommand(path: readonly string[]): CommandSpec | undefined {
   return COMMANDS.find((c) => c.path.length === path.length && c.path.every((p, i) => p === path[i]));
 }
 
+/**
+ * `keystore --version` (`-V`): the version as a line, or with `--json` as
+ * `{ "name": "@keystore/cli", "version": "…" }`. Any other argument is a usage error.
+ */
+function versionOutput(rest: readonly string[]): { help: string } {
+  const extra = rest.find((arg) => arg !== '--json');
+  if (extra !== undefined)
+    throw new UsageError(`unexpected argument '${extra}' for '--version'; see 'keystore --help'`);
+  if (rest.includes('--json')) return { help: JSON.stringify({ name: '@keystore/cli', version: version() }, null, 2) };
+  return { help: version() };
+}
+
 /** Splits argv into the command and its own arguments; throws {@link UsageError}. */
 function route(argv: readonly string[]): { spec: CommandSpec; args: string[] } | { help: string } {
   const [first, second] = argv;
   if (first === undefined) throw new UsageError("missing command; see 'keystore --help'");
   if (first === '--help' || first === '-h') return { help: mainHelp(version()) };
-  if (first === '--version' || first === '-V') return { help: version() };
+  if (first === '--version' || first === '-V') return versionOutput(argv.slice(1));
   if (first === 'help') {
     const rest = argv.slice(1);
     if (rest.length === 0) return { help: mainHelp(version()) };
@@ -152,7 +164,8 @@ function parseCommand(spec: CommandSpec, args: string[]) {
 /**
  * Runs the `keystore` command with `argv` (the arguments after the program name) and resolves to its
  * exit code; it never rejects. Output goes to `io.stdout`, errors to `io.stderr` (one line
- * `keystore: MESSAGE (CODE)`, then `hint: …` when there is a hint; with `--json` also an
+ * `keystore: MESSAGE (CODE)`, for `ERR_KEYSTORE_NO_PROVIDER` followed by an indented line per
+ * provider, then `hint: …` when there is a hint; with `--json` also an
  * `{ "error": { code, message, hint } }` object on stdout). Members of `io` left out default to the
  * current process's.
  *

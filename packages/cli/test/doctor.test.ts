@@ -61,6 +61,14 @@ function expectRowShape(row: Row): void {
 }
 
 describe('keystore doctor', () => {
+  it("with no TPM configured, the TPM's hint says what a user of the published package can do (no repository script)", () => {
+    const r = box.run(['doctor']);
+    expect([0, 3]).toContain(r.code);
+    expect(r.stdout).toMatch(/not available here: set TSS2_FAPICONF to a FAPI config file/);
+    expect(r.stdout).toContain('https://github.com/keystore-sdk/keystore/blob/main/docs/getting-started.md');
+    expect(r.stdout).not.toMatch(/scripts\/swtpm\.sh/);
+  });
+
   it('reports on the installed providers of this machine (structure, not which)', () => {
     const r = box.run(['doctor', '--json']);
     expect([0, 3]).toContain(r.code);

@@ -66,10 +66,21 @@ describe('keys with --provider memory (one process)', () => {
     expect(createPublicKey(k.publicKey).asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
   });
 
-  it('human keys create output exits 0 and shows the ref', () => {
+  it('human keys create output says first that the key lives only in this process, then shows the ref', () => {
     const r = box.run(['keys', 'create', 'demo', '--algorithm', 'RSA-2048', '--provider', 'memory', '--policy', dev]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('keystore:memory:user:demo');
+    const lines = r.stdout.split('\n');
+    // Said before the key is shown, not after "Created".
+    expect(lines[0]).toMatch(
+      /^Note: the memory provider keeps keys only in this process's memory: .* gone when it exits/,
+    );
+    expect(lines[1]).toBe("Created key demo in this process's memory");
+    expect(r.stdout).toMatch(
+      /^This key is gone once the command ends: to keep a key, create it with a provider that stores it \('keystore doctor' shows/m,
+    );
+    // Every provider package is installed in this workspace: nothing tells the user to install one.
+    expect(r.stdout).not.toMatch(/install/i);
   });
 
   it('memory keys do not survive the process: keys sign exits 4', () => {
@@ -86,6 +97,18 @@ describe('keys with --provider memory (one process)', () => {
     expect(r.code).toBe(EXIT_FOR[error.code]);
     expect(stderrLines(r)[0]).toMatch(new RegExp(`^keystore: .+ \\(${error.code}\\)$`));
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('NO_PROVIDER on stderr: the cause on the first line, each provider on its own line, then a hint that fits', () => {
+    const r = box.run(['keys', 'create', 'demo', '--algorithm', 'ECDSA-P256', '--provider', 'memory']);
+    expect(r.code).toBe(3);
+    const lines = stderrLines(r);
+    expect(lines[0]).toMatch(
+      /^keystore: no provider can create a ECDSA-P256 key .*: the isolation floor: no available provider reaches os-isolated \(memory achieves none\) \(ERR_KEYSTORE_NO_PROVIDER\)$/,
+    );
+    expect(lines[1]).toBe('  memory: achieves none, below the floor os-isolated (/minimumIsolation)');
+    expect(lines.slice(2, -1).every((l) => /^ {2}\S/.test(l))).toBe(true);
+    expect(lines.at(-1)).toMatch(/^hint: .*an app policy may lower the floor/);
   });
 
   it('a provider that is not installed: exit 3 ERR_KEYSTORE_PROVIDER_UNAVAILABLE with a hint', () => {

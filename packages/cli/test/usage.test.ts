@@ -67,9 +67,30 @@ describe('keystore --help and --version', () => {
 
   it('--version prints the package version', () => {
     const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-    const r = box.run(['--version']);
-    expect(r.code).toBe(0);
-    expect(r.stdout.trim()).toBe(pkg.version);
+    for (const flag of ['--version', '-V']) {
+      const r = box.run([flag]);
+      expect(r.code).toBe(0);
+      expect(r.stdout.trim()).toBe(pkg.version);
+    }
+  });
+
+  it('--version --json (and -V --json) prints { name, version } as JSON', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const r = box.run([flag, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ name: '@keystore/cli', version: pkg.version });
+    }
+  });
+
+  it('--version with another argument is a usage error (exit 2)', () => {
+    const r = box.run(['--version', '--bogus']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^keystore: unexpected argument '--bogus' for '--version'.*\(ERR_USAGE\)$/m);
+  });
+
+  it('the main help lists -V beside --version', () => {
+    expect(box.run(['--help']).stdout).toMatch(/^ {2}-V, --version {2,}print the version/m);
   });
 });
 

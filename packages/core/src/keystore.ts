@@ -10,6 +10,7 @@ import { KeyStoreError, type ProviderRefusal, throwIfAborted } from './errors.js
 import { algorithmOfPublicKey, publicKeyMatchesAlgorithm } from './formats.js';
 import { type IsolationLevel, isAtLeast, isIsolationLevel } from './isolation.js';
 import { ASYNC_DISPOSE, ManagedKey, providerError } from './key.js';
+import { noProviderError } from './no-provider.js';
 import { requestViolations, resolvePolicy } from './policy/index.js';
 import { rejectRemoved } from './policy/load.js';
 import { POLICY_SOURCES, type WithPolicySources } from './policy/sources.js';
@@ -399,7 +400,7 @@ class DefaultKeyStore implements KeyStore {
     throwIfAborted(signal);
 
     const candidates = await this.#candidates(true, signal);
-    const explanation = selectProvider(candidates, this.policy, {
+    const request = normalizeSelectionRequest({
       algorithm,
       scope,
       exportable,
@@ -408,15 +409,18 @@ class DefaultKeyStore implements KeyStore {
       importKey: action === 'import',
       ...(providerId === undefined ? {} : { provider: providerId }),
     });
+    const explanation = selectProvider(candidates, this.policy, request);
     const provider = explanation.selected === null ? undefined : this.#byId.get(explanation.selected);
     if (provider === undefined) {
       const refusals = refusalsOf(explanation.providers);
       decision(action, 'refused', null, flatReasons(refusals), { algorithm });
-      throw new KeyStoreError(
-        'ERR_KEYSTORE_NO_PROVIDER',
+      throw noProviderError(
         `no provider can ${action} a ${algorithm} key in the ${scope} scope under the policy ` +
-          `(floor ${this.policy.minimumIsolation}): ${describeRefusals(refusals)}`,
-        { refusals },
+          `(floor ${this.policy.minimumIsolation})`,
+        candidates,
+        this.policy,
+        request,
+        refusals,
       );
     }
     decision(action, 'allowed', provider.id, explanation.providers[0]?.reasons ?? [], { algorithm });
@@ -506,19 +510,18 @@ class DefaultKeyStore implements KeyStore {
     if (providerId !== undefined) this.#provider(providerId);
     const candidates = await this.#candidates(false, signal);
     const request = normalizeSelectionRequest({ ...(providerId === undefined ? {} : { provider: providerId }) });
-    const verdicts = evaluateCandidates(candidates, this.policy, {
-      ...request,
-      scope,
-      password,
-    });
+    const normalized = { ...request, scope, password };
+    const verdicts = evaluateCandidates(candidates, this.policy, normalized);
     const eligible = verdicts.filter((v) => v.eligible).map((v) => this.#provider(v.providerId));
     const refusals = refusalsOf(verdicts);
     if (eligible.length === 0) {
       decision(action, 'refused', null, flatReasons(refusals));
-      throw new KeyStoreError(
-        'ERR_KEYSTORE_NO_PROVIDER',
-        `no provider may serve keys under the policy (floor ${this.policy.minimumIsolation}): ${describeRefusals(refusals)}`,
-        { refusals },
+      throw noProviderError(
+        `no provider may serve keys under the policy (floor ${this.policy.minimumIsolation})`,
+        candidates,
+        this.policy,
+        normalized,
+        refusals,
       );
     }
     return { eligible, refusals };
@@ -558,18 +561,22 @@ class DefaultKeyStore implements KeyStore {
     const provider = this.#provider(parts.providerId);
     throwIfAborted(signal);
     const candidate = await this.#candidate(provider, signal);
-    const verdicts = evaluateCandidates([candidate], this.policy, {
+    const normalized = {
       ...normalizeSelectionRequest({ provider: provider.id }),
       scope: parts.scope,
       password: options.password,
-    });
+    };
+    const verdicts = evaluateCandidates([candidate], this.policy, normalized);
     const refusals = refusalsOf(verdicts);
     if (refusals.length > 0) {
       decision(action, 'refused', null, flatReasons(refusals), { ref });
-      throw new KeyStoreError(
-        'ERR_KEYSTORE_NO_PROVIDER',
-        `no provider may serve ${ref} under the policy (floor ${this.policy.minimumIsolation}): ${describeRefusals(refusals)}`,
-        { providerId: provider.id, refusals },
+      throw noProviderError(
+        `no provider may serve ${ref} under the policy (floor ${this.policy.minimumIsolation})`,
+        [candidate],
+        this.policy,
+        normalized,
+        refusals,
+        { providerId: provider.id },
       );
     }
     return { provider, name: parts.name, scope: parts.scope };

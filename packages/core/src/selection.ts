@@ -219,35 +219,67 @@ function setBy(policy: ResolvedPolicy, pointer: string): string {
   }
 }
 
-/** The reasons `candidate` cannot serve `request`, provider-specific checks only, in filter order. */
-function candidateReasons(candidate: SelectionCandidate, policy: ResolvedPolicy, request: NormalizedRequest): string[] {
+/**
+ * What kind of check refused a provider: its provider rules in the policy (`policy`), a request that
+ * names another provider (`other-provider`), its probe (`unavailable`), the isolation floor (`floor`),
+ * the algorithm (`algorithm`), the scope (`scope`), another capability the request needs
+ * (`capability`: exportable keys, passwords, user prompts, key import), or a policy rule that refuses
+ * the request itself whatever the provider (`request`).
+ */
+export type RefusalKind =
+  | 'policy'
+  | 'other-provider'
+  | 'unavailable'
+  | 'floor'
+  | 'algorithm'
+  | 'scope'
+  | 'capability'
+  | 'request';
+
+/** One reason a provider cannot serve a request, with the kind of check that gave it. */
+export interface TaggedReason {
+  readonly kind: RefusalKind;
+  readonly text: string;
+}
+
+/**
+ * The reasons `candidate` cannot serve `request`, provider-specific checks only, in filter order,
+ * each tagged with its kind. Exported for the key store's `ERR_KEYSTORE_NO_PROVIDER` message.
+ */
+export function candidateRefusal(
+  candidate: SelectionCandidate,
+  policy: ResolvedPolicy,
+  request: NormalizedRequest,
+): TaggedReason[] {
   const { provider, probe } = candidate;
   const caps = provider.capabilities;
-  const reasons = providerPolicyReasons(provider, policy);
+  const reasons: TaggedReason[] = providerPolicyReasons(provider, policy).map((text) => ({ kind: 'policy', text }));
+  const add = (kind: RefusalKind, text: string) => reasons.push({ kind, text });
   if (request.provider !== undefined && request.provider !== provider.id) {
-    reasons.push(`the request asks for provider ${request.provider}`);
+    add('other-provider', `the request asks for provider ${request.provider}`);
   }
   if (!probe.available) {
-    if (probe.reasons.length === 0) reasons.push('not available here (its probe gave no reason)');
-    else for (const reason of probe.reasons) reasons.push(`not available here: ${reason}`);
+    if (probe.reasons.length === 0) add('unavailable', 'not available here (its probe gave no reason)');
+    else for (const reason of probe.reasons) add('unavailable', `not available here: ${reason}`);
   } else if (!isAtLeast(probe.isolation, policy.minimumIsolation)) {
-    reasons.push(
+    add(
+      'floor',
       `achieves ${probe.isolation}, below the floor ${policy.minimumIsolation} (/minimumIsolation)${setBy(policy, '/minimumIsolation')}`,
     );
   }
   if (request.algorithm !== undefined && !caps.algorithms.includes(request.algorithm)) {
-    reasons.push(`does not support ${request.algorithm}`);
+    add('algorithm', `does not support ${request.algorithm}`);
   }
   if (request.scope !== undefined && !caps.scopes.includes(request.scope)) {
-    reasons.push(`does not support the ${request.scope} scope`);
+    add('scope', `does not support the ${request.scope} scope`);
   }
-  if (request.exportable && !caps.exportableKeys) reasons.push('cannot create exportable keys');
-  if (request.password && !caps.passwords) reasons.push('does not support key passwords');
+  if (request.exportable && !caps.exportableKeys) add('capability', 'cannot create exportable keys');
+  if (request.password && !caps.passwords) add('capability', 'does not support key passwords');
   if (request.userPrompt && caps.userPrompt !== true) {
-    reasons.push('cannot protect keys with a user prompt (capabilities.userPrompt)');
+    add('capability', 'cannot protect keys with a user prompt (capabilities.userPrompt)');
   }
   if (request.importKey && (caps.importKeys !== true || typeof provider.importKey !== 'function')) {
-    reasons.push('cannot import existing private keys (capabilities.importKeys)');
+    add('capability', 'cannot import existing private keys (capabilities.importKeys)');
   }
   return reasons;
 }
@@ -265,7 +297,7 @@ export function evaluateCandidates(
   const qualifying: { candidate: SelectionCandidate; index: number }[] = [];
   const refused: { candidate: SelectionCandidate; reasons: string[] }[] = [];
   candidates.forEach((candidate, index) => {
-    const reasons = [...requestReasons, ...candidateReasons(candidate, policy, request)];
+    const reasons = [...requestReasons, ...candidateRefusal(candidate, policy, request).map((r) => r.text)];
     if (reasons.length === 0) qualifying.push({ candidate, index });
     else refused.push({ candidate, reasons });
   });

@@ -244,10 +244,21 @@ function profileInfo(name: string, body: Record<string, unknown>): ProfileInfo |
   return undefined;
 }
 
+/**
+ * How a user of the published package gets a FAPI config: what the hints of a missing or bad config
+ * say. (The repository's own scripts are not in the package, so they are not named.)
+ */
+const FAPI_CONFIG_HOWTO =
+  'writeFapiConfig() writes one, for a TPM (deviceTcti(): /dev/tpmrm0) or for the swtpm simulator (swtpmTcti()); ' +
+  'starting swtpm and writing its config, step by step: https://github.com/keystore-sdk/keystore/blob/main/docs/getting-started.md';
+
+/** The hint when no FAPI config is named at all. */
+export const TPM_SETUP_HINT = `set TSS2_FAPICONF to a FAPI config file, or pass the configFile option; ${FAPI_CONFIG_HOWTO}`;
+
 function configError(configFile: string, message: string, cause?: unknown): KeyStoreError {
   return new KeyStoreError('ERR_KEYSTORE_PROVIDER_UNAVAILABLE', `FAPI config ${configFile}: ${message}`, {
     providerId: 'tpm',
-    hint: 'point TSS2_FAPICONF (or the configFile option) at a valid FAPI config; writeFapiConfig() or scripts/swtpm.sh start writes one',
+    hint: `point TSS2_FAPICONF (or the configFile option) at a valid FAPI config; ${FAPI_CONFIG_HOWTO}`,
     cause,
   });
 }

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type KeyAlgorithm, type KeyScope, KeyStoreError, throwIfAborted } from '@keystore/core';
 import { type GuardedOutcome, type GuardOptions, guardNativeCall, processBudget } from './budget.js';
-import { type FapiSetup, type ProfileInfo, readFapiSetup } from './config.js';
+import { type FapiSetup, type ProfileInfo, readFapiSetup, TPM_SETUP_HINT } from './config.js';
 import type { TpmDeviceInfo } from './device.js';
 import type { TpmKey } from './key.js';
 import { type FapiBindings, loadFapi } from './native/fapi.js';
@@ -125,7 +125,7 @@ export class FapiRuntime {
     if (!file) {
       throw new KeyStoreError('ERR_KEYSTORE_PROVIDER_UNAVAILABLE', 'no FAPI config: TSS2_FAPICONF is not set', {
         providerId: 'tpm',
-        hint: 'set TSS2_FAPICONF to a FAPI config file (scripts/swtpm.sh start prints one for a simulator; writeFapiConfig() writes one for device:/dev/tpmrm0), or pass the configFile option',
+        hint: TPM_SETUP_HINT,
       });
     }
     this.setupCache = readFapiSetup(file);

@@ -149,6 +149,17 @@ describe('FAPI configuration', () => {
       expect.objectContaining({ code: 'ERR_KEYSTORE_PROVIDER_UNAVAILABLE' }),
     );
   });
+  it("the hint names what a user of the published package can do, never the repository's scripts", () => {
+    let hint: string | undefined;
+    try {
+      readFapiSetup(join(dir, 'nope.json'));
+    } catch (error) {
+      hint = (error as KeyStoreError).hint;
+    }
+    expect(hint).toMatch(/writeFapiConfig\(\) writes one/);
+    expect(hint).toContain('https://github.com/keystore-sdk/keystore/blob/main/docs/getting-started.md');
+    expect(hint).not.toMatch(/scripts\//);
+  });
 });
 
 describe('device info', () => {

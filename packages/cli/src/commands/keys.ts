@@ -13,9 +13,14 @@ import { readInput, writeOutput } from './files.js';
 import { describeReceipt } from './format.js';
 import { MEMORY, type StoreSession, withStore } from './store.js';
 
-const MEMORY_WARNING =
-  'the memory provider keeps keys in this process only: this key was discarded when the command exited ' +
-  '(use it through the SDK in one process, or install a provider package)';
+// What `--provider memory` does, said before the key is shown: the in-memory provider is for tests and
+// demos within one process; the CLI runs one process per command.
+const MEMORY_NOTE =
+  "the memory provider keeps keys only in this process's memory: the key below lives while this command " +
+  'runs and is gone when it exits; nothing is stored';
+const MEMORY_NEXT =
+  "to keep a key, create it with a provider that stores it ('keystore doctor' shows which this machine offers)";
+const MEMORY_WARNING = `${MEMORY_NOTE}; ${MEMORY_NEXT}`;
 
 const str = (ctx: CommandContext, name: string): string | undefined => {
   const value = ctx.values[name];
@@ -91,7 +96,8 @@ export async function create(ctx: CommandContext): Promise<number> {
         });
       } else {
         const out = ctx.io.stdout;
-        await line(out, `Created key ${key.name}`);
+        if (!persistent) await line(out, `Note: ${MEMORY_NOTE}.`);
+        await line(out, `Created key ${key.name}${persistent ? '' : " in this process's memory"}`);
         await line(out, `  ref:        ${key.ref}`);
         await line(out, `  provider:   ${key.providerId}`);
         await line(out, `  algorithm:  ${key.algorithm}`);
@@ -99,9 +105,9 @@ export async function create(ctx: CommandContext): Promise<number> {
         await line(out, `  exportable: ${key.exportable ? 'yes' : 'no'}`);
         for (const text of describeReceipt(key.isolation)) await line(out, text);
         if (!persistent) {
-          await line(out, `Note: ${MEMORY_WARNING}.`);
           await line(out, 'Its public key:');
           await write(out, publicKey.endsWith('\n') ? publicKey : `${publicKey}\n`);
+          await line(out, `This key is gone once the command ends: ${MEMORY_NEXT}.`);
         }
       }
       return EXIT_OK;

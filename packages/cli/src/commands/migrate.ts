@@ -27,7 +27,7 @@ import {
   strongerIsolation,
 } from '@keystore/core';
 import type { CommandContext } from '../commands.js';
-import { describeError, errorLines } from '../errors.js';
+import { describeError, errorLines, oneLine } from '../errors.js';
 import { EXIT_OK } from '../exit-codes.js';
 import { json, line, write } from '../io.js';
 import { type DiscoveredProvider, discoverProviders } from '../providers.js';
@@ -681,7 +681,7 @@ async function migrateScan(ctx: CommandContext): Promise<number> {
           } catch (error) {
             const report = describeError(error);
             if (report.code === 'ERR_KEYSTORE_CANCELLED') throw error;
-            row.reasons.push(`it could not be opened: ${report.message}`);
+            row.reasons.push(`it could not be opened: ${oneLine(report.message)}`); // one line in the scan table
           }
         }
         if (row.exportable === false) {
