@@ -84,8 +84,12 @@ describe('the built documentation site (docs/api)', () => {
     ].map((f) => `guides/${f.replace(/\.md$/, '.html')}`);
     expect(guides.length).toBeGreaterThan(10);
     expect(guides.filter((g) => !paths.includes(g))).toEqual([]);
-    // Guides are pages, not raw Markdown copied beside them.
-    expect(paths.filter((p) => p.endsWith('.md'))).toEqual([]);
+    // Guides are pages, not raw Markdown copied beside them. (typedoc copies a linked file that is
+    // not a guide into media/ as is: link to it on GitHub instead, or make it a guide.)
+    expect(
+      paths.filter((p) => p.endsWith('.md')),
+      'Markdown copied raw into the site',
+    ).toEqual([]);
     const home = readFileSync(join(site, 'index.html'), 'utf8');
     expect(home).toContain('keystore documentation');
   });
