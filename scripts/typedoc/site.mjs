@@ -3,8 +3,9 @@
 //
 // - every guide (docs/*.md, docs/providers/*.md, found by typedoc's `projectDocuments` globs) is a
 //   page titled as the home page's table names it (else by its `# ` heading), grouped by folder
-//   (Guides, Providers), ordered as that table lists them with getting-started first, at a URL that follows its file
-//   (docs/providers/tpm.md → guides/providers/tpm.html); docs/README.md stays the home page only;
+//   (Guides, Providers), ordered as that table lists them with getting-started first, at a URL
+//   that follows its file (docs/providers/tpm.md → guides/providers/tpm.html), its headings with
+//   the anchors GitHub gives them; docs/README.md stays the home page only;
 // - a guide's front matter may name API pages (`reference:`); they are shown under its heading as
 //   `{@link}`s, which typedoc resolves and validates like any other;
 // - files the site publishes at fixed paths (option `keystoreSiteFiles`, e.g. the policy JSON
