@@ -3,6 +3,8 @@
  * arguments (without `node` and the script) and returns the exit code; the `EXIT_*` constants name the
  * codes. The `keystore` binary is a thin wrapper around it.
  *
+ * Guide: {@link "The keystore command" | the `keystore` command}.
+ *
  * @example
  * ```ts
  * import { run, EXIT_OK } from '@keystore/cli';

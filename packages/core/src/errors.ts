@@ -121,6 +121,7 @@ const BRAND = Symbol.for('@keystore/core/KeyStoreError');
 /**
  * The error every SDK call throws or rejects with. Branch on {@link KeyStoreError.code}; detect it
  * with {@link KeyStoreError.is}, which works across duplicated installs of the package.
+ * The {@link "Errors" | errors guide} lists every code and what to do about it.
  *
  * @example
  * ```ts

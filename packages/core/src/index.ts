@@ -4,6 +4,9 @@
  * effects and does not load a dependency-injection container; see `@keystore/core/di` for that
  * and `@keystore/core/testing` for the in-memory provider and the provider conformance suite.
  *
+ * Guides: {@link "Isolation levels and receipts" | isolation levels}, {@link "Policy reference" | the policy},
+ * {@link "Provider selection" | provider selection}, {@link "Errors" | errors}, {@link "Security model" | the security model}.
+ *
  * @module @keystore/core
  */
 

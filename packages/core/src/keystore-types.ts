@@ -295,6 +295,8 @@ export interface SelectionExplanation {
 
 /**
  * The API an app uses: one interface over every provider, under one policy.
+ * {@link "Provider selection" | Provider selection} tells which provider serves a call, and
+ * {@link "Policy reference" | the policy guide} what the policy may require.
  *
  * @example
  * ```ts

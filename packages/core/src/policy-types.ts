@@ -10,6 +10,7 @@ import type { IsolationLevel } from './isolation.js';
  * A policy document: what the app asks for, or what a machine's owners require. Every field is
  * optional; omitted fields take the built-in defaults. See the JSON Schema shipped as
  * `@keystore/core/policy.schema.json`.
+ * The {@link "Policy reference" | policy guide} explains every field and how machine policies cap the app's.
  *
  * @since 0.1.0
  */

@@ -31,6 +31,7 @@ export interface OperationOptions {
 /**
  * The isolation a provider actually achieved for one key, measured when the key was created or
  * opened; never the level the provider hoped for.
+ * See {@link "Isolation levels and receipts" | isolation levels and receipts}.
  *
  * @since 0.1.0
  */

@@ -5,6 +5,9 @@
  * provider by default: it serves only when the effective policy says `legacyCryptoApi: "allow"` and
  * its floor is at most `in-process`. Use it to reach old containers and move their keys to CNG.
  *
+ * Guides: {@link "CryptoAPI provider" | the CryptoAPI provider},
+ * {@link "Moving keys from CryptoAPI to CNG" | moving keys to CNG}.
+ *
  * @example
  * ```ts
  * import { createKeyStore } from '@keystore/core';

@@ -3,6 +3,8 @@
  * This is the only entry point of the package that imports inversify (an optional peer dependency).
  * Registering the provider does not enable it: the policy must still say `legacyCryptoApi: "allow"`.
  *
+ * Guides: {@link "CryptoAPI provider" | the CryptoAPI provider}, {@link "Dependency injection" | dependency injection}.
+ *
  * @example
  * ```ts
  * import { Container } from 'inversify';

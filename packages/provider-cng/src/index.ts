@@ -9,6 +9,8 @@
  * limits and isolation measurement, so other NCrypt key storage providers (the Platform Crypto
  * Provider) are built on it.
  *
+ * Guide: {@link "CNG provider" | the CNG provider}.
+ *
  * @example
  * ```ts
  * import { createKeyStore } from '@keystore/core';

@@ -2,6 +2,8 @@
  * `@keystore/provider-cng/module`: the CNG provider for apps that use an inversify container. This
  * is the only entry point of the package that imports inversify (an optional peer dependency).
  *
+ * Guides: {@link "CNG provider" | the CNG provider}, {@link "Dependency injection" | dependency injection}.
+ *
  * @example
  * ```ts
  * import { Container } from 'inversify';

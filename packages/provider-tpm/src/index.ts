@@ -4,6 +4,8 @@
  * uses the Microsoft Platform Crypto Provider through NCrypt (the engine of `@keystore/provider-cng`),
  * with the TPM's presence read from the TPM Base Services.
  *
+ * Guide: {@link "TPM provider" | the TPM provider}.
+ *
  * @example
  * ```ts
  * import { createKeyStore } from '@keystore/core';

@@ -2,6 +2,8 @@
  * `@keystore/provider-tpm/module`: the TPM provider for apps that use an inversify container. This
  * is the only entry point of the package that imports inversify (an optional peer dependency).
  *
+ * Guides: {@link "TPM provider" | the TPM provider}, {@link "Dependency injection" | dependency injection}.
+ *
  * @example
  * ```ts
  * import { Container } from 'inversify';

@@ -7,6 +7,8 @@
  * This is the only entry point of `@keystore/core` that imports inversify (an optional peer
  * dependency); apps without a container call `createKeyStore` from `@keystore/core` instead.
  *
+ * Guide: {@link "Dependency injection" | dependency injection}.
+ *
  * @example
  * ```ts
  * import { Container } from 'inversify';

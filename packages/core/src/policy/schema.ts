@@ -30,6 +30,8 @@ const providerList = (title: string, description: string) =>
  * The JSON Schema (draft 2020-12) of a {@link KeyStorePolicy} document. The package ships the same
  * content as `@keystore/core/policy.schema.json`, so editors can complete and check policy files
  * (`"$schema"` pointing at that file). {@link validatePolicy} implements exactly this schema by hand.
+ * The documentation site publishes the file at `schema/policy.schema.json`; the
+ * {@link "Policy reference" | policy guide} explains each field.
  *
  * @example
  * ```ts

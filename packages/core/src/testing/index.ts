@@ -4,6 +4,8 @@
  * package runs against itself, and (since 0.3.0) a seeded operation fuzzer over a key store
  * ({@link runOperationFuzz}). Loads no test runner: the suite takes the runner's functions.
  *
+ * Guide: {@link "Testing: which suites ran where" | testing}.
+ *
  * @example
  * ```ts
  * import { afterAll, beforeAll, describe, it } from 'vitest';
