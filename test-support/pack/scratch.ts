@@ -31,6 +31,7 @@ export interface Manifest {
   dependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;
   keystore?: { provider?: string };
+  engines?: { node?: string };
 }
 
 /** A workspace of the clone: its directory relative to the root, and its manifest. */
@@ -48,6 +49,20 @@ export interface Packed extends Workspace {
   /** Bytes of the tarball, and of its files unpacked. */
   size: number;
   unpackedSize: number;
+}
+
+/**
+ * The environment for programs the test starts: the caller's, without what an npm script adds
+ * about the clone (INIT_CWD, npm_package_*, npm_lifecycle_*, npm_config_local_prefix), so that npm
+ * in the scratch project and the programs there see nothing of the workspace.
+ */
+export function scratchEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (/^(INIT_CWD|npm_package_.*|npm_lifecycle_.*|npm_config_local_prefix|NODE_OPTIONS)$/i.test(key)) continue;
+    env[key] = value;
+  }
+  return { ...env, ...extra };
 }
 
 const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
@@ -182,6 +197,7 @@ export async function installScratch(
   // not; the examples and consumers that load koffi show whether it does.
   await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts'], {
     cwd: app,
+    env: scratchEnv(),
     maxBuffer: 64 * 1024 * 1024,
     timeout: 600_000,
   });
