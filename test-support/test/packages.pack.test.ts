@@ -164,6 +164,21 @@ describe('the tarballs', () => {
     }
   });
 
+  // tsup names a lazily loaded module NAME-HASH.js; two of one name in one format are two copies of
+  // that code (as when the CLI's binary and library were built apart, each with every command).
+  it('each ships a lazily loaded module once per format', () => {
+    for (const p of packed) {
+      const named = p.files
+        .map((f) => /^dist\/(?:.*\/)?([a-z][\w-]*)-[A-Za-z0-9_]{8}\.(c?js)$/.exec(f))
+        .filter((m): m is RegExpExecArray => m !== null && m[1] !== 'chunk')
+        .map((m) => `${m[1]}.${m[2]}`);
+      expect(
+        named.filter((n, i) => named.indexOf(n) !== i),
+        p.manifest.name,
+      ).toEqual([]);
+    }
+  });
+
   it('publint finds no error or warning in any tarball', async () => {
     const { publint } = await import('publint');
     const { formatMessage } = await import('publint/utils');
