@@ -5,11 +5,12 @@
 // (fetched from the npm registry into a cache outside the clone), TypeScript consumers compile with
 // `node16` and `bundler` without skipLibCheck, and every example is built and run against the
 // tarballs. Needs `npm run build` first (`npm run test:pack`; CI runs it after the build).
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   HAVE_SWTPM,
@@ -35,6 +36,9 @@ import {
   packWorkspaces,
   scratchEnv,
 } from '../pack/scratch.js';
+import { runWineNode, wine } from '../wine.js';
+
+const execFileP = promisify(execFile);
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const workspaces = listWorkspaces(root);
@@ -355,7 +359,7 @@ const exampleChecks: Record<string, { needs?: string; check: ExampleCheck }> = {
     },
   },
   // Linux has neither CNG nor CryptoAPI, and no TPM is configured here: every provider is refused
-  // with its reason and nothing is created (exit 1). Under Wine it runs in the repository's suite.
+  // with its reason and nothing is created (exit 1). In Windows Node.js under Wine: at the end of this file.
   'examples/windows-keys': {
     check: async (run) => {
       const r = await run();
@@ -399,3 +403,27 @@ describe('the examples, built and run against the packed packages', () => {
     );
   }
 });
+
+// The Windows example from the tarballs in Windows Node.js under Wine (after its build in the tests
+// above): koffi's Windows build is put where the scratch project's koffi looks for it, as
+// scripts/wine/setup.sh does for the workspace. Wine's CNG runs in-process, hence --floor in-process.
+describe.skipIf(!wine.available)(
+  `examples/windows-keys from the tarballs in Windows Node.js (needs Wine: ${wine.reason})`,
+  () => {
+    it('with --floor in-process: a CNG key signs and verifies; CryptoAPI is refused', async () => {
+      const dir = join(app, 'examples/windows-keys');
+      const main = join(dir, 'dist/main.js');
+      expect(existsSync(main), 'examples/windows-keys was not built by the test above').toBe(true);
+      await execFileP(join(root, 'scripts/wine/setup.sh'), [], { timeout: 600_000 });
+      const version = (pkg: string) => JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')).version as string;
+      const windowsKoffi = join(root, 'node_modules/@koromix/koffi-win32-x64');
+      expect(version(windowsKoffi)).toBe(version(join(app, 'node_modules/koffi')));
+      cpSync(windowsKoffi, join(app, 'node_modules/@koromix/koffi-win32-x64'), { recursive: true });
+      const run = await runWineNode([main, '--floor', 'in-process']);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toMatch(/^Created keystore:cng:user:example-windows-\d+: isolation in-process$/m);
+      expect(run.stdout).toMatch(/Signature verified with node:crypto: valid/);
+      expect(run.stdout).toMatch(/^capi: refused: legacy CryptoAPI is denied by policy/m);
+    });
+  },
+);
