@@ -392,12 +392,15 @@ describe('the examples, built and run against the packed packages', () => {
       `${example.dir}: builds with its own build script and runs${skip ? ` (skipped: ${skip})` : ''}`,
       async () => {
         const cwd = join(app, example.dir);
-        const npm = (script: string, args: string[] = [], extraEnv: NodeJS.ProcessEnv = {}) =>
-          runProgram('npm', ['run', '--silent', script, ...(args.length ? ['--', ...args] : [])], {
+        const npm = async (script: string, args: string[] = [], extraEnv: NodeJS.ProcessEnv = {}) => {
+          const r = await runProgram('npm', ['run', '--silent', script, ...(args.length ? ['--', ...args] : [])], {
             cwd,
             env: { ...env, ...extraEnv },
             timeoutMs: 300_000,
           });
+          if (script === 'start') console.log(`${example.dir} (exit ${r.status}):\n${r.stdout}${r.stderr}`);
+          return r;
+        };
         const built = await npm('build');
         expect(built.stdout + built.stderr).toBe('');
         expect(built.status).toBe(0);
@@ -432,6 +435,7 @@ describe.skipIf(!wine.available)(
       expect(version(windowsKoffi)).toBe(version(join(app, 'node_modules/koffi')));
       cpSync(windowsKoffi, join(app, 'node_modules/@koromix/koffi-win32-x64'), { recursive: true });
       const run = await runWineNode([main, '--floor', 'in-process']);
+      console.log(`examples/windows-keys under Wine (exit ${run.code}):\n${run.stdout}${run.stderr}`);
       expect(run.code, run.stderr).toBe(0);
       expect(run.stdout).toMatch(/^Created keystore:cng:user:example-windows-\d+: isolation in-process$/m);
       expect(run.stdout).toMatch(/Signature verified with node:crypto: valid/);
