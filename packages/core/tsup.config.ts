@@ -4,7 +4,6 @@ export default defineConfig({
   entry: { index: 'src/index.ts', 'di/index': 'src/di/index.ts', 'testing/index': 'src/testing/index.ts' },
   format: ['esm', 'cjs'],
   dts: true,
-  sourcemap: true,
   clean: true,
   target: 'node20',
   splitting: true,

@@ -60,8 +60,13 @@ describe.skipIf(process.platform === 'win32' || !existsSync('/bin/bash'))(
       return { status: r.status, stdout: r.stdout, stderr: r.stderr, ran: existsSync(marker) };
     };
 
+    it('engines.node is the range the versions below were chosen around', () => {
+      expect(required).toBe('^20.19.0 || >=22.12.0');
+    });
+
     it.each([
       ['18.19.0', 'found 18.19.0'],
+      ['20.18.3', 'found 20.18.3'],
       ['none', 'found no node on PATH'],
     ])('with Node.js %s it exits 1 with one line saying what to install, before apt or npm', (version, found) => {
       const r = run(version);
@@ -70,18 +75,34 @@ describe.skipIf(process.platform === 'win32' || !existsSync('/bin/bash'))(
       expect(r.stdout).toBe('');
       const lines = r.stderr.trim().split('\n');
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toContain(`needs Node.js ${required.replace('>=', '>= ')}`);
+      expect(lines[0]).toContain(`needs Node.js ${required} (engines.node in package.json; 20.19.0 at the lowest)`);
       expect(lines[0]).toContain(found);
+      expect(lines[0]).toContain('install Node.js 22 or 24');
       expect(lines[0]).toContain('https://nodejs.org');
     });
 
-    it('with the minimum version it goes on (to the stand-in npm or apt-get)', () => {
-      const minimum = required.replace(/^>=\s*/, '');
-      const r = run(minimum);
-      expect(r.stdout).toContain(`ci: Node.js ${minimum} (needs >= ${minimum})`);
-      expect(r.stderr).not.toContain('needs Node.js');
-      expect(r.ran).toBe(true);
-      expect(r.status).toBe(97);
+    // ^20.19.0 admits 20.19.0 and later 20s, not 21; >=22.12.0 admits 22.12.0 and everything later.
+    it.each([
+      ['20.19.0', true],
+      ['20.20.2', true],
+      ['21.7.3', false],
+      ['22.11.0', false],
+      ['22.12.0', true],
+      ['22.23.5', true],
+      ['24.22.3', true],
+      ['26.0.0', true],
+    ])('with Node.js %s admitted: %s, as engines.node says', (version, admitted) => {
+      const r = run(version);
+      if (admitted) {
+        expect(r.stdout).toContain(`ci: Node.js ${version} (needs ${required})`);
+        expect(r.stderr).not.toContain('needs Node.js');
+        expect(r.ran).toBe(true);
+        expect(r.status).toBe(97);
+      } else {
+        expect(r.stderr).toContain(`needs Node.js ${required} `);
+        expect(r.ran).toBe(false);
+        expect(r.status).toBe(1);
+      }
     });
   },
 );

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import { run } from './index.js';
 
 // A failed write on stdout or stderr (a full disk, a closed descriptor, a reader that went away) is
