@@ -107,7 +107,10 @@ export function defineInteropSuite(options: InteropSuiteOptions): void {
 
       it('a local CA made with this key issues a certificate; openssl verify accepts the chain', async () => {
         const ca = await createSelfSignedCertificate(key(), { subject: `CN=Test CA ${algorithm}`, ca: true });
-        const leafKey = await store?.createKey(`leaf-${algorithm}`, { algorithm: 'ECDSA-P256', ...options.createOptions });
+        const leafKey = await store?.createKey(`leaf-${algorithm}`, {
+          algorithm: 'ECDSA-P256',
+          ...options.createOptions,
+        });
         try {
           const leaf = await createCertificate(key(), ca.pem, (leafKey as KeyStoreKey).publicKey, {
             subject: 'CN=server.internal',
