@@ -7,7 +7,7 @@
 import { webcrypto } from 'node:crypto';
 import { type KeyStore, KeyStoreError, type KeyStoreKey, type OpenKeyOptions } from '@keystore/core';
 import { type ToCryptoKeyPairOptions, toCryptoKeyPair } from './key-pair.js';
-import { KeyStoreSubtle } from './subtle.js';
+import { KeyStoreSubtle, NodeCryptoKey } from './subtle.js';
 
 /**
  * A `CryptoKeyPair` opened from a key store, with the key it stands for (close it when done).
@@ -61,7 +61,7 @@ export function keyStoreCrypto(store?: KeyStore): KeyStoreCrypto {
   const subtle = new KeyStoreSubtle() as unknown as webcrypto.SubtleCrypto;
   return Object.freeze({
     subtle,
-    CryptoKey: webcrypto.CryptoKey,
+    CryptoKey: NodeCryptoKey,
     getRandomValues: <T extends Parameters<webcrypto.Crypto['getRandomValues']>[0]>(array: T): T =>
       webcrypto.getRandomValues(array),
     randomUUID: () => webcrypto.randomUUID(),

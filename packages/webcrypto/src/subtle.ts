@@ -13,6 +13,13 @@ type CryptoKey = webcrypto.CryptoKey;
 
 const node = webcrypto.subtle;
 
+/** Node's `CryptoKey` class: a global from Node 19 (the `webcrypto.CryptoKey` export came later). */
+export const NodeCryptoKey = (globalThis as unknown as { CryptoKey: typeof webcrypto.CryptoKey }).CryptoKey;
+
+function isCryptoKey(value: unknown): value is CryptoKey {
+  return value instanceof NodeCryptoKey;
+}
+
 function domError(name: string, message: string, cause?: unknown): DOMException {
   return cause === undefined ? new DOMException(message, name) : new DOMException(message, { name, cause });
 }
@@ -103,7 +110,7 @@ async function decrypt(binding: Binding, algorithm: unknown, data: Uint8Array): 
 
 async function deriveBits(binding: Binding, algorithm: unknown, length: number | null): Promise<ArrayBuffer> {
   const peer = (algorithm as { public?: unknown }).public;
-  if (!(peer instanceof webcrypto.CryptoKey) || peer.type !== 'public') {
+  if (!isCryptoKey(peer) || peer.type !== 'public') {
     throw new TypeError('ECDH needs the peer public CryptoKey as algorithm.public');
   }
   if (peer.algorithm.name !== 'ECDH') throw domError('InvalidAccessError', 'the peer key is not an ECDH key');
