@@ -93,7 +93,12 @@ export function subjectName(subject: unknown): x509.Name {
       hint: 'write it as TYPE=value pairs separated by commas, as "CN=host.example, O=Example"',
     });
   }
-  if (name.toJSON().length === 0) throw invalid(`subject has no attributes: ${subject}`);
+  if (name.toJSON().length === 0) {
+    throw invalid(
+      `subject has no attributes: ${subject}`,
+      'write it as TYPE=value pairs, as "CN=host.example, O=Example"',
+    );
+  }
   return name;
 }
 
