@@ -24,6 +24,7 @@ export const HAVE_OPENSSL = spawnSync('openssl', ['version'], { stdio: 'ignore' 
 const JWS: Readonly<Partial<Record<KeyAlgorithm, readonly string[]>>> = {
   'ECDSA-P256': ['ES256'],
   'ECDSA-P384': ['ES384'],
+  'ECDSA-P521': ['ES512'],
   'RSA-2048': ['RS256', 'PS256'],
 };
 
