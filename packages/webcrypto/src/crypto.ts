@@ -14,7 +14,11 @@ import { KeyStoreSubtle, NodeCryptoKey } from './subtle.js';
  *
  * @since 0.1.0
  */
-export interface KeyStoreCryptoKeyPair extends webcrypto.CryptoKeyPair {
+export interface KeyStoreCryptoKeyPair {
+  /** The handle to the private key, for the facade's `subtle`. */
+  readonly privateKey: webcrypto.CryptoKey;
+  /** The public key, an ordinary WebCrypto key. */
+  readonly publicKey: webcrypto.CryptoKey;
   /** The keystore key the private handle uses. */
   readonly key: KeyStoreKey;
 }
@@ -24,7 +28,15 @@ export interface KeyStoreCryptoKeyPair extends webcrypto.CryptoKeyPair {
  *
  * @since 0.1.0
  */
-export interface KeyStoreCrypto extends webcrypto.Crypto {
+export interface KeyStoreCrypto {
+  /** Signs, decrypts and derives with keystore handles; Node's subtle for everything else. */
+  readonly subtle: webcrypto.SubtleCrypto;
+  /** Node's `CryptoKey` class (the handles are not instances of it, but say `[object CryptoKey]`). */
+  readonly CryptoKey: typeof webcrypto.CryptoKey;
+  /** Node's `crypto.getRandomValues`. */
+  getRandomValues<T extends Parameters<webcrypto.Crypto['getRandomValues']>[0]>(array: T): T;
+  /** Node's `crypto.randomUUID`. */
+  randomUUID(): ReturnType<webcrypto.Crypto['randomUUID']>;
   /**
    * Opens a key of the store given to {@link keyStoreCrypto} and returns its {@link toCryptoKeyPair}
    * pair with the key. Rejects with `ERR_KEYSTORE_INVALID_ARGUMENT` when no store was given.
