@@ -12,7 +12,7 @@ describe('examples/jwt with the in-memory provider (built example run as a proce
       encoding: 'utf8',
       env: {
         ...process.env,
-        KEYSTORE_MACHINE_POLICY: fileURLToPath(new URL('../../basic/test/empty-machine-policy.json', import.meta.url)),
+        KEYSTORE_MACHINE_POLICY: fileURLToPath(new URL('./empty-machine-policy.json', import.meta.url)),
       },
       timeout: 60_000,
     });

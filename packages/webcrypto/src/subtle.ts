@@ -306,6 +306,12 @@ export class KeyStoreSubtle implements SubtleCrypto {
     check(binding, unwrappingKey, algorithmName(unwrapAlgorithm), 'unwrapKey');
     const bytes = new Uint8Array(await decrypt(binding, unwrapAlgorithm, bytesOf(wrappedKey, 'wrappedKey')));
     const data = format === 'jwk' ? (JSON.parse(Buffer.from(bytes).toString('utf8')) as webcrypto.JsonWebKey) : bytes;
-    return this.importKey(format, data, unwrappedKeyAlgorithm, extractable, keyUsages);
+    return (node.importKey as (...args: unknown[]) => Promise<CryptoKey>)(
+      format,
+      data,
+      unwrappedKeyAlgorithm,
+      extractable,
+      keyUsages,
+    );
   }
 }

@@ -109,6 +109,15 @@ describe('subtle with keystore handles', () => {
     expect(label.name).toBe('NotSupportedError');
   });
 
+  it('unwrapKey: an AES key wrapped with the public RSA-OAEP key is unwrapped by the keystore key', async () => {
+    const { privateKey, publicKey } = await toCryptoKeyPair(keys['RSA-2048'] as KeyStoreKey, { algorithm: 'RSA-OAEP' });
+    const aes = await node.generateKey({ name: 'AES-GCM', length: 256 }, true, ['encrypt', 'decrypt']);
+    const wrapped = await subtle.wrapKey('raw', aes, publicKey, { name: 'RSA-OAEP' });
+    const { unwrapKey } = subtle; // used unbound, as some libraries do
+    const unwrapped = await unwrapKey('raw', wrapped, privateKey, { name: 'RSA-OAEP' }, 'AES-GCM', true, ['decrypt']);
+    expect(Buffer.from(await node.exportKey('raw', unwrapped))).toEqual(Buffer.from(await node.exportKey('raw', aes)));
+  });
+
   it('ECDH derives the bits and keys a software peer derives', async () => {
     const { privateKey, publicKey } = await toCryptoKeyPair(keys['ECDH-P256'] as KeyStoreKey);
     const peer = (await node.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, false, [
