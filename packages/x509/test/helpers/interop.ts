@@ -4,7 +4,7 @@
  * X509Certificate (parse, verify with the issuer's public key) and jose (JWT sign and verify).
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,11 +57,17 @@ export function defineInteropSuite(options: InteropSuiteOptions): void {
     dir = await mkdtemp(join(tmpdir(), 'keystore-x509-'));
     store = await options.open();
     for (const algorithm of options.algorithms) {
-      keys.set(algorithm, await store.createKey(`interop-${algorithm}`, { algorithm, ...options.createOptions }));
+      // A name of this run: some providers (CryptoAPI under Wine) keep keys across runs.
+      const name = `interop-${algorithm}-${process.pid}-${randomBytes(3).toString('hex')}`;
+      keys.set(algorithm, await store.createKey(name, { algorithm, ...options.createOptions }));
     }
   });
   afterAll(async () => {
-    for (const key of keys.values()) await key.close();
+    for (const key of keys.values()) {
+      await key.close();
+      // Wine's ncrypt cannot delete (nor keep) keys: what cannot be deleted is not kept either.
+      await store?.deleteKey(key.ref).catch(() => undefined);
+    }
     await options.close(store);
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
