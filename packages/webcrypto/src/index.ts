@@ -3,7 +3,7 @@
  * provider, a `Crypto` whose `subtle` uses them, and the installation of that `Crypto` as the global
  * one for libraries such as jose.
  *
- * @module
+ * @module @keystore/webcrypto
  */
 export type { GlobalCryptoInstallation, KeyStoreCrypto, KeyStoreCryptoKeyPair } from './crypto.js';
 export { installGlobalCrypto, keyStoreCrypto } from './crypto.js';

@@ -3,7 +3,7 @@
  * `@peculiar/x509` and signed through `@keystore/webcrypto`, so the private key never leaves its
  * provider.
  *
- * @module
+ * @module @keystore/x509
  */
 import 'reflect-metadata';
 
