@@ -31,6 +31,8 @@ export default defineConfig({
       { find: /^@keystore\/provider-cng\/native$/, replacement: src('./packages/provider-cng/src/native/index.ts') },
       { find: /^@keystore\/provider-capi$/, replacement: src('./packages/provider-capi/src/index.ts') },
       { find: /^@keystore\/provider-capi\/module$/, replacement: src('./packages/provider-capi/src/module.ts') },
+      { find: /^@keystore\/webcrypto$/, replacement: src('./packages/webcrypto/src/index.ts') },
+      { find: /^@keystore\/x509$/, replacement: src('./packages/x509/src/index.ts') },
     ],
   },
   test: {

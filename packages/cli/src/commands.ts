@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { certCommands } from './cert-commands.js';
 import type { CliIo } from './io.js';
 
 /** One option, as `node:util` `parseArgs` takes it. */
@@ -337,6 +338,7 @@ ${OUT_NOTE}
 JSON: { ref, hash, plaintext (base64) }, plus out when --out was given`,
     handler: () => keys().then((m) => m.decrypt),
   },
+  ...certCommands({ storeOptions: STORE_OPTIONS, storeHelp: STORE_HELP, outNote: OUT_NOTE, scopes: SCOPES }),
   {
     path: ['migrate'],
     summary: 'move a legacy CryptoAPI key into a stronger provider (CNG), verified; or list what can move',

@@ -39,7 +39,7 @@ function keyOptions(session: StoreSession) {
 }
 
 /** Opens the key named by the first positional argument, runs `body`, closes the key. */
-async function withKey(ctx: CommandContext, body: (key: KeyStoreKey) => Promise<number>): Promise<number> {
+export async function withKey(ctx: CommandContext, body: (key: KeyStoreKey) => Promise<number>): Promise<number> {
   return withStore(ctx, async (session) => {
     const key = await session.store.openKey(ctx.positionals[0] as string, keyOptions(session));
     try {
