@@ -357,13 +357,30 @@ const exampleChecks: Record<string, { needs?: string; check: ExampleCheck }> = {
   'examples/tpm-sign': {
     needs: HAVE_SWTPM ? undefined : NEEDS_SWTPM,
     check: async (run) => {
-      swtpm = await startSwtpm();
+      swtpm ??= await startSwtpm();
       const r = await run([], { TSS2_FAPICONF: swtpm.configFile });
       expect(r.stderr).toBe('');
       expect(r.status).toBe(0);
       expect(r.stdout).toMatch(/^ECDSA signature verified with node:crypto: valid$/m);
       expect(r.stdout).toMatch(/^RSA-OAEP round trip through the TPM: ok$/m);
       expect(r.stdout).toMatch(/^Deleted both keys$/m);
+    },
+  },
+  // In memory (no TPM needed), then with a TPM key on swtpm: jose signs through the facade.
+  'examples/jwt': {
+    needs: HAVE_SWTPM ? undefined : NEEDS_SWTPM,
+    check: async (run) => {
+      const memory = await run(['--memory']);
+      expect(memory.stderr).toBe('');
+      expect(memory.status).toBe(0);
+      expect(memory.stdout).toMatch(/^Verified with the public JWK: sub=device-42$/m);
+      expect(memory.stdout).toMatch(/^Tampered token rejected: yes$/m);
+      swtpm ??= await startSwtpm();
+      const r = await run([], { TSS2_FAPICONF: swtpm.configFile });
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/^Created keystore:tpm:user:example-jwt-\S+ \(isolation: in-process\)$/m);
+      expect(r.stdout).toMatch(/^Verified with the public JWK: sub=device-42$/m);
+      expect(r.stdout).toMatch(/^Tampered token rejected: yes$/m);
     },
   },
   // Linux has neither CNG nor CryptoAPI, and no TPM is configured here: every provider is refused
