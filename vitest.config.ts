@@ -31,6 +31,8 @@ export default defineConfig({
       { find: /^@keystore\/provider-cng\/native$/, replacement: src('./packages/provider-cng/src/native/index.ts') },
       { find: /^@keystore\/provider-capi$/, replacement: src('./packages/provider-capi/src/index.ts') },
       { find: /^@keystore\/provider-capi\/module$/, replacement: src('./packages/provider-capi/src/module.ts') },
+      { find: /^@keystore\/provider-pkcs11$/, replacement: src('./packages/provider-pkcs11/src/index.ts') },
+      { find: /^@keystore\/provider-pkcs11\/module$/, replacement: src('./packages/provider-pkcs11/src/module.ts') },
     ],
   },
   test: {
