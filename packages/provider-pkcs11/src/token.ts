@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { KeyStoreError, throwIfAborted } from '@keystore/core';
 import { CKF_RW_SESSION, CKF_SERIAL_SESSION, CKR, CKU_USER } from './native/constants.js';
 import {
@@ -25,6 +26,19 @@ interface LoadedModule {
   /** Whether this process's `C_Initialize` came from us (so `C_Finalize` is ours to call). */
   ownsInitialize: boolean;
   ready: Promise<void>;
+  /**
+   * Per token (serial and label), an HMAC of the PIN this process logged in with. PKCS#11 login
+   * belongs to the process, not the session: once one provider logged in, `C_Login` with any PIN
+   * answers `CKR_USER_ALREADY_LOGGED_IN`. A provider whose PIN differs is refused instead.
+   */
+  readonly logins: Map<string, Buffer>;
+}
+
+/** The key of the PIN HMACs: random per process, so the HMACs are of no use outside it. */
+const PIN_TAG_KEY = randomBytes(32);
+
+function pinTag(pin: Buffer): Buffer {
+  return createHmac('sha256', PIN_TAG_KEY).update(pin).digest();
 }
 
 /** One initialized module per path in this process: PKCS#11 allows one `C_Initialize` per process. */
@@ -35,7 +49,13 @@ async function acquireModule(path: string, double: Pkcs11Native | undefined): Pr
   let entry = modules.get(key);
   if (!entry) {
     const native = double ?? loadPkcs11(path);
-    const created: LoadedModule = { native, users: 0, ownsInitialize: false, ready: Promise.resolve() };
+    const created: LoadedModule = {
+      native,
+      users: 0,
+      ownsInitialize: false,
+      ready: Promise.resolve(),
+      logins: new Map(),
+    };
     created.ready = native.initialize().then((r) => {
       if (r.rv === CKR.OK) created.ownsInitialize = true;
       else if (r.rv !== CKR.CRYPTOKI_ALREADY_INITIALIZED) {
@@ -209,13 +229,31 @@ export class Token {
     const { slot } = await this.find();
     const session = check(await native.openSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION), 'opening a session');
     if (!this.loggedIn && this.options.pin) {
+      const { info } = await this.find();
       const pin = Buffer.from(this.options.pin.reveal(), 'utf8');
       try {
         const r = await native.login(session, CKU_USER, pin);
-        if (r.rv !== CKR.OK && r.rv !== CKR.USER_ALREADY_LOGGED_IN) {
-          await native.closeSession(session);
-          throw rvError(r.rv, r.fn, `logging in to token "${(await this.find()).info.label}"`);
+        const logins = (await this.loadedModule()).logins;
+        const tokenKey = `${info.serialNumber}\0${info.label}`;
+        const tag = pinTag(pin);
+        const known = logins.get(tokenKey);
+        const refuse = (error: KeyStoreError) => native.closeSession(session).then(() => Promise.reject(error));
+        if (r.rv === CKR.USER_ALREADY_LOGGED_IN && known && !timingSafeEqual(known, tag)) {
+          await refuse(
+            new KeyStoreError(
+              'ERR_KEYSTORE_ACCESS_DENIED',
+              `token "${info.label}" is logged in in this process with another PIN`,
+              {
+                providerId: PROVIDER_ID,
+                hint: 'PKCS#11 logins belong to the process: every provider on one token in one process must use the same PIN',
+              },
+            ),
+          );
         }
+        if (r.rv !== CKR.OK && r.rv !== CKR.USER_ALREADY_LOGGED_IN) {
+          await refuse(rvError(r.rv, r.fn, `logging in to token "${info.label}"`));
+        }
+        if (r.rv === CKR.OK) logins.set(tokenKey, tag);
         this.loggedIn = true;
       } finally {
         pin.fill(0);

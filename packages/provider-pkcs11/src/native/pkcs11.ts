@@ -62,6 +62,8 @@ export interface Pkcs11Native {
   getMechanismList(slot: SlotId): Promise<Result<number[]>>;
   openSession(slot: SlotId, flags: number): Promise<Result<SessionHandle>>;
   closeSession(session: SessionHandle): Promise<Result<void>>;
+  /** `C_CloseAllSessions`: every session of this process on the slot (and with them, the login). */
+  closeAllSessions(slot: SlotId): Promise<Result<void>>;
   login(session: SessionHandle, userType: number, pin: Buffer): Promise<Result<void>>;
   /** `C_FindObjectsInit`, `C_FindObjects` until done (at most `max` objects), `C_FindObjectsFinal`. */
   findObjects(session: SessionHandle, template: readonly Attribute[], max?: number): Promise<Result<ObjectHandle[]>>;
@@ -204,6 +206,7 @@ export function loadPkcs11(modulePath: string): Pkcs11Native {
     GetMechanismList: fn('C_GetMechanismList', [ULONG, P, P]),
     OpenSession: fn('C_OpenSession', [ULONG, ULONG, P, P, P]),
     CloseSession: fn('C_CloseSession', [ULONG]),
+    CloseAllSessions: fn('C_CloseAllSessions', [ULONG]),
     Login: fn('C_Login', [ULONG, ULONG, P, ULONG]),
     CreateObject: fn('C_CreateObject', [ULONG, P, ULONG, P]),
     DestroyObject: fn('C_DestroyObject', [ULONG, ULONG]),
@@ -306,6 +309,9 @@ export function loadPkcs11(modulePath: string): Pkcs11Native {
     },
     async closeSession(session) {
       return ok('C_CloseSession', await callAsync(C.CloseSession, [session]));
+    },
+    async closeAllSessions(slot) {
+      return ok('C_CloseAllSessions', await callAsync(C.CloseAllSessions, [slot]));
     },
     async login(session, userType, pin) {
       // The PIN's bytes live in `pin` only for the call; the caller wipes it afterwards.

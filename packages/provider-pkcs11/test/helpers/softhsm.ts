@@ -45,6 +45,8 @@ export interface SoftHsmToken {
   readonly tokenDir: string;
   /** The environment for tools (pkcs11-tool) that must see the same token. */
   readonly env: NodeJS.ProcessEnv;
+  /** Initializes one more token in the same directory (before the module is loaded); returns its label. */
+  addToken(label: string): string;
   dispose(): void;
 }
 
@@ -78,6 +80,13 @@ export function createSoftHsmToken(label = `t${randomBytes(4).toString('hex')}`)
     conf,
     tokenDir,
     env,
+    addToken: (extra: string) => {
+      execFileSync('softhsm2-util', ['--init-token', '--free', '--label', extra, '--pin', pin, '--so-pin', soPin], {
+        env,
+        stdio: 'pipe',
+      });
+      return extra;
+    },
     dispose: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
