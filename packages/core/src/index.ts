@@ -97,6 +97,7 @@ export type { SelectionCandidate } from './selection.js';
 export { PROBE_TIMEOUT_MS, probeAll, providerPolicyReasons, selectProvider } from './selection.js';
 export type {
   CreateKeyOptions,
+  DeclaredPkcs11Module,
   DecryptOptions,
   EffectivePolicy,
   ImportKeyOptions,
@@ -112,6 +113,7 @@ export type {
   MachinePolicySource,
   OpenKeyOptions,
   OperationOptions,
+  Pkcs11ModuleDeclaration,
   PolicyOverride,
   PolicySource,
   ProbeResult,
