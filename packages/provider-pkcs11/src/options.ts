@@ -7,6 +7,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { type KeyScope, KeyStoreError, OAEP_HASHES, type OaepHash } from '@keystore/core';
+import type { TestPolicySources } from '@keystore/core/testing';
+import { POLICY_SOURCES_KEY } from './isolation.js';
 import type { Pkcs11Native } from './native/pkcs11.js';
 import { PROVIDER_ID } from './rv.js';
 import { Secret } from './secret.js';
@@ -39,6 +41,11 @@ export interface Pkcs11ProviderOptions {
    */
   oaepHashes?: readonly OaepHash[];
   /**
+   * The test hatch of `@keystore/core/testing` (`[TEST_POLICY_SOURCES]`): replaces the machine
+   * policy sources the module's declared isolation is read from. Code only; tests and tools.
+   */
+  [POLICY_SOURCES_KEY]?: TestPolicySources;
+  /**
    * A replacement for the loaded module: for tests of the provider's logic over a double. Production
    * code leaves it unset.
    */
@@ -54,6 +61,7 @@ export interface CheckedOptions {
   readonly poolSize: number;
   readonly oaepHashes: readonly OaepHash[];
   readonly native: Pkcs11Native | undefined;
+  readonly policySources: TestPolicySources | undefined;
 }
 
 /** A typed error of this provider. */
@@ -162,6 +170,7 @@ export function checkOptions(options: Pkcs11ProviderOptions): CheckedOptions {
     pin: resolvePin(options),
     poolSize,
     native: options.native,
+    policySources: options[POLICY_SOURCES_KEY],
   };
 }
 

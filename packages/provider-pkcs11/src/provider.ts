@@ -18,6 +18,7 @@ import {
   type ProviderKeyRequest,
   throwIfAborted,
 } from '@keystore/core';
+import { type ModuleIsolation, moduleIsolation } from './isolation.js';
 import { Pkcs11Key } from './key.js';
 import { CKA, CKK_EC, CKR } from './native/constants.js';
 import type { ObjectHandle } from './native/pkcs11.js';
@@ -60,18 +61,14 @@ export const PKCS11_CAPABILITIES: ProviderCapabilities = {
   userPrompt: false,
 };
 
-/**
- * The receipt of a key on this module. Software cannot measure what is behind a PKCS#11 module, so a
- * module the machine policy does not declare is reported `in-process`: its code runs in this process.
- */
-function receipt(options: CheckedOptions, tokenLabel: string): IsolationReceipt {
+/** The receipt of a key on this module, from its declared (or default) isolation. */
+function receipt(isolation: ModuleIsolation): IsolationReceipt {
   return {
-    level: 'in-process',
+    level: isolation.level,
     providerId: PROVIDER_ID,
     measuredAt: new Date().toISOString(),
-    evidence: [
-      `the PKCS#11 module ${options.module} (token "${tokenLabel}") is not declared in the machine policy: its code runs in this process, and software cannot measure what is behind a module`,
-    ],
+    evidence: [...isolation.evidence],
+    ...(isolation.basis === undefined ? {} : { basis: isolation.basis }),
   };
 }
 
@@ -104,6 +101,7 @@ export class Pkcs11Provider implements KeyStoreProvider {
   readonly capabilities: ProviderCapabilities;
   private readonly token: Token;
   private readonly options: CheckedOptions;
+  private isolationRead: Promise<ModuleIsolation> | undefined;
 
   constructor(options: Pkcs11ProviderOptions) {
     this.options = checkOptions(options);
@@ -116,12 +114,26 @@ export class Pkcs11Provider implements KeyStoreProvider {
     return this.options.module;
   }
 
+  /** The module's isolation from the machine policy, read once (again at each probe). */
+  private isolation(fresh = false): Promise<ModuleIsolation> {
+    if (fresh || !this.isolationRead) {
+      this.isolationRead = this.token
+        .find()
+        .then(({ info }) => moduleIsolation(this.options.module, info.label, this.options.policySources));
+      this.isolationRead.catch(() => {
+        this.isolationRead = undefined;
+      });
+    }
+    return this.isolationRead;
+  }
+
   /** Loads the module, finds the token and logs in; says why not when it cannot. Never throws. */
   async probe(options?: OperationOptions): Promise<ProbeResult> {
     try {
       throwIfAborted(options?.signal);
       const native = await this.token.native();
       const { info } = await this.token.find();
+      const isolation = await this.isolation(true);
       const mechanisms = await this.token.run(async (lease) => {
         const { slot } = await this.token.find();
         return check(await lease.native.getMechanismList(slot));
@@ -129,8 +141,8 @@ export class Pkcs11Provider implements KeyStoreProvider {
       const moduleInfo = await native.getInfo();
       return {
         available: true,
-        isolation: 'in-process',
-        reasons: receipt(this.options, info.label).evidence,
+        isolation: isolation.level,
+        reasons: [...isolation.evidence],
         details: {
           module: this.options.module,
           moduleDescription: moduleInfo.value ? `${moduleInfo.value.manufacturer} ${moduleInfo.value.description}` : '',
@@ -147,7 +159,7 @@ export class Pkcs11Provider implements KeyStoreProvider {
     }
   }
 
-  private async openFound(lease: Lease, name: string, privateKey: ObjectHandle, label: string): Promise<Pkcs11Key> {
+  private async openFound(lease: Lease, name: string, privateKey: ObjectHandle): Promise<Pkcs11Key> {
     const { native, session } = lease;
     const attrs = check(
       await native.getAttributes(session, privateKey, [
@@ -215,7 +227,7 @@ export class Pkcs11Provider implements KeyStoreProvider {
       name,
       algorithm,
       flag(attrs.get(CKA.EXTRACTABLE)),
-      receipt(this.options, label),
+      receipt(await this.isolation()),
       publicKey,
       Buffer.from(id),
       privateKey,
@@ -272,7 +284,7 @@ export class Pkcs11Provider implements KeyStoreProvider {
         );
         try {
           if (request.signal?.aborted) throwIfAborted(request.signal);
-          return await this.openFound(lease, name, pair.privateKey, (await this.token.find()).info.label);
+          return await this.openFound(lease, name, pair.privateKey);
         } catch (err) {
           await native.destroyObject(session, pair.privateKey);
           await native.destroyObject(session, pair.publicKey);
@@ -310,7 +322,7 @@ export class Pkcs11Provider implements KeyStoreProvider {
             },
           );
         }
-        return this.openFound(lease, name, found[0]!, (await this.token.find()).info.label);
+        return this.openFound(lease, name, found[0]!);
       },
       { signal: request.signal },
     );
