@@ -14,6 +14,7 @@
  * @module @keystore/provider-pkcs11
  */
 
+export { createProvider, PKCS11_ENV } from './env.js';
 export { Pkcs11Key } from './key.js';
 export type { Pkcs11ProviderOptions } from './options.js';
 export { KEY_NAME_RULE, resolvePin } from './options.js';

@@ -20,7 +20,7 @@ import {
 } from '@keystore/core';
 import { type ModuleIsolation, moduleIsolation } from './isolation.js';
 import { Pkcs11Key } from './key.js';
-import { CKA, CKK_EC, CKR } from './native/constants.js';
+import { CKA, CKK_EC, CKM, CKR } from './native/constants.js';
 import type { ObjectHandle } from './native/pkcs11.js';
 import { algorithmOf, generationTemplates, keyIdFor, publicKeyFrom, searchTemplate } from './objects.js';
 import {
@@ -46,6 +46,17 @@ const ALGORITHMS: readonly KeyAlgorithm[] = [
   'ECDH-P384',
   'ECDH-P521',
 ];
+
+/** The mechanisms this provider calls, by name, for `probe().details`. */
+const USED_MECHANISMS: readonly (readonly [string, number])[] = Object.entries({
+  CKM_RSA_PKCS_KEY_PAIR_GEN: CKM.RSA_PKCS_KEY_PAIR_GEN,
+  CKM_RSA_PKCS: CKM.RSA_PKCS,
+  CKM_RSA_PKCS_PSS: CKM.RSA_PKCS_PSS,
+  CKM_RSA_PKCS_OAEP: CKM.RSA_PKCS_OAEP,
+  CKM_EC_KEY_PAIR_GEN: CKM.EC_KEY_PAIR_GEN,
+  CKM_ECDSA: CKM.ECDSA,
+  CKM_ECDH1_DERIVE: CKM.ECDH1_DERIVE,
+});
 
 /** What this provider can do, whatever the token (a token lacking a mechanism answers with a typed error). */
 export const PKCS11_CAPABILITIES: ProviderCapabilities = {
@@ -151,6 +162,14 @@ export class Pkcs11Provider implements KeyStoreProvider {
           tokenSerial: info.serialNumber,
           tokenModel: `${info.manufacturer} ${info.model}`,
           mechanisms: mechanisms.length,
+          isolationBasis: isolation.basis === 'declared' ? 'declared by the machine policy' : 'not declared',
+          isolationEvidence: isolation.evidence.join(' '),
+          mechanismsUsed: USED_MECHANISMS.filter(([, m]) => mechanisms.includes(m))
+            .map(([name]) => name)
+            .join(', '),
+          mechanismsMissing: USED_MECHANISMS.filter(([, m]) => !mechanisms.includes(m))
+            .map(([name]) => name)
+            .join(', '),
         },
       };
     } catch (err) {
