@@ -48,7 +48,7 @@ export interface KeyStorePolicy {
    * names, that declares a module is refused (a declaration raises a key's isolation, and those
    * sources may only tighten).
    *
-   * @since 0.4.0
+   * @since 0.3.0
    */
   pkcs11?: {
     /** The modules, each with the isolation level its keys get. */
@@ -60,7 +60,7 @@ export interface KeyStorePolicy {
  * One PKCS#11 module in the machine policy, and the isolation level the platform team vouches for:
  * software cannot measure what is behind a module, so this is a declaration, and receipts say so.
  *
- * @since 0.4.0
+ * @since 0.3.0
  */
 export interface Pkcs11ModuleDeclaration {
   /** The module's absolute path, as the provider is configured with it (compared after resolving links). */
@@ -74,7 +74,7 @@ export interface Pkcs11ModuleDeclaration {
 /**
  * A PKCS#11 module declaration in the effective policy, with the machine source that declared it.
  *
- * @since 0.4.0
+ * @since 0.3.0
  */
 export interface DeclaredPkcs11Module extends Readonly<Pkcs11ModuleDeclaration> {
   /** The machine source that declared it: the fixed-path file (`machine`) or the registry. */
@@ -140,7 +140,7 @@ export interface ResolvedPolicy {
    * The PKCS#11 modules the machine policy declares (empty when none; only the machine policy file
    * at the fixed path and the registry may declare one).
    *
-   * @since 0.4.0
+   * @since 0.3.0
    */
   readonly pkcs11Modules?: readonly DeclaredPkcs11Module[];
 }

@@ -47,7 +47,7 @@ export interface IsolationReceipt {
    * `declared` when the level is not measured but declared by the machine policy (a PKCS#11 module
    * the policy vouches for: software cannot look behind a module); `measured` or absent otherwise.
    *
-   * @since 0.4.0
+   * @since 0.3.0
    */
   readonly basis?: 'measured' | 'declared';
 }

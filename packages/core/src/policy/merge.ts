@@ -416,7 +416,7 @@ export function requestViolations(policy: ResolvedPolicy, request: PolicyRequest
 export interface EffectivePolicyJson {
   /** The effective policy as a complete policy document (`providers.allow` omitted when every provider is allowed). */
   policy: KeyStorePolicy;
-  /** The machine source of each entry of `policy.pkcs11.modules`, in order; absent when none (since 0.4.0). */
+  /** The machine source of each entry of `policy.pkcs11.modules`, in order; absent when none (since 0.3.0). */
   pkcs11ModuleSources?: MachinePolicySource[];
   /** The source of each field, keyed by JSON pointer. */
   sources: Record<string, PolicySource>;
