@@ -132,6 +132,7 @@ export class Pkcs11Key implements ProviderKey {
         2,
       ),
     );
+    if (found.length === 0) await this.token.checkLoggedIn(lease);
     if (found.length !== 1) {
       throw new KeyStoreError('ERR_KEYSTORE_KEY_NOT_FOUND', `the key "${this.name}" is no longer on the token`, {
         providerId: PROVIDER_ID,

@@ -330,7 +330,10 @@ export class Pkcs11Provider implements KeyStoreProvider {
             2,
           ),
         );
-        if (found.length === 0) throw notFound(name);
+        if (found.length === 0) {
+          await this.token.checkLoggedIn(lease);
+          throw notFound(name);
+        }
         if (found.length > 1) {
           throw new KeyStoreError(
             'ERR_KEYSTORE_KEY_EXISTS',
@@ -354,7 +357,9 @@ export class Pkcs11Provider implements KeyStoreProvider {
     if (options?.scope === 'machine') return [];
     if (options?.scope !== undefined) checkScope(options.scope);
     return this.token.run(
-      async ({ native, session }) => {
+      async (lease) => {
+        const { native, session } = lease;
+        await this.token.checkLoggedIn(lease);
         const found = check(await native.findObjects(session, searchTemplate(native.memory, 'private', {}), 4096));
         const out: ProviderKeyInfo[] = [];
         for (const handle of found) {
@@ -393,11 +398,15 @@ export class Pkcs11Provider implements KeyStoreProvider {
     checkScope(request.scope);
     throwIfAborted(request.signal);
     await this.token.run(
-      async ({ native, session }) => {
+      async (lease) => {
+        const { native, session } = lease;
         const found = check(
           await native.findObjects(session, searchTemplate(native.memory, 'private', { label: name }), 2),
         );
-        if (found.length === 0) throw notFound(name);
+        if (found.length === 0) {
+          await this.token.checkLoggedIn(lease);
+          throw notFound(name);
+        }
         if (found.length > 1) {
           throw new KeyStoreError(
             'ERR_KEYSTORE_KEY_EXISTS',

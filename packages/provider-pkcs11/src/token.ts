@@ -8,7 +8,15 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { KeyStoreError, throwIfAborted } from '@keystore/core';
-import { CKF_RW_SESSION, CKF_SERIAL_SESSION, CKR, CKU_USER } from './native/constants.js';
+import {
+  CKF_RW_SESSION,
+  CKF_SERIAL_SESSION,
+  CKR,
+  CKS_RO_USER_FUNCTIONS,
+  CKS_RW_USER_FUNCTIONS,
+  CKU_USER,
+  ckrName,
+} from './native/constants.js';
 import {
   loadPkcs11,
   type Pkcs11Native,
@@ -310,6 +318,32 @@ export class Token {
           this.release(lease);
         }
       }
+    }
+  }
+
+  /**
+   * Before a search for private objects is believed to have found nothing: throws when the token
+   * went away (`C_GetTokenInfo` fails: a typed error, and a lost-token one makes {@link Token.run}
+   * start over), or when this provider has a PIN but the session is no longer logged in
+   * (`CKR_USER_NOT_LOGGED_IN`: a token that came back forgets the login, and then hides its private
+   * objects instead of failing).
+   */
+  async checkLoggedIn(lease: Lease): Promise<void> {
+    const facts = this.facts;
+    if (facts) {
+      const info = await lease.native.getTokenInfo(facts.slot);
+      // Modules say this differently (SoftHSM2: CKR_GENERAL_ERROR); it is a token that went away.
+      if (info.rv !== CKR.OK) {
+        throw rvError(CKR.TOKEN_NOT_PRESENT, info.fn, `token "${facts.info.label}" went away: ${ckrName(info.rv)}`);
+      }
+      if (info.value?.label !== facts.info.label || info.value?.serialNumber !== facts.info.serialNumber) {
+        throw rvError(CKR.TOKEN_NOT_PRESENT, 'C_GetTokenInfo', 'another token is in the slot');
+      }
+    }
+    if (!this.options.pin) return;
+    const state = check(await lease.native.getSessionState(lease.session));
+    if (state !== CKS_RO_USER_FUNCTIONS && state !== CKS_RW_USER_FUNCTIONS) {
+      throw rvError(CKR.USER_NOT_LOGGED_IN, 'C_GetSessionInfo', 'the token forgot the login');
     }
   }
 

@@ -43,6 +43,7 @@ const STRUCTS = {
   attribute: ['CK_ATTRIBUTE', { type: 'type', pValue: 'pValue', ulValueLen: 'ulValueLen' }],
   mechanism: ['CK_MECHANISM', { mechanism: 'mechanism', pParameter: 'pParameter', ulParameterLen: 'ulParameterLen' }],
   initArgs: ['CK_C_INITIALIZE_ARGS', { flags: 'flags' }],
+  sessionInfo: ['CK_SESSION_INFO', { state: 'state' }],
   tokenInfo: [
     'CK_TOKEN_INFO',
     {

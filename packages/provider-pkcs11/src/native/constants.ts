@@ -18,6 +18,9 @@ export const CKF_LOGIN_REQUIRED = 0x4;
 export const CKF_USER_PIN_INITIALIZED = 0x8;
 export const CKF_TOKEN_INITIALIZED = 0x400;
 export const CKF_USER_PIN_LOCKED = 0x40000;
+/** Session states in which the user is logged in (`CKS_RO_USER_FUNCTIONS`, `CKS_RW_USER_FUNCTIONS`). */
+export const CKS_RO_USER_FUNCTIONS = 1;
+export const CKS_RW_USER_FUNCTIONS = 3;
 /** `CKU_USER` for `C_Login`. */
 export const CKU_USER = 1;
 

@@ -30,6 +30,7 @@ export interface Layout {
   readonly attribute: { size: number; type: number; pValue: number; ulValueLen: number };
   readonly mechanism: { size: number; mechanism: number; pParameter: number; ulParameterLen: number };
   readonly initArgs: { size: number; flags: number };
+  readonly sessionInfo: { size: number; state: number };
   readonly tokenInfo: { size: number; flags: number; ulongs: number; hardwareVersion: number; firmwareVersion: number };
   readonly info: {
     size: number;
@@ -98,6 +99,7 @@ export function makeLayout(koffi: KoffiModule, windows = process.platform === 'w
     libraryDescription: koffi.array('uint8_t', 32) as unknown as KoffiType,
     libraryVersion: version,
   });
+  const sessionInfo = def({ slotID: U, state: U, flags: U, ulDeviceError: U });
   const pss = def({ hashAlg: U, mgf: U, sLen: U });
   const oaep = def({ hashAlg: U, mgf: U, source: U, pSourceData: P, ulSourceDataLen: U });
   const ecdh1 = def({ kdf: U, ulSharedDataLen: U, pSharedData: P, ulPublicDataLen: U, pPublicData: P });
@@ -120,6 +122,7 @@ export function makeLayout(koffi: KoffiModule, windows = process.platform === 'w
       ulParameterLen: o(mechanism, 'ulParameterLen'),
     },
     initArgs: { size: koffi.sizeof(initArgs), flags: o(initArgs, 'flags') },
+    sessionInfo: { size: koffi.sizeof(sessionInfo), state: o(sessionInfo, 'state') },
     tokenInfo: {
       size: koffi.sizeof(tokenInfo),
       flags: o(tokenInfo, 'flags'),

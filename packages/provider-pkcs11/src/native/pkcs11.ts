@@ -62,6 +62,8 @@ export interface Pkcs11Native {
   getMechanismList(slot: SlotId): Promise<Result<number[]>>;
   openSession(slot: SlotId, flags: number): Promise<Result<SessionHandle>>;
   closeSession(session: SessionHandle): Promise<Result<void>>;
+  /** `C_GetSessionInfo`: the session's state (`CKS_*`). */
+  getSessionState(session: SessionHandle): Promise<Result<number>>;
   /** `C_CloseAllSessions`: every session of this process on the slot (and with them, the login). */
   closeAllSessions(slot: SlotId): Promise<Result<void>>;
   login(session: SessionHandle, userType: number, pin: Buffer): Promise<Result<void>>;
@@ -207,6 +209,7 @@ export function loadPkcs11(modulePath: string): Pkcs11Native {
     OpenSession: fn('C_OpenSession', [ULONG, ULONG, P, P, P]),
     CloseSession: fn('C_CloseSession', [ULONG]),
     CloseAllSessions: fn('C_CloseAllSessions', [ULONG]),
+    GetSessionInfo: fn('C_GetSessionInfo', [ULONG, P]),
     Login: fn('C_Login', [ULONG, ULONG, P, ULONG]),
     CreateObject: fn('C_CreateObject', [ULONG, P, ULONG, P]),
     DestroyObject: fn('C_DestroyObject', [ULONG, ULONG]),
@@ -309,6 +312,11 @@ export function loadPkcs11(modulePath: string): Pkcs11Native {
     },
     async closeSession(session) {
       return ok('C_CloseSession', await callAsync(C.CloseSession, [session]));
+    },
+    async getSessionState(session) {
+      const out = Buffer.alloc(layout.sessionInfo.size);
+      const rv = await callAsync(C.GetSessionInfo, [session, out]);
+      return ok('C_GetSessionInfo', rv, () => Number(memory.readUlong(out, layout.sessionInfo.state)));
     },
     async closeAllSessions(slot) {
       return ok('C_CloseAllSessions', await callAsync(C.CloseAllSessions, [slot]));
