@@ -30,7 +30,7 @@ import {
 } from './native/constants.js';
 import type { Mechanism, Memory } from './native/layout.js';
 import type { ObjectHandle } from './native/pkcs11.js';
-import { searchTemplate } from './objects.js';
+import { sameKeyMaterial, searchTemplate } from './objects.js';
 import { PROVIDER_ID, rvError } from './rv.js';
 import { check, type Lease, type Token } from './token.js';
 
@@ -138,6 +138,23 @@ export class Pkcs11Key implements ProviderKey {
         providerId: PROVIDER_ID,
         hint: 'it was deleted (by this or another process); open or create it again',
       });
+    }
+    // Another tool may have deleted the key and made another under the same label and id: refuse to
+    // use an object that is not this key (a mechanism of the wrong key type crashes some modules).
+    const a = check(
+      await lease.native.getAttributes(lease.session, found[0]!, [CKA.KEY_TYPE, CKA.MODULUS, CKA.EC_PARAMS]),
+    );
+    const type = a.get(CKA.KEY_TYPE);
+    const keyType = type ? Number(lease.native.memory.readUlong(type)) : undefined;
+    if (!sameKeyMaterial(this.algorithm, this.publicKey, keyType, a.get(CKA.MODULUS), a.get(CKA.EC_PARAMS))) {
+      throw new KeyStoreError(
+        'ERR_KEYSTORE_KEY_NOT_FOUND',
+        `the key "${this.name}" was replaced on the token by another key`,
+        {
+          providerId: PROVIDER_ID,
+          hint: 'it was deleted and made again under the same label and id; open it again by name to use the new key',
+        },
+      );
     }
     this.handle = found[0]!;
     this.handleGeneration = lease.generation;

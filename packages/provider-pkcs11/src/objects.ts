@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject, randomBytes } from 'node:crypto';
 import { algorithmInfo, type KeyAlgorithm, KeyStoreError } from '@keystore/core';
 import { CKA, CKK_EC, CKK_RSA, CKM, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY } from './native/constants.js';
 import type { Attribute, Memory } from './native/layout.js';
@@ -25,11 +25,30 @@ export function curveOfParams(params: Buffer | undefined): 'P-256' | 'P-384' | '
 }
 
 /**
- * The `CKA_ID` of a key this provider creates: the first 16 bytes of SHA-256 over the name, so the
- * same name gives the same id on every machine and in `pkcs11-tool --id`.
+ * The `CKA_ID` of a key this provider creates: 16 random bytes, fixed for the key's life. Random, not
+ * derived from the name, so that a key deleted and made again under the same name has another id,
+ * and a handle to the old key cannot find the new one.
  */
-export function keyIdFor(name: string): Buffer {
-  return createHash('sha256').update(`keystore:${name}`, 'utf8').digest().subarray(0, 16);
+export function newKeyId(): Buffer {
+  return randomBytes(16);
+}
+
+/** Whether the token object's type and size (and RSA modulus) are those of `publicKey`. */
+export function sameKeyMaterial(
+  algorithm: KeyAlgorithm,
+  publicKey: KeyObject,
+  keyType: number | undefined,
+  modulus: Buffer | undefined,
+  ecParams: Buffer | undefined,
+): boolean {
+  const info = algorithmInfo(algorithm);
+  if (info.family === 'rsa') {
+    if (keyType !== CKK_RSA || !modulus) return false;
+    let start = 0;
+    while (start < modulus.length && modulus[start] === 0) start++;
+    return Buffer.from(publicKey.export({ format: 'jwk' }).n ?? '', 'base64url').equals(modulus.subarray(start));
+  }
+  return keyType === CKK_EC && curveOfParams(ecParams) === info.curve;
 }
 
 /** The attribute templates of `C_GenerateKeyPair` for a new key. */

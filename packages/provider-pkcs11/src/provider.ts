@@ -22,7 +22,7 @@ import { type ModuleIsolation, moduleIsolation } from './isolation.js';
 import { Pkcs11Key } from './key.js';
 import { CKA, CKK_EC, CKM, CKR } from './native/constants.js';
 import type { ObjectHandle } from './native/pkcs11.js';
-import { algorithmOf, generationTemplates, keyIdFor, publicKeyFrom, searchTemplate } from './objects.js';
+import { algorithmOf, generationTemplates, newKeyId, publicKeyFrom, searchTemplate } from './objects.js';
 import {
   type CheckedOptions,
   checkName,
@@ -142,40 +142,44 @@ export class Pkcs11Provider implements KeyStoreProvider {
   async probe(options?: OperationOptions): Promise<ProbeResult> {
     try {
       throwIfAborted(options?.signal);
-      const native = await this.token.native();
-      const { info } = await this.token.find();
-      const isolation = await this.isolation(true);
-      const mechanisms = await this.token.run(async (lease) => {
-        const { slot } = await this.token.find();
-        return check(await lease.native.getMechanismList(slot));
-      });
-      const moduleInfo = await native.getInfo();
-      return {
-        available: true,
-        isolation: isolation.level,
-        reasons: [...isolation.evidence],
-        details: {
-          module: this.options.module,
-          moduleDescription: moduleInfo.value ? `${moduleInfo.value.manufacturer} ${moduleInfo.value.description}` : '',
-          functionList: `${native.listVersion}${native.viaInterface ? ' (C_GetInterface)' : ' (C_GetFunctionList)'}`,
-          tokenLabel: info.label,
-          tokenSerial: info.serialNumber,
-          tokenModel: `${info.manufacturer} ${info.model}`,
-          mechanisms: mechanisms.length,
-          isolationBasis: isolation.basis === 'declared' ? 'declared by the machine policy' : 'not declared',
-          isolationEvidence: isolation.evidence.join(' '),
-          mechanismsUsed: USED_MECHANISMS.filter(([, m]) => mechanisms.includes(m))
-            .map(([name]) => name)
-            .join(', '),
-          mechanismsMissing: USED_MECHANISMS.filter(([, m]) => !mechanisms.includes(m))
-            .map(([name]) => name)
-            .join(', '),
-        },
-      };
+      return await this.token.track(() => this.probeToken());
     } catch (err) {
       const reasons = KeyStoreError.is(err) ? [err.message, ...(err.hint ? [err.hint] : [])] : [String(err)];
       return { available: false, isolation: 'none', reasons };
     }
+  }
+
+  private async probeToken(): Promise<ProbeResult> {
+    const native = await this.token.native();
+    const { info } = await this.token.find();
+    const isolation = await this.isolation(true);
+    const mechanisms = await this.token.run(async (lease) => {
+      const { slot } = await this.token.find();
+      return check(await lease.native.getMechanismList(slot));
+    });
+    const moduleInfo = await native.getInfo();
+    return {
+      available: true,
+      isolation: isolation.level,
+      reasons: [...isolation.evidence],
+      details: {
+        module: this.options.module,
+        moduleDescription: moduleInfo.value ? `${moduleInfo.value.manufacturer} ${moduleInfo.value.description}` : '',
+        functionList: `${native.listVersion}${native.viaInterface ? ' (C_GetInterface)' : ' (C_GetFunctionList)'}`,
+        tokenLabel: info.label,
+        tokenSerial: info.serialNumber,
+        tokenModel: `${info.manufacturer} ${info.model}`,
+        mechanisms: mechanisms.length,
+        isolationBasis: isolation.basis === 'declared' ? 'declared by the machine policy' : 'not declared',
+        isolationEvidence: isolation.evidence.join(' '),
+        mechanismsUsed: USED_MECHANISMS.filter(([, m]) => mechanisms.includes(m))
+          .map(([name]) => name)
+          .join(', '),
+        mechanismsMissing: USED_MECHANISMS.filter(([, m]) => !mechanisms.includes(m))
+          .map(([name]) => name)
+          .join(', '),
+      },
+    };
   }
 
   private async openFound(lease: Lease, name: string, privateKey: ObjectHandle): Promise<Pkcs11Key> {
@@ -284,6 +288,12 @@ export class Pkcs11Provider implements KeyStoreProvider {
       );
     }
     algorithmInfo(request.algorithm);
+    // One create of a name at a time in this process (the check and the generation are two calls).
+    const { info } = await this.token.track(() => this.token.find());
+    return oneAtATime(`${this.options.module}\0${info.serialNumber}\0${name}`, () => this.generate(name, request));
+  }
+
+  private generate(name: string, request: ProviderCreateRequest): Promise<Pkcs11Key> {
     return this.token.run(
       async (lease) => {
         const { native, session } = lease;
@@ -295,7 +305,7 @@ export class Pkcs11Provider implements KeyStoreProvider {
             providerId: PROVIDER_ID,
           });
         }
-        const id = keyIdFor(name);
+        const id = newKeyId();
         const t = generationTemplates(native.memory, request.algorithm, name, id, false);
         const pair = check(
           await native.generateKeyPair(session, { mechanism: t.mechanism }, t.publicTemplate, t.privateTemplate),
@@ -303,6 +313,19 @@ export class Pkcs11Provider implements KeyStoreProvider {
         );
         try {
           if (request.signal?.aborted) throwIfAborted(request.signal);
+          // Another process may have made the name at the same time: then neither key stays.
+          const named = check(
+            await native.findObjects(session, searchTemplate(native.memory, 'private', { label: name }), 2),
+          );
+          if (named.length > 1) {
+            throw new KeyStoreError(
+              'ERR_KEYSTORE_KEY_EXISTS',
+              `another key named "${name}" was made on the token at the same time`,
+              {
+                providerId: PROVIDER_ID,
+              },
+            );
+          }
           return await this.openFound(lease, name, pair.privateKey);
         } catch (err) {
           await native.destroyObject(session, pair.privateKey);
@@ -438,6 +461,24 @@ export class Pkcs11Provider implements KeyStoreProvider {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** Creates in flight, by module, token and name. */
+const creating = new Map<string, Promise<unknown>>();
+
+/** Runs `work` after every earlier call with the same `key` has settled. */
+function oneAtATime<T>(key: string, work: () => Promise<T>): Promise<T> {
+  const before = creating.get(key) ?? Promise.resolve();
+  const run = before.then(work, work);
+  const settled = run.then(
+    () => undefined,
+    () => undefined,
+  );
+  creating.set(key, settled);
+  void settled.then(() => {
+    if (creating.get(key) === settled) creating.delete(key);
+  });
+  return run;
 }
 
 function notFound(name: string): KeyStoreError {

@@ -52,9 +52,20 @@ function pinTag(pin: Buffer): Buffer {
 /** One initialized module per path in this process: PKCS#11 allows one `C_Initialize` per process. */
 const modules = new Map<string, LoadedModule>();
 
+/**
+ * `C_Finalize` calls still running, per module: a new `C_Initialize` of that module waits for them
+ * (the two running at once on two worker threads crash some modules).
+ */
+const finalizing = new Map<string, Promise<void>>();
+
 async function acquireModule(path: string, double: Pkcs11Native | undefined): Promise<LoadedModule> {
   const key = double ? `double:${path}:${Math.random()}` : path;
   let entry = modules.get(key);
+  const pending = entry ? undefined : finalizing.get(key);
+  if (pending) {
+    await pending;
+    entry = modules.get(key);
+  }
   if (!entry) {
     const native = double ?? loadPkcs11(path);
     const created: LoadedModule = {
@@ -87,8 +98,21 @@ async function acquireModule(path: string, double: Pkcs11Native | undefined): Pr
 async function releaseModule(entry: LoadedModule): Promise<void> {
   entry.users--;
   if (entry.users > 0) return;
-  for (const [key, value] of modules) if (value === entry) modules.delete(key);
-  if (entry.ownsInitialize) await entry.native.finalize();
+  let key: string | undefined;
+  for (const [k, value] of modules) {
+    if (value === entry) {
+      key = k;
+      modules.delete(k);
+    }
+  }
+  if (!entry.ownsInitialize) return;
+  const done = entry.native.finalize().then(
+    () => undefined,
+    () => undefined,
+  );
+  if (key !== undefined) finalizing.set(key, done);
+  await done;
+  if (key !== undefined && finalizing.get(key) === done) finalizing.delete(key);
 }
 
 /** What an operation gets: a session of its own for the time it runs. */
@@ -286,7 +310,13 @@ export class Token {
    * the sessions are dropped and (when `retry`) the operation runs once more on a fresh session.
    */
   run<T>(operation: (lease: Lease) => Promise<T>, options: { signal?: AbortSignal; retry?: boolean } = {}): Promise<T> {
-    const running = this.attempt(operation, options);
+    return this.track(() => this.attempt(operation, options));
+  }
+
+  /** Runs `work` (native calls outside a session: probe, finding the token) as one close() waits for. */
+  track<T>(work: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(closedError());
+    const running = work();
     this.running.add(running);
     const forget = () => this.running.delete(running);
     running.then(forget, forget);

@@ -159,6 +159,15 @@ export function makeLayout(koffi: KoffiModule, windows = process.platform === 'w
   };
 }
 
+/**
+ * Marks `values` as used at this point, so that they stay reachable until then. A native call reads
+ * the buffers a template or mechanism points to on a worker thread while JavaScript runs on: each
+ * call site names them after its `await`, so the garbage collector cannot free them mid-call.
+ */
+export function retain(...values: unknown[]): number {
+  return values.length;
+}
+
 /** Reads and writes `CK_ULONG` and pointers in buffers of this platform's layout. */
 export class Memory {
   constructor(

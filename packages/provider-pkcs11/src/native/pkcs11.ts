@@ -9,7 +9,7 @@
 import { createRequire } from 'node:module';
 import { KeyStoreError } from '@keystore/core';
 import { CKF_OS_LOCKING_OK, CKR, FUNCTION_LIST_ORDER } from './constants.js';
-import { type Attribute, type Layout, type Mechanism, Memory, makeLayout } from './layout.js';
+import { type Attribute, type Layout, type Mechanism, Memory, makeLayout, retain } from './layout.js';
 
 /** A slot id (`CK_SLOT_ID`). */
 export type SlotId = bigint & { readonly __brand: 'CK_SLOT_ID' };
@@ -121,6 +121,15 @@ function unavailable(message: string, hint: string, cause?: unknown): KeyStoreEr
 }
 
 let koffiInstance: KoffiModule | undefined;
+
+/**
+ * Every module loaded, by path, for the life of the process. A library handle that is garbage
+ * collected is unloaded (`dlclose`), and a PKCS#11 module unloaded after `C_Finalize` (SoftHSM2 with
+ * its static state, for one) can crash the process; loading once also keeps one function table per
+ * module, whose `C_Initialize` and `C_Finalize` pair up.
+ */
+const loadedModules = new Map<string, Pkcs11Native>();
+const libraries: unknown[] = [];
 let layoutInstance: Layout | undefined;
 
 function loadKoffi(): KoffiModule {
@@ -171,6 +180,8 @@ function versionString(buffer: Buffer, offset: number): string {
  * the module's initializers in this process: the caller must have decided to trust the path.
  */
 export function loadPkcs11(modulePath: string): Pkcs11Native {
+  const cached = loadedModules.get(modulePath);
+  if (cached) return cached;
   const koffi = loadKoffi();
   const layout = nativeLayout();
   const memory = new Memory(layout, (buffer) => koffi.address(buffer));
@@ -247,7 +258,7 @@ export function loadPkcs11(modulePath: string): Pkcs11Native {
     return ok(name, rv, () => out.subarray(0, Number(memory.readUlong(length))));
   };
 
-  return {
+  const native: Pkcs11Native = {
     modulePath,
     listVersion,
     viaInterface,
@@ -255,7 +266,9 @@ export function loadPkcs11(modulePath: string): Pkcs11Native {
     async initialize() {
       const args = Buffer.alloc(layout.initArgs.size);
       memory.writeUlong(args, layout.initArgs.flags, CKF_OS_LOCKING_OK);
-      return ok('C_Initialize', await callAsync(C.Initialize, [args]));
+      const rv = await callAsync(C.Initialize, [args]);
+      retain(args);
+      return ok('C_Initialize', rv);
     },
     async finalize() {
       return ok('C_Finalize', await callAsync(C.Finalize, [null]));
@@ -328,6 +341,7 @@ export function loadPkcs11(modulePath: string): Pkcs11Native {
     async findObjects(session, template, max = 1024) {
       const t = memory.template(template);
       let rv = await callAsync(C.FindObjectsInit, [session, t, template.length]);
+      retain(t, template);
       if (rv !== CKR.OK) return ok('C_FindObjectsInit', rv);
       const found: ObjectHandle[] = [];
       const batch = 64;
@@ -351,6 +365,7 @@ export function loadPkcs11(modulePath: string): Pkcs11Native {
       const probe = types.map((type) => ({ type, value: Buffer.alloc(0) }));
       const first = memory.template(probe);
       let rv = await callAsync(C.GetAttributeValue, [session, object, first, types.length]);
+      retain(first, probe);
       // CKR_ATTRIBUTE_SENSITIVE / _TYPE_INVALID still fill every other length (v2.40 section 5.7).
       if (rv !== CKR.OK && rv !== CKR.ATTRIBUTE_SENSITIVE && rv !== CKR.ATTRIBUTE_TYPE_INVALID) {
         return ok('C_GetAttributeValue', rv);
@@ -361,6 +376,7 @@ export function loadPkcs11(modulePath: string): Pkcs11Native {
       if (wanted.length > 0) {
         const second = memory.template(wanted);
         rv = await callAsync(C.GetAttributeValue, [session, object, second, wanted.length]);
+        retain(second, wanted);
         if (rv !== CKR.OK) return ok('C_GetAttributeValue', rv);
         wanted.forEach((attribute, i) => {
           values.set(attribute.type, attribute.value.subarray(0, Math.max(0, memory.templateLength(second, i))));
@@ -385,7 +401,7 @@ export function loadPkcs11(modulePath: string): Pkcs11Native {
         publicOut,
         privateOut,
       ]);
-      void mechanism.keep;
+      retain(m, mechanism, pub, publicTemplate, priv, privateTemplate);
       return ok('C_GenerateKeyPair', rv, () => ({
         publicKey: memory.readUlong(publicOut) as ObjectHandle,
         privateKey: memory.readUlong(privateOut) as ObjectHandle,
@@ -395,6 +411,7 @@ export function loadPkcs11(modulePath: string): Pkcs11Native {
       const t = memory.template(template);
       const handle = memory.ulongBuffer();
       const rv = await callAsync(C.CreateObject, [session, t, template.length, handle]);
+      retain(t, template);
       return ok('C_CreateObject', rv, () => memory.readUlong(handle) as ObjectHandle);
     },
     async destroyObject(session, object) {
@@ -403,14 +420,14 @@ export function loadPkcs11(modulePath: string): Pkcs11Native {
     async sign(session, mechanism, key, data, maxLength) {
       const m = memory.mechanism(mechanism);
       const rv = await callAsync(C.SignInit, [session, m, key]);
-      void mechanism.keep;
+      retain(m, mechanism);
       if (rv !== CKR.OK) return ok('C_SignInit', rv);
       return output('C_Sign', (out, length) => callAsync(C.Sign, [session, data, data.length, out, length]), maxLength);
     },
     async decrypt(session, mechanism, key, data, maxLength) {
       const m = memory.mechanism(mechanism);
       const rv = await callAsync(C.DecryptInit, [session, m, key]);
-      void mechanism.keep;
+      retain(m, mechanism);
       if (rv !== CKR.OK) return ok('C_DecryptInit', rv);
       return output(
         'C_Decrypt',
@@ -423,10 +440,13 @@ export function loadPkcs11(modulePath: string): Pkcs11Native {
       const t = memory.template(template);
       const handle = memory.ulongBuffer();
       const rv = await callAsync(C.DeriveKey, [session, m, base, t, template.length, handle]);
-      void mechanism.keep;
+      retain(m, mechanism, t, template);
       return ok('C_DeriveKey', rv, () => memory.readUlong(handle) as ObjectHandle);
     },
   };
+  loadedModules.set(modulePath, native);
+  libraries.push(lib);
+  return native;
 }
 
 /** The module's function list: through `C_GetInterface` when it exports one, else `C_GetFunctionList`. */
