@@ -183,7 +183,7 @@ export class Pkcs11Key implements ProviderKey {
           return await body(lease, key);
         } catch (err) {
           const rv = KeyStoreError.is(err) ? err.nativeStatus : undefined;
-          if (rv !== 0x60 && rv !== 0x82) throw err; // CKR_KEY_HANDLE_INVALID, CKR_OBJECT_HANDLE_INVALID
+          if (rv !== 0x60 && rv !== CKR.OBJECT_HANDLE_INVALID) throw err; // CKR_KEY_HANDLE_INVALID too
           this.handleGeneration = -1;
           return body(lease, await this.privateHandle(lease));
         }

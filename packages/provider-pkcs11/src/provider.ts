@@ -386,16 +386,17 @@ export class Pkcs11Provider implements KeyStoreProvider {
         const found = check(await native.findObjects(session, searchTemplate(native.memory, 'private', {}), 4096));
         const out: ProviderKeyInfo[] = [];
         for (const handle of found) {
-          const a = check(
-            await native.getAttributes(session, handle, [
-              CKA.LABEL,
-              CKA.KEY_TYPE,
-              CKA.MODULUS,
-              CKA.EC_PARAMS,
-              CKA.SIGN,
-              CKA.DERIVE,
-            ]),
-          );
+          const read = await native.getAttributes(session, handle, [
+            CKA.LABEL,
+            CKA.KEY_TYPE,
+            CKA.MODULUS,
+            CKA.EC_PARAMS,
+            CKA.SIGN,
+            CKA.DERIVE,
+          ]);
+          // A key deleted between the search and the read is not listed.
+          if (read.rv === CKR.OBJECT_HANDLE_INVALID) continue;
+          const a = check(read);
           const label = a.get(CKA.LABEL)?.toString('utf8');
           if (!label) continue;
           const keyType = a.get(CKA.KEY_TYPE);

@@ -59,6 +59,14 @@ const MAPPINGS: Readonly<Record<string, Mapping>> = {
     code: 'ERR_KEYSTORE_PROVIDER_UNAVAILABLE',
     hint: "the token has no free session; lower the provider's poolSize or close other applications using the token",
   },
+  CKR_OBJECT_HANDLE_INVALID: {
+    code: 'ERR_KEYSTORE_KEY_NOT_FOUND',
+    hint: 'the key was deleted (by this or another process) while the call ran; open or create it again',
+  },
+  CKR_KEY_HANDLE_INVALID: {
+    code: 'ERR_KEYSTORE_KEY_NOT_FOUND',
+    hint: 'the key was deleted (by this or another process) while the call ran; open or create it again',
+  },
   CKR_DEVICE_ERROR: {
     code: 'ERR_KEYSTORE_NATIVE_FAILURE',
     hint: 'the token reported a device error; check its health and logs',
