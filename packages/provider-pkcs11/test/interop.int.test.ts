@@ -4,7 +4,7 @@
  * by `openssl` with the public key pkcs11-tool read off the token; keys the provider generated sign
  * through `pkcs11-tool --sign`, checked with the provider's public key.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { constants, createHash, verify } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -131,6 +131,57 @@ describe.skipIf(!HAVE)(`interop with pkcs11-tool and openssl on SoftHSM2${HAVE ?
         ? { key: key.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }
         : { key: key.publicKey };
       expect(verify('sha256', data, options, signature), `${algorithm} ${mechanism}`).toBe(true);
+    }
+  });
+  it('two processes at once: the provider signs, four at a time, all the while pkcs11-tool signs 10 times; all verify', async () => {
+    const key = await provider.openKey({ name: 'tool-ec', scope: 'user' });
+    const toolRuns = (async () => {
+      for (let i = 0; i < 10; i++) {
+        const sig = file(`both-${i}.sig`);
+        await new Promise<void>((resolve, reject) => {
+          execFile(
+            'pkcs11-tool',
+            [
+              '--module',
+              token.module,
+              '--token-label',
+              token.label,
+              '--login',
+              '--pin',
+              token.pin,
+              '--sign',
+              '--mechanism',
+              'ECDSA',
+              '--signature-format',
+              'openssl',
+              '--id',
+              'a1',
+              '--input-file',
+              file('data.sha256'),
+              '--output-file',
+              sig,
+            ],
+            { env: token.env },
+            (err) => (err ? reject(err) : resolve()),
+          );
+        });
+        expect(verify('sha256', data, key.publicKey, readFileSync(sig))).toBe(true);
+      }
+    })();
+    let toolsDone = false;
+    const tools = toolRuns.finally(() => {
+      toolsDone = true;
+    });
+    const digest = createHash('sha256').update(data).digest();
+    const ours: { signature: Buffer; dsaEncoding?: 'der' | 'ieee-p1363' }[] = [];
+    const signer = async () => {
+      while (!toolsDone) ours.push(await key.signDigest(digest, { hash: 'sha256', padding: 'pkcs1', saltLength: 32 }));
+    };
+    await Promise.all([signer(), signer(), signer(), signer()]);
+    await tools;
+    expect(ours.length).toBeGreaterThan(40);
+    for (const r of ours) {
+      expect(verify('sha256', data, { key: key.publicKey, dsaEncoding: r.dsaEncoding }, r.signature)).toBe(true);
     }
   });
 });
