@@ -33,6 +33,8 @@ export default defineConfig({
       { find: /^@keystore\/provider-capi\/module$/, replacement: src('./packages/provider-capi/src/module.ts') },
       { find: /^@keystore\/webcrypto$/, replacement: src('./packages/webcrypto/src/index.ts') },
       { find: /^@keystore\/x509$/, replacement: src('./packages/x509/src/index.ts') },
+      { find: /^@keystore\/provider-pkcs11$/, replacement: src('./packages/provider-pkcs11/src/index.ts') },
+      { find: /^@keystore\/provider-pkcs11\/module$/, replacement: src('./packages/provider-pkcs11/src/module.ts') },
     ],
   },
   test: {

@@ -22,6 +22,7 @@ function markdownFiles(): string[] {
     'packages/provider-tpm/README.md',
     'packages/provider-cng/README.md',
     'packages/provider-capi/README.md',
+    'packages/provider-pkcs11/README.md',
   ];
   const walk = (dir: string): void => {
     for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {

@@ -43,12 +43,14 @@ describe.skipIf(!wine.available)(`keystore doctor in Windows Node (needs Wine: $
     expect(byId.get('capi')?.policyReasons?.join(' ')).toMatch(/legacy CryptoAPI is denied by policy/);
     expect(byId.get('cng')).toMatchObject({ isolation: 'in-process' });
     expect(byId.get('tpm')).toMatchObject({ status: 'unavailable', isolation: 'none' });
+    // Not configured (no KEYSTORE_PKCS11_MODULE): unavailable, saying what to set.
+    expect(byId.get('pkcs11')).toMatchObject({ status: 'unavailable', isolation: 'none' });
 
     const fact = (label: string) => doctor.posture.facts.find((f) => f.label === label);
     expect(fact('Running under Wine')?.text).toMatch(/^\d+\.\d+/);
     expect(fact('TPM')?.text).toMatch(/TBS_E_TPM_NOT_FOUND/);
     expect(fact('LSA protection')?.text).toMatch(/^configured: .*; running: /);
-    expect(doctor.posture.isolation.map((i) => i.id).sort()).toEqual(['capi', 'cng', 'tpm']);
+    expect(doctor.posture.isolation.map((i) => i.id).sort()).toEqual(['capi', 'cng', 'pkcs11', 'tpm']);
   });
 
   it('prints the same as text, with the posture section', async () => {

@@ -28,6 +28,25 @@ describe('keystore policy check', () => {
     expect(box.run(['policy', 'check', file]).code).toBe(0);
   });
 
+  it('a valid policy that declares a PKCS#11 module: exit 0, with the note that only a machine policy may', () => {
+    const file = box.write('hsm.json', {
+      pkcs11: { modules: [{ path: '/opt/hsm/libcryptoki.so', isolation: 'hardware' }] },
+    });
+    const r = box.run(['policy', 'check', file, '--json']);
+    expect(r.code).toBe(0);
+    expect(parse<Check & { machineOnly?: string[] }>(r)).toMatchObject({
+      valid: true,
+      machineOnly: ['/pkcs11/modules'],
+    });
+    const human = box.run(['policy', 'check', file]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain('/pkcs11/modules declares 1 PKCS#11 module');
+    expect(
+      parse<Check & { machineOnly?: string[] }>(box.run(['policy', 'check', box.write('plain.json', {}), '--json']))
+        .machineOnly,
+    ).toBeUndefined();
+  });
+
   it('a key given twice is invalid, naming its pointer: JSON would keep only the last', () => {
     const file = box.path('twice.json');
     writeFileSync(file, '{"minimumIsolation":"hardware","minimumIsolation":"none"}');

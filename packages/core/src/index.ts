@@ -100,6 +100,7 @@ export type { SelectionCandidate } from './selection.js';
 export { PROBE_TIMEOUT_MS, probeAll, providerPolicyReasons, selectProvider } from './selection.js';
 export type {
   CreateKeyOptions,
+  DeclaredPkcs11Module,
   DecryptOptions,
   EffectivePolicy,
   ImportKeyOptions,
@@ -115,6 +116,7 @@ export type {
   MachinePolicySource,
   OpenKeyOptions,
   OperationOptions,
+  Pkcs11ModuleDeclaration,
   PolicyOverride,
   PolicySource,
   ProbeResult,

@@ -43,6 +43,43 @@ export interface KeyStorePolicy {
   minimumRsaBits?: number;
   /** Scopes keys may live in (default: both). */
   allowedScopes?: KeyScope[];
+  /**
+   * PKCS#11 modules the machine's owners vouch for. Only the machine policy file at the fixed path
+   * and the registry may hold this section: an app policy, or the file `KEYSTORE_MACHINE_POLICY`
+   * names, that declares a module is refused (a declaration raises a key's isolation, and those
+   * sources may only tighten).
+   *
+   * @since 0.3.0
+   */
+  pkcs11?: {
+    /** The modules, each with the isolation level its keys get. */
+    modules?: Pkcs11ModuleDeclaration[];
+  };
+}
+
+/**
+ * One PKCS#11 module in the machine policy, and the isolation level the platform team vouches for:
+ * software cannot measure what is behind a module, so this is a declaration, and receipts say so.
+ *
+ * @since 0.3.0
+ */
+export interface Pkcs11ModuleDeclaration {
+  /** The module's absolute path, as the provider is configured with it (compared after resolving links). */
+  path: string;
+  /** Only the token with this label; every token of the module when omitted. */
+  tokenLabel?: string;
+  /** The level its keys get (e.g. `hardware` for a network HSM's module). */
+  isolation: IsolationLevel;
+}
+
+/**
+ * A PKCS#11 module declaration in the effective policy, with the machine source that declared it.
+ *
+ * @since 0.3.0
+ */
+export interface DeclaredPkcs11Module extends Readonly<Pkcs11ModuleDeclaration> {
+  /** The machine source that declared it: the fixed-path file (`machine`) or the registry. */
+  readonly source: MachinePolicySource;
 }
 
 /**
@@ -100,6 +137,13 @@ export interface ResolvedPolicy {
   readonly allowedAlgorithms: readonly KeyAlgorithm[];
   readonly minimumRsaBits: number;
   readonly allowedScopes: readonly KeyScope[];
+  /**
+   * The PKCS#11 modules the machine policy declares (empty when none; only the machine policy file
+   * at the fixed path and the registry may declare one).
+   *
+   * @since 0.3.0
+   */
+  readonly pkcs11Modules?: readonly DeclaredPkcs11Module[];
 }
 
 /**

@@ -44,6 +44,13 @@ export interface IsolationReceipt {
   readonly measuredAt: string;
   /** What was measured and how, one sentence each (e.g. "simulated TPM (manufacturer IBM): …"). */
   readonly evidence: readonly string[];
+  /**
+   * `declared` when the level is not measured but declared by the machine policy (a PKCS#11 module
+   * the policy vouches for: software cannot look behind a module); `measured` or absent otherwise.
+   *
+   * @since 0.3.0
+   */
+  readonly basis?: 'measured' | 'declared';
 }
 
 /**

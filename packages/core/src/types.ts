@@ -26,9 +26,11 @@ export type {
   VerifyOptions,
 } from './keystore-types.js';
 export type {
+  DeclaredPkcs11Module,
   EffectivePolicy,
   KeyStorePolicy,
   MachinePolicySource,
+  Pkcs11ModuleDeclaration,
   PolicyOverride,
   PolicySource,
   ResolvedPolicy,

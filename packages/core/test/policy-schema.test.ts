@@ -30,6 +30,9 @@ const KNOWN_KEYWORDS = new Set([
   'uniqueItems',
   'minimum',
   'pattern',
+  'required',
+  'minLength',
+  'maxLength',
 ]);
 
 /**
@@ -54,6 +57,13 @@ function schemaAccepts(schema: Schema, value: unknown): boolean {
   if ('minimum' in schema && typeof value === 'number' && value < (schema.minimum as number)) return false;
   if ('pattern' in schema && typeof value === 'string' && !new RegExp(schema.pattern as string, 'u').test(value)) {
     return false;
+  }
+  if ('minLength' in schema && typeof value === 'string' && [...value].length < (schema.minLength as number))
+    return false;
+  if ('maxLength' in schema && typeof value === 'string' && [...value].length > (schema.maxLength as number))
+    return false;
+  if ('required' in schema && typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    if (!(schema.required as string[]).every((key) => Object.hasOwn(value, key))) return false;
   }
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
     const properties = (schema.properties ?? {}) as Record<string, Schema>;
@@ -95,6 +105,22 @@ const VALID: [string, unknown][] = [
   ['minimumRsaBits at the lower bound', { minimumRsaBits: 1024 }],
   ['minimumRsaBits not a standard size', { minimumRsaBits: 2500 }],
   ['empty providers and exportable objects', { providers: {}, exportable: {} }],
+  [
+    'PKCS#11 module declarations',
+    {
+      pkcs11: {
+        modules: [
+          { path: '/usr/lib/softhsm/libsofthsm2.so', isolation: 'in-process' },
+          {
+            path: 'C:\\Program Files\\SafeNet\\LunaClient\\cryptoki.dll',
+            tokenLabel: 'partition-1',
+            isolation: 'hardware',
+          },
+        ],
+      },
+    },
+  ],
+  ['empty pkcs11 section', { pkcs11: {} }],
 ];
 
 const INVALID: [string, unknown, string[]][] = [
@@ -130,6 +156,35 @@ const INVALID: [string, unknown, string[]][] = [
   ['unknown scope', { allowedScopes: ['system'] }, ['/allowedScopes/0']],
   ['duplicate scope', { allowedScopes: ['user', 'machine', 'user'] }, ['/allowedScopes/2']],
   ['$schema not a string', { $schema: 1 }, ['/$schema']],
+  ['pkcs11 not an object', { pkcs11: [] }, ['/pkcs11']],
+  ['unknown pkcs11 member', { pkcs11: { slots: [] } }, ['/pkcs11/slots']],
+  ['pkcs11.modules not an array', { pkcs11: { modules: {} } }, ['/pkcs11/modules']],
+  ['module without isolation', { pkcs11: { modules: [{ path: '/usr/lib/x.so' }] } }, ['/pkcs11/modules/0/isolation']],
+  [
+    'module with a relative path',
+    { pkcs11: { modules: [{ path: 'x.so', isolation: 'hardware' }] } },
+    ['/pkcs11/modules/0/path'],
+  ],
+  [
+    'module with an unknown level',
+    { pkcs11: { modules: [{ path: '/x.so', isolation: 'hsm' }] } },
+    ['/pkcs11/modules/0/isolation'],
+  ],
+  [
+    'module with an empty token label',
+    { pkcs11: { modules: [{ path: '/x.so', tokenLabel: '', isolation: 'hardware' }] } },
+    ['/pkcs11/modules/0/tokenLabel'],
+  ],
+  [
+    'module with a token label over 32 characters',
+    { pkcs11: { modules: [{ path: '/x.so', tokenLabel: 'x'.repeat(33), isolation: 'hardware' }] } },
+    ['/pkcs11/modules/0/tokenLabel'],
+  ],
+  [
+    'unknown module member',
+    { pkcs11: { modules: [{ path: '/x.so', isolation: 'hardware', slot: 0 }] } },
+    ['/pkcs11/modules/0/slot'],
+  ],
   [
     'several problems at once',
     { minimumIsolation: 'strong', providers: { allow: [1], deny: 'capi' }, minimumRsaBits: 100, extra: {} },
@@ -161,7 +216,7 @@ describe('POLICY_SCHEMA', () => {
       for (const child of Object.values(node)) walk(child);
     };
     walk(POLICY_SCHEMA);
-    expect(objects.length).toBe(3);
+    expect(objects.length).toBe(5);
     for (const object of objects) expect(object.additionalProperties).toBe(false);
   });
 

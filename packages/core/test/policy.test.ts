@@ -41,6 +41,7 @@ describe('DEFAULT_POLICY', () => {
       allowedAlgorithms: [...KEY_ALGORITHMS],
       minimumRsaBits: 2048,
       allowedScopes: ['user', 'machine'],
+      pkcs11Modules: [],
     });
   });
 

@@ -62,12 +62,20 @@ export function describePolicy(
   entries.forEach(([pointer, source], i) => {
     lines.push(`  ${pointer.padEnd(width)}${(values[i] ?? '').padEnd(valueWidth - 1)} (${source})`);
   });
+  for (const m of policy.pkcs11Modules ?? []) {
+    const token = m.tokenLabel === undefined ? 'every token' : `token "${m.tokenLabel}"`;
+    lines.push(`  PKCS#11 module ${m.path} (${token}): ${m.isolation}, declared by the machine policy (${m.source})`);
+  }
   return lines;
 }
 
 /** An isolation receipt as lines. */
 export function describeReceipt(receipt: IsolationReceipt): string[] {
-  const lines = [`  isolation:  ${receipt.level} (measured by ${receipt.providerId} at ${receipt.measuredAt})`];
+  const how =
+    receipt.basis === 'declared'
+      ? `declared by the machine policy, reported by ${receipt.providerId} at ${receipt.measuredAt}`
+      : `measured by ${receipt.providerId} at ${receipt.measuredAt}`;
+  const lines = [`  isolation:  ${receipt.level} (${how})`];
   for (const evidence of receipt.evidence) lines.push(`              - ${evidence}`);
   return lines;
 }

@@ -27,4 +27,5 @@ export const DEFAULT_POLICY: ResolvedPolicy = deepFreeze({
   allowedAlgorithms: [...KEY_ALGORITHMS],
   minimumRsaBits: 2048,
   allowedScopes: [...KEY_SCOPES],
+  pkcs11Modules: [],
 });

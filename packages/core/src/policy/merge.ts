@@ -6,7 +6,15 @@
  */
 import { algorithmInfo, type KeyAlgorithm, type KeyScope } from '../algorithms.js';
 import { type IsolationLevel, strongerIsolation } from '../isolation.js';
-import type { EffectivePolicy, KeyStorePolicy, PolicyOverride, PolicySource, ResolvedPolicy } from '../types.js';
+import type {
+  DeclaredPkcs11Module,
+  EffectivePolicy,
+  KeyStorePolicy,
+  MachinePolicySource,
+  PolicyOverride,
+  PolicySource,
+  ResolvedPolicy,
+} from '../types.js';
 import { DEFAULT_POLICY } from './defaults.js';
 import { deepFreeze } from './util.js';
 import { invalidPolicyError, validatePolicy } from './validate.js';
@@ -125,6 +133,43 @@ function checked(policy: KeyStorePolicy | null | undefined, origin: string): Key
 }
 
 /**
+ * Refuses a PKCS#11 module declaration from a source that may only tighten (the app's policy, the
+ * file `KEYSTORE_MACHINE_POLICY` names): a declaration raises the isolation of a module's keys.
+ */
+function refuseDeclarations(policy: KeyStorePolicy, origin: string, hint: string): void {
+  if (policy.pkcs11?.modules === undefined) return;
+  throw invalidPolicyError(
+    [
+      {
+        pointer: '/pkcs11/modules',
+        message: `only the machine policy file at the fixed path or the registry may declare PKCS#11 modules, not the ${origin}`,
+      },
+    ],
+    origin,
+    { hint },
+  );
+}
+
+/** The declarations of the machine file and the registry, each with its source. */
+function declaredModules(machine: KeyStorePolicy, registry: KeyStorePolicy): DeclaredPkcs11Module[] {
+  const out: DeclaredPkcs11Module[] = [];
+  for (const [policy, source] of [
+    [machine, 'machine'],
+    [registry, 'registry'],
+  ] as const) {
+    for (const m of policy.pkcs11?.modules ?? []) {
+      out.push({
+        path: m.path,
+        ...(m.tokenLabel === undefined ? {} : { tokenLabel: m.tokenLabel }),
+        isolation: m.isolation,
+        source,
+      });
+    }
+  }
+  return out;
+}
+
+/**
  * Merges the built-in defaults, the app's policy and the machine policy into the effective policy.
  * Pure: reads no files.
  *
@@ -176,6 +221,16 @@ export function mergePolicies(
   const m = checked(machine, 'machine policy');
   const e = checked(options.machineEnv, 'machine policy (KEYSTORE_MACHINE_POLICY)');
   const r = checked(options.registry, 'registry policy');
+  refuseDeclarations(
+    a,
+    'app policy',
+    'remove pkcs11 from the app policy; the machine owners declare modules in /etc/keystore/policy.json (%ProgramData%\\keystore\\policy.json, or the registry, on Windows)',
+  );
+  refuseDeclarations(
+    e,
+    'machine policy (KEYSTORE_MACHINE_POLICY)',
+    'KEYSTORE_MACHINE_POLICY names a file anyone who sets the environment controls, so it may only tighten; declare modules in the machine policy file at the fixed path',
+  );
   const d = DEFAULT_POLICY;
   /** The files' and the registry's value of one field, in the order they are applied. */
   const caps = <T>(pick: (policy: KeyStorePolicy) => T | undefined): Ceiling<T>[] => [
@@ -281,6 +336,7 @@ export function mergePolicies(
     allowedAlgorithms: copy(allowedAlgorithms.value),
     minimumRsaBits: minimumRsaBits.value,
     allowedScopes: copy(allowedScopes.value),
+    pkcs11Modules: declaredModules(m, r),
     sources,
     machinePolicyPath,
     machineEnvPolicyPath: options.machineEnvPolicyPath ?? null,
@@ -360,6 +416,8 @@ export function requestViolations(policy: ResolvedPolicy, request: PolicyRequest
 export interface EffectivePolicyJson {
   /** The effective policy as a complete policy document (`providers.allow` omitted when every provider is allowed). */
   policy: KeyStorePolicy;
+  /** The machine source of each entry of `policy.pkcs11.modules`, in order; absent when none (since 0.3.0). */
+  pkcs11ModuleSources?: MachinePolicySource[];
   /** The source of each field, keyed by JSON pointer. */
   sources: Record<string, PolicySource>;
   /** The machine policy file at the fixed path that was read, or `null`. */
@@ -397,7 +455,21 @@ export function policyToJson(policy: EffectivePolicy): EffectivePolicyJson {
       allowedAlgorithms: [...policy.allowedAlgorithms],
       minimumRsaBits: policy.minimumRsaBits,
       allowedScopes: [...policy.allowedScopes],
+      ...(policy.pkcs11Modules && policy.pkcs11Modules.length > 0
+        ? {
+            pkcs11: {
+              modules: policy.pkcs11Modules.map((m) => ({
+                path: m.path,
+                ...(m.tokenLabel === undefined ? {} : { tokenLabel: m.tokenLabel }),
+                isolation: m.isolation,
+              })),
+            },
+          }
+        : {}),
     },
+    ...(policy.pkcs11Modules && policy.pkcs11Modules.length > 0
+      ? { pkcs11ModuleSources: policy.pkcs11Modules.map((m) => m.source) }
+      : {}),
     sources: { ...policy.sources },
     machinePolicyPath: policy.machinePolicyPath,
     machineEnvPolicyPath: policy.machineEnvPolicyPath ?? null,

@@ -10,6 +10,9 @@ import { deepFreeze } from './util.js';
 /** Pattern every provider id in a policy must match: letters, digits, `.`, `_`, `-`, not starting with a symbol. */
 export const PROVIDER_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
 
+/** Pattern of a declared PKCS#11 module path: absolute on POSIX (`/…`) or Windows (`C:\…`). */
+export const PKCS11_PATH_PATTERN = '^(/|[A-Za-z]:[\\\\/])';
+
 /** The smallest value `minimumRsaBits` accepts. */
 export const MINIMUM_RSA_BITS_LOWER_BOUND = 1024;
 
@@ -110,6 +113,44 @@ export const POLICY_SCHEMA = deepFreeze({
       type: 'array',
       uniqueItems: true,
       items: { type: 'string', enum: [...KEY_SCOPES] },
+    },
+    pkcs11: {
+      title: 'PKCS#11',
+      description:
+        'PKCS#11 modules (HSMs, smart cards) the machine owners vouch for. Honoured only in the machine policy file at the fixed path and in the registry: an app policy, or the file KEYSTORE_MACHINE_POLICY names, that declares a module is refused.',
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        modules: {
+          title: 'Declared modules',
+          description:
+            'Each module, by absolute path (and optionally one token label), with the isolation level its keys get. Software cannot measure what is behind a module: receipts say the level was declared by the machine policy. An undeclared module is in-process.',
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['path', 'isolation'],
+            properties: {
+              path: {
+                description: 'The absolute path of the module (/usr/lib/…/libxyz.so, C:\\Program Files\\…\\xyz.dll).',
+                type: 'string',
+                pattern: PKCS11_PATH_PATTERN,
+              },
+              tokenLabel: {
+                description: 'Only the token with this label (1 to 32 characters). Default: every token of the module.',
+                type: 'string',
+                minLength: 1,
+                maxLength: 32,
+              },
+              isolation: {
+                description: 'The level the platform team vouches for, e.g. hardware for a network HSM.',
+                type: 'string',
+                enum: [...ISOLATION_LEVELS],
+              },
+            },
+          },
+        },
+      },
     },
   },
 } as const);

@@ -7,7 +7,7 @@ import { KEY_ALGORITHMS, KEY_SCOPES, type KeyAlgorithm, type KeyScope } from '..
 import { KeyStoreError, type PolicyIssue } from '../errors.js';
 import { ISOLATION_LEVELS, type IsolationLevel } from '../isolation.js';
 import type { KeyStorePolicy } from '../types.js';
-import { MINIMUM_RSA_BITS_LOWER_BOUND, PROVIDER_ID_PATTERN } from './schema.js';
+import { MINIMUM_RSA_BITS_LOWER_BOUND, PKCS11_PATH_PATTERN, PROVIDER_ID_PATTERN } from './schema.js';
 import { describeType, isPlainObject, toPointer } from './util.js';
 
 const PROVIDER_ID = new RegExp(PROVIDER_ID_PATTERN);
@@ -21,7 +21,11 @@ const TOP_LEVEL = [
   'allowedAlgorithms',
   'minimumRsaBits',
   'allowedScopes',
+  'pkcs11',
 ] as const;
+const PKCS11_SECTION = ['modules'] as const;
+const PKCS11_MODULE = ['path', 'tokenLabel', 'isolation'] as const;
+const PKCS11_PATH = new RegExp(PKCS11_PATH_PATTERN);
 const PROVIDER_LISTS = ['allow', 'deny', 'prefer'] as const;
 const EXPORTABLE_FLAGS = ['create', 'export'] as const;
 
@@ -105,6 +109,25 @@ function checkBoolean(out: Collector, path: Path, value: unknown, what: string):
   if (typeof value !== 'boolean') out.add(path, `${what} must be true or false, not ${describeType(value)}`);
 }
 
+/** One entry of `pkcs11.modules`. */
+function checkPkcs11Module(out: Collector, path: Path, value: unknown): void {
+  if (!checkObject(out, path, value, 'a PKCS#11 module declaration')) return;
+  for (const required of ['path', 'isolation'] as const) {
+    if (value[required] === undefined) out.add([...path, required], `a PKCS#11 module declaration needs ${required}`);
+  }
+  eachProperty(out, path, value, PKCS11_MODULE, 'a PKCS#11 module declaration', (key, member, memberPath) => {
+    if (key === 'isolation') {
+      checkEnum(out, memberPath, member, ISOLATION_LEVELS, 'isolation');
+    } else if (key === 'path') {
+      if (typeof member !== 'string' || !PKCS11_PATH.test(member) || member.includes('\0')) {
+        out.add(memberPath, 'path must be the absolute path of the module (/usr/lib/…/module.so or C:\\…\\module.dll)');
+      }
+    } else if (typeof member !== 'string' || member.length === 0 || member.length > 32) {
+      out.add(memberPath, 'tokenLabel must be a string of 1 to 32 characters');
+    }
+  });
+}
+
 /**
  * Checks a policy document against {@link POLICY_SCHEMA} and returns every problem found, each with
  * the RFC 6901 JSON pointer of the bad field (`""` when the document itself is not an object) and a
@@ -167,6 +190,15 @@ export function validatePolicy(document: unknown): PolicyIssue[] {
           checkEnum(out, itemPath, item, KEY_SCOPES, 'a scope'),
         );
         break;
+      case 'pkcs11':
+        if (checkObject(out, path, value, 'pkcs11')) {
+          eachProperty(out, path, value, PKCS11_SECTION, 'pkcs11', (_name, member, memberPath) =>
+            checkArray(out, memberPath, member, 'pkcs11.modules', (item, itemPath) =>
+              checkPkcs11Module(out, itemPath, item),
+            ),
+          );
+        }
+        break;
     }
   });
   return out.issues;
@@ -223,6 +255,16 @@ function copyPolicy(document: Record<string, unknown>): KeyStorePolicy {
     policy.allowedAlgorithms = [...source.allowedAlgorithms] as KeyAlgorithm[];
   if (source.minimumRsaBits !== undefined) policy.minimumRsaBits = source.minimumRsaBits;
   if (source.allowedScopes !== undefined) policy.allowedScopes = [...source.allowedScopes] as KeyScope[];
+  if (source.pkcs11 !== undefined) {
+    policy.pkcs11 = {};
+    if (source.pkcs11.modules !== undefined) {
+      policy.pkcs11.modules = source.pkcs11.modules.map((m) => ({
+        path: m.path,
+        ...(m.tokenLabel === undefined ? {} : { tokenLabel: m.tokenLabel }),
+        isolation: m.isolation,
+      }));
+    }
+  }
   return policy;
 }
 

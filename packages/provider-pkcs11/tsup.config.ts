@@ -1,0 +1,12 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: { index: 'src/index.ts', module: 'src/module.ts' },
+  format: ['esm', 'cjs'],
+  dts: true,
+  clean: true,
+  shims: true,
+  target: 'node20',
+  splitting: true,
+  external: [/^@keystore\//, 'koffi', 'inversify'],
+});
