@@ -29,6 +29,10 @@ export default defineConfig({
       { find: /^@keystore\/provider-cng$/, replacement: src('./packages/provider-cng/src/index.ts') },
       { find: /^@keystore\/provider-cng\/module$/, replacement: src('./packages/provider-cng/src/module.ts') },
       { find: /^@keystore\/provider-cng\/native$/, replacement: src('./packages/provider-cng/src/native/index.ts') },
+      {
+        find: /^@keystore\/provider-cng\/certstore$/,
+        replacement: src('./packages/provider-cng/src/certstore/index.ts'),
+      },
       { find: /^@keystore\/provider-capi$/, replacement: src('./packages/provider-capi/src/index.ts') },
       { find: /^@keystore\/provider-capi\/module$/, replacement: src('./packages/provider-capi/src/module.ts') },
       { find: /^@keystore\/webcrypto$/, replacement: src('./packages/webcrypto/src/index.ts') },

@@ -5,6 +5,7 @@
  * @module
  */
 import { certCommands } from './cert-commands.js';
+import { certStoreCommands } from './certstore-commands.js';
 import type { CliIo } from './io.js';
 
 /** One option, as `node:util` `parseArgs` takes it. */
@@ -339,6 +340,7 @@ JSON: { ref, hash, plaintext (base64) }, plus out when --out was given`,
     handler: () => keys().then((m) => m.decrypt),
   },
   ...certCommands({ storeOptions: STORE_OPTIONS, storeHelp: STORE_HELP, outNote: OUT_NOTE, scopes: SCOPES }),
+  ...certStoreCommands({ storeOptions: STORE_OPTIONS, storeHelp: STORE_HELP, scopes: SCOPES }),
   {
     path: ['migrate'],
     summary: 'move a legacy CryptoAPI key into a stronger provider (CNG), verified; or list what can move',
@@ -415,10 +417,11 @@ JSON: { from: { ref, provider, name, scope, algorithm, isolation }, to: { ref, p
   },
 ];
 
-/** The command groups (`keystore policy`, `keystore keys`). */
+/** The command groups (`keystore policy`, `keystore keys`, `keystore certs`). */
 export const GROUPS: Readonly<Record<string, string>> = {
   policy: 'check or show policies',
   keys: 'create, list, delete and use keys',
+  certs: 'certificates in the Windows certificate store, bound to keys',
 };
 
 function table(rows: readonly (readonly [string, string])[]): string {

@@ -385,3 +385,29 @@ export const SystemIsolatedUserModeInformation = 165;
 export const STATUS_INVALID_INFO_CLASS = 0xc0000003;
 /** `STATUS_ACCESS_DENIED` (NTSTATUS). */
 export const STATUS_ACCESS_DENIED = 0xc0000022;
+
+// crypt32.dll (wincrypt.h): the system certificate stores and the key a certificate is bound to.
+/** `CERT_STORE_PROV_SYSTEM_W`: the store provider `(LPCSTR) 10`, passed as a pointer-sized value. */
+export const CERT_STORE_PROV_SYSTEM_W = 10n;
+/** `X509_ASN_ENCODING`. */
+export const X509_ASN_ENCODING = 0x1;
+/** `PKCS_7_ASN_ENCODING`. */
+export const PKCS_7_ASN_ENCODING = 0x10000;
+/** `CERT_SYSTEM_STORE_CURRENT_USER`. */
+export const CERT_SYSTEM_STORE_CURRENT_USER = 0x10000;
+/** `CERT_SYSTEM_STORE_LOCAL_MACHINE`. */
+export const CERT_SYSTEM_STORE_LOCAL_MACHINE = 0x20000;
+/** `CERT_STORE_OPEN_EXISTING_FLAG`: fail rather than create a store that does not exist. */
+export const CERT_STORE_OPEN_EXISTING_FLAG = 0x4000;
+/** `CERT_STORE_READONLY_FLAG`. */
+export const CERT_STORE_READONLY_FLAG = 0x8000;
+/** `CERT_STORE_ADD_REPLACE_EXISTING`. */
+export const CERT_STORE_ADD_REPLACE_EXISTING = 3;
+/** `CERT_KEY_PROV_INFO_PROP_ID`: the `CRYPT_KEY_PROV_INFO` naming the certificate's private key. */
+export const CERT_KEY_PROV_INFO_PROP_ID = 2;
+/** `CERT_FIND_SHA1_HASH`: find by the SHA-1 thumbprint (a `CRYPT_HASH_BLOB`). */
+export const CERT_FIND_SHA1_HASH = 0x10000;
+/** `CRYPT_E_NOT_FOUND`. */
+export const CRYPT_E_NOT_FOUND = 0x80092004;
+/** `CRYPT_E_EXISTS`. */
+export const CRYPT_E_EXISTS = 0x80092005;

@@ -57,6 +57,16 @@ export {
   BCRYPT_SHA256_ALGORITHM,
   BCRYPT_SHA384_ALGORITHM,
   BCRYPT_SHA512_ALGORITHM,
+  CERT_FIND_SHA1_HASH,
+  CERT_KEY_PROV_INFO_PROP_ID,
+  CERT_STORE_ADD_REPLACE_EXISTING,
+  CERT_STORE_OPEN_EXISTING_FLAG,
+  CERT_STORE_PROV_SYSTEM_W,
+  CERT_STORE_READONLY_FLAG,
+  CERT_SYSTEM_STORE_CURRENT_USER,
+  CERT_SYSTEM_STORE_LOCAL_MACHINE,
+  CRYPT_E_EXISTS,
+  CRYPT_E_NOT_FOUND,
   E_ACCESSDENIED,
   E_INVALIDARG,
   ERROR_ACCESS_DENIED,
@@ -164,6 +174,7 @@ export {
   NTE_SILENT_CONTEXT,
   NTE_UI_REQUIRED,
   NTE_USER_CANCELLED,
+  PKCS_7_ASN_ENCODING,
   PROCESS_QUERY_LIMITED_INFORMATION,
   ProcessProtectionInformation,
   REG_DWORD,
@@ -191,7 +202,25 @@ export {
   TPM_IFTYPE_HW,
   TPM_VERSION_12,
   TPM_VERSION_20,
+  X509_ASN_ENCODING,
 } from './constants.js';
+export type { Crypt32StructName } from './crypt32.js';
+export {
+  checkKeyProvInfo,
+  checkStoreName,
+  defineCrypt32Types,
+  loadCrypt32,
+  MAX_CERTIFICATE_LENGTH,
+  MAX_STORE_NAME_LENGTH,
+} from './crypt32.js';
+export type {
+  CertKeyProvInfo,
+  CertStoreEntry,
+  CertStoreHandle,
+  CertStoreLocation,
+  CertStoreOpenMode,
+  Crypt32Bindings,
+} from './crypt32-types.js';
 export type { HandleFreer, HandleTrackerOptions } from './handles.js';
 export { HandleTracker } from './handles.js';
 export type { StructLayout } from './koffi.js';

@@ -115,6 +115,10 @@ const ROWS: readonly Row[] = [
   [0x80090036, 'NTE_USER_CANCELLED', 'ERR_KEYSTORE_CANCELLED', 'the user cancelled the Windows prompt'],
   [0x80090037, 'NTE_PASSWORD_CHANGE_REQUIRED', DENIED, 'the key password must be changed before the key can be used'],
   [0x80090038, 'NTE_NOT_ACTIVE_CONSOLE', DENIED, 'the prompt needs the active console session: run it from a session shown on the machine, not over remote desktop'],
+  // CRYPT_E_* (crypt32.dll, winerror.h).
+  [0x80092004, 'CRYPT_E_NOT_FOUND', NOT_FOUND, 'no certificate or property of that kind in this store'],
+  [0x80092005, 'CRYPT_E_EXISTS', 'ERR_KEYSTORE_KEY_EXISTS', 'the certificate is already in this store'],
+  [0x8009310b, 'CRYPT_E_ASN1_BADTAG', INVALID, 'the data is not a DER-encoded X.509 certificate'],
   // TPM 1.2 and TPM 2.0 results surfaced by the Platform Crypto Provider (winerror.h).
   [0x80280001, 'TPM_E_AUTHFAIL', DENIED, 'the TPM rejected the authorization (password or PIN)'],
   [0x80280006, 'TPM_E_DEACTIVATED', UNAVAILABLE, 'the TPM is deactivated: activate it in the firmware setup or tpm.msc'],

@@ -12,6 +12,7 @@
 #define WIN32_NO_STATUS
 #include <windows.h>
 #undef WIN32_NO_STATUS
+#include <wincrypt.h>
 #include <ntstatus.h>
 #include <winternl.h>
 #include <bcrypt.h>
@@ -179,6 +180,29 @@ int main(void) {
   MEMBER(PROCESSENTRY32W, pcPriClassBase);
   MEMBER(PROCESSENTRY32W, dwFlags);
   MEMBER(PROCESSENTRY32W, szExeFile);
+  end_struct();
+
+  STRUCT(CERT_CONTEXT);
+  MEMBER(CERT_CONTEXT, dwCertEncodingType);
+  MEMBER(CERT_CONTEXT, pbCertEncoded);
+  MEMBER(CERT_CONTEXT, cbCertEncoded);
+  MEMBER(CERT_CONTEXT, pCertInfo);
+  MEMBER(CERT_CONTEXT, hCertStore);
+  end_struct();
+
+  STRUCT(CRYPT_KEY_PROV_INFO);
+  MEMBER(CRYPT_KEY_PROV_INFO, pwszContainerName);
+  MEMBER(CRYPT_KEY_PROV_INFO, pwszProvName);
+  MEMBER(CRYPT_KEY_PROV_INFO, dwProvType);
+  MEMBER(CRYPT_KEY_PROV_INFO, dwFlags);
+  MEMBER(CRYPT_KEY_PROV_INFO, cProvParam);
+  MEMBER(CRYPT_KEY_PROV_INFO, rgProvParam);
+  MEMBER(CRYPT_KEY_PROV_INFO, dwKeySpec);
+  end_struct();
+
+  STRUCT(CRYPT_DATA_BLOB);
+  MEMBER(CRYPT_DATA_BLOB, cbData);
+  MEMBER(CRYPT_DATA_BLOB, pbData);
   end_struct();
 
   printf("},\"constants\":{");

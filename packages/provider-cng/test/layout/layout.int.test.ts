@@ -166,7 +166,7 @@ describe.skipIf(!wine.available || !mingw.available)(`binding layouts against th
     const script = await runWineScript(`
       const native = require('@keystore/provider-cng/native');
       const names = ${JSON.stringify(Object.keys(ours))};
-      const out = { structs: { ...native.defineNCryptTypes(), ...native.defineWindowsSystemTypes() }, constants: {} };
+      const out = { structs: { ...native.defineNCryptTypes(), ...native.defineWindowsSystemTypes(), ...native.defineCrypt32Types() }, constants: {} };
       for (const name of names) {
         const value = native[name];
         out.constants[name] = { type: typeof value, value: String(value) };
@@ -181,7 +181,7 @@ describe.skipIf(!wine.available || !mingw.available)(`binding layouts against th
 
   it('lays out every struct exactly as the C compiler does (size, alignment, each member offset)', () => {
     const names = Object.keys(koffi.structs).sort();
-    expect(names.length).toBeGreaterThanOrEqual(13);
+    expect(names.length).toBeGreaterThanOrEqual(16);
     const inHeaders = names.filter((n) => !(n in MISSING_STRUCTS));
     // layout.c covers every struct the bindings define, and nothing else.
     expect(Object.keys(header.structs).sort()).toEqual(inHeaders);
@@ -199,6 +199,9 @@ describe.skipIf(!wine.available || !mingw.available)(`binding layouts against th
     expect(header.structs.NCRYPT_UI_POLICY?.size).toBe(32);
     expect(header.structs.BCRYPT_OAEP_PADDING_INFO?.size).toBe(24);
     expect(koffi.structs.TPM_DEVICE_INFO?.size).toBe(16);
+    expect(header.structs.CERT_CONTEXT?.size).toBe(40);
+    expect(header.structs.CRYPT_KEY_PROV_INFO?.size).toBe(48);
+    expect(header.structs.CRYPT_DATA_BLOB?.size).toBe(16);
   });
 
   it('gives every constant of constants.ts the value the headers define, and exports it from the built entry', () => {
