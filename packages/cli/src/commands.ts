@@ -5,6 +5,7 @@
  * @module
  */
 import { certCommands } from './cert-commands.js';
+import { fleetCommands } from './fleet-commands.js';
 import type { CliIo } from './io.js';
 
 /** One option, as `node:util` `parseArgs` takes it. */
@@ -157,6 +158,7 @@ Options:
 Exit codes: 0 ok, 1 invalid policy.`,
     handler: () => import('./commands/policy.js').then((m) => m.effective),
   },
+  ...fleetCommands(),
   {
     path: ['keys', 'create'],
     summary: 'create a key with the best provider the policy allows',
