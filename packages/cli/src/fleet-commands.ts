@@ -6,6 +6,22 @@
  */
 import type { CommandSpec } from './commands.js';
 
+/** The isolation levels, weakest first (kept here so that `--help` does not load the SDK). */
+export const REQUIRE_LEVELS = [
+  'none',
+  'in-process',
+  'os-isolated',
+  'os-protected',
+  'virtualization',
+  'hardware',
+] as const;
+
+/** `doctor --require LEVEL`. */
+export const DOCTOR_OPTIONS = { require: { type: 'string' } } as const;
+export const DOCTOR_CHOICES = { require: REQUIRE_LEVELS } as const;
+export const DOCTOR_HELP = `  --require LEVEL    exit 8 unless new keys would get at least LEVEL here (what a default request
+                     gets): ${REQUIRE_LEVELS.join(', ')}`;
+
 /** `policy admx`. */
 export function fleetCommands(): CommandSpec[] {
   return [
