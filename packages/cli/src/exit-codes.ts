@@ -70,7 +70,7 @@ export const EXIT_OUTPUT = 7;
  * `doctor --require LEVEL`: a provider would serve new keys, but below LEVEL (the isolation a
  * default request gets here is weaker than required).
  *
- * @since 0.4.0
+ * @since 0.3.0
  */
 export const EXIT_BELOW_REQUIRED = 8;
 

@@ -59,7 +59,7 @@ const EXPECTED_TYPE_OF = {
  * the policy field it sets, and the registry type it must have (`REG_DWORD` values of boolean fields
  * hold 0 or 1).
  *
- * @since 0.4.0
+ * @since 0.3.0
  */
 export interface RegistryPolicyValue {
   readonly name: string;
@@ -77,7 +77,7 @@ export interface RegistryPolicyValue {
  * import { REGISTRY_POLICY_VALUES } from '@keystore/core';
  * REGISTRY_POLICY_VALUES.find((v) => v.pointer === '/minimumRsaBits'); // { name: 'MinimumRsaBits', …, type: 'REG_DWORD' }
  * ```
- * @since 0.4.0
+ * @since 0.3.0
  */
 export const REGISTRY_POLICY_VALUES: readonly RegistryPolicyValue[] = deepFreeze(
   REGISTRY_FIELDS.map(({ name, pointer, kind }) => ({ name, pointer, type: EXPECTED_TYPE_OF[kind] })),
