@@ -6,6 +6,7 @@
  */
 import { certCommands } from './cert-commands.js';
 import { certStoreCommands } from './certstore-commands.js';
+import { DOCTOR_CHOICES, DOCTOR_HELP, DOCTOR_OPTIONS, fleetCommands } from './fleet-commands.js';
 import type { CliIo } from './io.js';
 
 /** One option, as `node:util` `parseArgs` takes it. */
@@ -89,10 +90,10 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     path: ['doctor'],
     summary: 'show providers, their isolation, the effective policy and which provider would serve',
-    options: STORE_OPTIONS,
+    options: { ...STORE_OPTIONS, ...DOCTOR_OPTIONS },
     positionals: { min: 0, max: 0, names: '' },
-    choices: { scope: SCOPES },
-    help: `Usage: keystore doctor [--policy FILE] [--provider ID] [--scope user|machine] [--json]
+    choices: { scope: SCOPES, ...DOCTOR_CHOICES },
+    help: `Usage: keystore doctor [--policy FILE] [--provider ID] [--scope user|machine] [--require LEVEL] [--json]
 
 Shows the platform and Node.js version; every installed provider (@keystore/provider-* packages, plus
 'memory' with --provider memory) with its availability, the isolation it can achieve here, whether it
@@ -110,10 +111,13 @@ It warns when TSS2_LOG asks tpm2-tss for trace or debug logs, which print TPM au
 
 Options:
 ${STORE_HELP}
+${DOCTOR_HELP}
 
-Exit codes: 0 when some provider satisfies the policy, 3 when none does, 1 for an invalid --policy file.
+Exit codes: 0 when some provider satisfies the policy (and, with --require, reaches LEVEL), 3 when none
+does, 8 when one does but below the --require LEVEL, 1 for an invalid --policy file.
 
-JSON: { platform, arch, node, providers: [{ id, displayName, package, packagePath, version, available,
+JSON (the doctor schema, schema/doctor.schema.json on the docs site; in the CLI package):
+      { schemaVersion, platform, arch, node, providers: [{ id, displayName, package, packagePath, version, available,
         isolation, selected, eligible, rank, status, policyReasons, reasons, details }], warnings: [TEXT], posture: { facts: [{ key, label, value,
         text, providerId }], isolation: [{ id, available, isolation, status }] }, policy, sources,
         machinePolicyPath, machineEnvPolicyPath, registryPolicyKey, policyOverrides, request, selected }`,
@@ -158,6 +162,7 @@ Options:
 Exit codes: 0 ok, 1 invalid policy.`,
     handler: () => import('./commands/policy.js').then((m) => m.effective),
   },
+  ...fleetCommands(),
   {
     path: ['keys', 'create'],
     summary: 'create a key with the best provider the policy allows',
@@ -472,6 +477,7 @@ Exit codes:
   6  unexpected internal error
   7  output not delivered (ERR_OUTPUT): --out FILE exists (use --force) or is a symbolic link, a full
      disk, a closed stdout or a reader that went away
+  8  doctor --require LEVEL: new keys would get weaker isolation than LEVEL
   130  interrupted (Ctrl-C): the operation was cancelled (ERR_KEYSTORE_CANCELLED)
 
 Errors are one line on stderr, 'keystore: MESSAGE (CODE)' (ERR_KEYSTORE_NO_PROVIDER adds an indented

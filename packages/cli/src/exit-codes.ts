@@ -67,6 +67,14 @@ export const EXIT_INTERNAL = 6;
 export const EXIT_OUTPUT = 7;
 
 /**
+ * `doctor --require LEVEL`: a provider would serve new keys, but below LEVEL (the isolation a
+ * default request gets here is weaker than required).
+ *
+ * @since 0.3.0
+ */
+export const EXIT_BELOW_REQUIRED = 8;
+
+/**
  * The command was interrupted (Ctrl-C) and its operation cancelled (`ERR_KEYSTORE_CANCELLED`),
  * as shells report a process ended by SIGINT.
  *
@@ -88,4 +96,5 @@ export type ExitCode =
   | typeof EXIT_KEYSTORE_ERROR
   | typeof EXIT_INTERNAL
   | typeof EXIT_OUTPUT
+  | typeof EXIT_BELOW_REQUIRED
   | typeof EXIT_CANCELLED;

@@ -26,6 +26,7 @@ import { UsageError } from './usage.js';
 export { exitCodeFor } from './errors.js';
 export type { ExitCode } from './exit-codes.js';
 export {
+  EXIT_BELOW_REQUIRED,
   EXIT_CANCELLED,
   EXIT_INTERNAL,
   EXIT_INVALID,

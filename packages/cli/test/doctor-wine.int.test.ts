@@ -5,6 +5,7 @@
 // reading and reporting them, not what a Windows machine would say.
 import { describe, expect, it } from 'vitest';
 import { runWineNode, wine } from '../../../test-support/wine.js';
+import { doctorSchemaErrors } from './doctor-schema.js';
 
 interface Fact {
   key: string;
@@ -33,6 +34,7 @@ describe.skipIf(!wine.available)(`keystore doctor in Windows Node (needs Wine: $
     expect(run.code, run.stderr).toBe(3);
     const doctor = JSON.parse(run.stdout) as Doctor;
     expect(doctor.platform).toBe('win32');
+    expect(doctorSchemaErrors(doctor)).toEqual([]);
 
     const byId = new Map(doctor.providers.map((p) => [p.id, p]));
     // Refused by the default policy before its package is imported: nothing of it ran here.

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { doctorSchemaErrors } from './doctor-schema.js';
 import { parse, Sandbox } from './helpers.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -108,10 +109,17 @@ describe.skipIf(missing.length > 0)(
       expect(row?.available).toBe(true);
       expect(row?.details.simulator).toBe(true);
       expect(row?.isolation).not.toBe('hardware');
+      expect(doctorSchemaErrors(d)).toEqual([]);
       expect(box.run(['doctor'], { env }).stdout).toContain('simulated TPM');
       const allowed = box.run(['doctor', '--provider', 'tpm', '--policy', 'sim.json', '--json'], { env });
       expect(allowed.code).toBe(0);
       expect(parse<{ selected: string }>(allowed).selected).toBe('tpm');
+      expect(doctorSchemaErrors(parse(allowed))).toEqual([]);
+      // A simulated TPM is not hardware: a compliance check for hardware keys fails (exit 8).
+      const compliance = box.run(['doctor', '--provider', 'tpm', '--policy', 'sim.json', '--require', 'hardware'], {
+        env,
+      });
+      expect(compliance.code).toBe(8);
     });
 
     it('an ECDSA key created by one process signs in the next; openssl and tss2_sign agree', () => {

@@ -253,4 +253,36 @@ const { createMemoryProvider, createTestKeyStore, resolveTestPolicy } = require(
     expect(out.afterFloor).toBe('none');
     expect(out.afterKey).toBeNull();
   }, 120_000);
+
+  it("reads a key with no values and no subkeys as empty (Wine's reg.exe prints nothing for one), and a missing key as none", async () => {
+    const empty = `${SCRATCH}-empty`;
+    const result = await runWineScript(
+      `${HELPERS}
+(async () => {
+  const key = ${JSON.stringify(empty)};
+  const out = {};
+  try {
+    add(key, 'X', 'REG_SZ', 'y');
+    reg('delete', key, '/v', 'X', '/f');
+    out.contents = await outcome(core.readRegistryKey(key));
+    out.policy = await outcome(core.loadRegistryPolicy({ reader: (_k, o) => core.readRegistryKey(key, o) }));
+  } finally {
+    out.cleaned = remove(key);
+    out.gone = await outcome(core.readRegistryKey(key));
+  }
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.error(e); process.exit(1); });
+`,
+      { timeoutMs: 90_000 },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const out = result.json as {
+      contents: Outcome<unknown>;
+      policy: Outcome<{ policy: unknown }>;
+      gone: Outcome<unknown>;
+    };
+    expect(out.contents.value).toEqual({ values: [], subkeys: [] });
+    expect(out.policy.value?.policy).toEqual({});
+    expect(out.gone.value).toBeNull();
+  }, 120_000);
 });

@@ -5,7 +5,9 @@
  */
 import { arch, release } from 'node:os';
 import {
+  compareIsolation,
   type EffectivePolicy,
+  type IsolationLevel,
   type KeyStoreProvider,
   machinePolicyPath,
   type PolicySource,
@@ -14,7 +16,7 @@ import {
   type SelectionRequest,
 } from '@keystore/core';
 import type { CommandContext } from '../commands.js';
-import { EXIT_NO_PROVIDER, EXIT_OK } from '../exit-codes.js';
+import { EXIT_BELOW_REQUIRED, EXIT_NO_PROVIDER, EXIT_OK } from '../exit-codes.js';
 import { json, line } from '../io.js';
 import type { DiscoveredProvider } from '../providers.js';
 import { describePolicy, describeSource } from './format.js';
@@ -22,6 +24,21 @@ import { describePosture, type Posture, postureFacts } from './posture.js';
 import { withStore } from './store.js';
 
 type Details = Readonly<Record<string, string | number | boolean>>;
+
+/**
+ * The version of doctor's JSON output, as its schema (`doctor.schema.json`) describes it: raised when
+ * a field is removed, renamed or changes meaning; a new field does not raise it.
+ */
+export const DOCTOR_SCHEMA_VERSION = 1;
+
+/** What `--require LEVEL` found: whether new keys (a default request) get at least LEVEL here. */
+export interface DoctorRequirement {
+  level: IsolationLevel;
+  met: boolean;
+  /** The isolation the provider that would serve gets (`null`: no provider would). */
+  isolation: string | null;
+  provider: string | null;
+}
 
 /** A provider's state in doctor's output. */
 export type DoctorStatus = 'selected' | 'eligible' | 'disabled-by-policy' | 'refused' | 'unavailable';
@@ -195,7 +212,18 @@ export async function doctor(ctx: CommandContext): Promise<number> {
       const missing = provider !== undefined && !registered.has(provider);
       if (missing) selected = null;
       const effective = policyToJson(store.policy);
-      const code = selected === null ? EXIT_NO_PROVIDER : EXIT_OK;
+      const level = ctx.values.require as IsolationLevel | undefined;
+      const servedBy = selected === null ? undefined : rows.find((r) => r.id === selected);
+      const requirement: DoctorRequirement | null =
+        level === undefined
+          ? null
+          : {
+              level,
+              met: servedBy !== undefined && compareIsolation(servedBy.isolation as IsolationLevel, level) >= 0,
+              isolation: servedBy?.isolation ?? null,
+              provider: servedBy?.id ?? null,
+            };
+      const code = selected === null ? EXIT_NO_PROVIDER : requirement?.met === false ? EXIT_BELOW_REQUIRED : EXIT_OK;
       const warnings = environmentWarnings(ctx.io.env);
       const posture: Posture = {
         facts: postureFacts(rows),
@@ -203,6 +231,7 @@ export async function doctor(ctx: CommandContext): Promise<number> {
       };
       if (ctx.json) {
         await json(ctx.io.stdout, {
+          schemaVersion: DOCTOR_SCHEMA_VERSION,
           platform: process.platform,
           arch: arch(),
           release: release(),
@@ -218,6 +247,7 @@ export async function doctor(ctx: CommandContext): Promise<number> {
           request: explanation.request,
           minimumIsolation: explanation.minimumIsolation,
           selected,
+          require: requirement,
           warnings,
         });
         return code;
@@ -281,6 +311,13 @@ export async function doctor(ctx: CommandContext): Promise<number> {
         }
       } else {
         await line(out, `${what} would be served by: no provider (minimum isolation ${explanation.minimumIsolation})`);
+      }
+      if (requirement !== null) {
+        const got =
+          requirement.provider === null
+            ? 'no provider would serve'
+            : `${requirement.provider} gives ${requirement.isolation}`;
+        await line(out, `Required isolation ${requirement.level}: ${requirement.met ? 'met' : 'NOT met'} (${got})`);
       }
       return code;
     },

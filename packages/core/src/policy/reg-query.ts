@@ -208,6 +208,14 @@ function listsSubkey(output: string, child: string): boolean {
   return output.split(/\r?\n/).some((line) => !line.startsWith(' ') && canonicalKey(line.trim()) === wanted);
 }
 
+/** Whether `reg query PARENT` succeeds and lists `key` as a subkey. */
+async function listedByParent(key: string, signal: AbortSignal | undefined, timeoutMs: number): Promise<boolean> {
+  const parent = key.split('\\').slice(0, -1).join('\\');
+  if (parent === '') return false;
+  const listed = await runReg(['query', parent, '/reg:64'], signal, timeoutMs);
+  return listed.exitCode === 0 && listsSubkey(listed.stdout, key);
+}
+
 interface RegRun {
   readonly exitCode: number;
   /** What reg.exe wrote to stdout: the only part parsed. */
@@ -394,7 +402,9 @@ function runRegOnce(args: readonly string[], signal: AbortSignal | undefined, ti
  * Reads a registry key with `reg.exe query KEY /s /reg:64` (the 64-bit view, also from a 32-bit
  * process), the `reg.exe` in the `System32` folder of the Windows directory: the one the object
  * manager's `\SystemRoot` link names, or where that cannot be resolved (Wine), the one the
- * `SystemRoot` environment variable names. Resolves to `null` when the key does not exist: when the
+ * `SystemRoot` environment variable names. Resolves to `null` when the key does not exist, and to no
+ * values and no subkeys for an empty key (under Wine, whose reg.exe prints nothing for one, only when
+ * the parent key lists it): when the
  * query fails, the parent keys are listed to tell a missing key (`null`) from one that cannot be read
  * (`ERR_KEYSTORE_ACCESS_DENIED`), without depending on the language of reg.exe's messages. Output it
  * cannot read with certainty (a value whose data holds a line break, a line it does not know) fails
@@ -422,7 +432,15 @@ export async function readRegistryKey(
   const timeoutMs = options.timeoutMs ?? REGISTRY_TIMEOUT_MS;
   throwIfAborted(signal);
   const first = await runReg(['query', key, '/s', '/reg:64'], signal, timeoutMs);
-  if (first.exitCode === 0) return parseRegQueryOutput(first.stdout, key);
+  if (first.exitCode === 0) {
+    // Wine's reg.exe prints nothing but a line break for a key with neither values nor subkeys (what
+    // Group Policy leaves when every policy is disabled again). Empty output alone is not trusted: the
+    // key counts as empty only when its parent, listed by a second run, names it.
+    if (/^[\r\n]*$/.test(first.stdout) && (await listedByParent(key, signal, timeoutMs))) {
+      return { values: [], subkeys: [] };
+    }
+    return parseRegQueryOutput(first.stdout, key);
+  }
   // Missing or unreadable? Walk up until a key can be listed, and see whether it lists the next one down.
   const parts = key.split('\\');
   for (let depth = parts.length - 1; depth >= 1; depth--) {

@@ -8,7 +8,7 @@ import { KeyStoreError, type PolicyIssue, throwIfAborted } from '../errors.js';
 import type { KeyStorePolicy } from '../types.js';
 import { type RegistryKeyContents, type RegistryReader, type RegistryValue, readRegistryKey } from './reg-query.js';
 import { policySourcesOf, publishOverrides, registryOverrides, type WithPolicySources } from './sources.js';
-import { isPlainObject } from './util.js';
+import { deepFreeze, isPlainObject } from './util.js';
 import { invalidPolicyError, parsePolicy, validatePolicy } from './validate.js';
 
 export {
@@ -34,7 +34,7 @@ export const REGISTRY_POLICY_KEY = 'HKLM\\SOFTWARE\\Policies\\keystore';
 type ValueKind = 'string' | 'list' | 'integer' | 'flag';
 
 /** The registry values keystore reads, each with the policy field it sets. */
-const REGISTRY_FIELDS: readonly { name: string; pointer: string; kind: ValueKind }[] = [
+const REGISTRY_FIELDS: readonly { readonly name: string; readonly pointer: string; readonly kind: ValueKind }[] = [
   { name: 'MinimumIsolation', pointer: '/minimumIsolation', kind: 'string' },
   { name: 'ProvidersAllow', pointer: '/providers/allow', kind: 'list' },
   { name: 'ProvidersDeny', pointer: '/providers/deny', kind: 'list' },
@@ -47,15 +47,46 @@ const REGISTRY_FIELDS: readonly { name: string; pointer: string; kind: ValueKind
   { name: 'AllowedScopes', pointer: '/allowedScopes', kind: 'list' },
 ];
 
-/** The name of the value that holds a whole JSON policy document instead. */
-const DOCUMENT_VALUE = 'Policy';
-
-const EXPECTED_TYPE: Readonly<Record<ValueKind, string>> = {
+const EXPECTED_TYPE_OF = {
   string: 'REG_SZ',
   list: 'REG_MULTI_SZ',
   integer: 'REG_DWORD',
   flag: 'REG_DWORD',
-};
+} as const satisfies Record<ValueKind, RegistryPolicyValue['type']>;
+
+/**
+ * One registry value keystore reads under {@link REGISTRY_POLICY_KEY}: its name, the JSON pointer of
+ * the policy field it sets, and the registry type it must have (`REG_DWORD` values of boolean fields
+ * hold 0 or 1).
+ *
+ * @since 0.3.0
+ */
+export interface RegistryPolicyValue {
+  readonly name: string;
+  readonly pointer: string;
+  readonly type: 'REG_SZ' | 'REG_MULTI_SZ' | 'REG_DWORD';
+}
+
+/**
+ * Every registry value keystore reads under {@link REGISTRY_POLICY_KEY} besides `Policy`, in the
+ * policy schema's order: the table the core reads with, so tools built on it (the CLI's Group Policy
+ * template) cannot drift from it. Deeply frozen.
+ *
+ * @example
+ * ```ts
+ * import { REGISTRY_POLICY_VALUES } from '@keystore/core';
+ * REGISTRY_POLICY_VALUES.find((v) => v.pointer === '/minimumRsaBits'); // { name: 'MinimumRsaBits', …, type: 'REG_DWORD' }
+ * ```
+ * @since 0.3.0
+ */
+export const REGISTRY_POLICY_VALUES: readonly RegistryPolicyValue[] = deepFreeze(
+  REGISTRY_FIELDS.map(({ name, pointer, kind }) => ({ name, pointer, type: EXPECTED_TYPE_OF[kind] })),
+);
+
+/** The name of the value that holds a whole JSON policy document instead. */
+const DOCUMENT_VALUE = 'Policy';
+
+const EXPECTED_TYPE: Readonly<Record<ValueKind, string>> = EXPECTED_TYPE_OF;
 
 function setAt(document: Record<string, unknown>, pointer: string, value: unknown): void {
   const path = pointer.slice(1).split('/');
