@@ -90,6 +90,13 @@ function defaultAt(pointer: string): unknown {
   return value;
 }
 
+/**
+ * Schema fields that no single registry value can express (a list of objects), so the template has
+ * no policy for them: a machine sets them in the policy file, or on Windows in the registry's
+ * whole-document `Policy` value.
+ */
+export const DOCUMENT_ONLY_FIELDS: ReadonlySet<string> = new Set(['/pkcs11/modules']);
+
 /** One policy of the template, before it is written out as XML. */
 export interface TemplatePolicy {
   /** The policy's name and its registry value's name. */
@@ -110,6 +117,7 @@ export function templatePolicies(
 ): TemplatePolicy[] {
   const problems: string[] = [];
   for (const field of fields) {
+    if (DOCUMENT_ONLY_FIELDS.has(field.pointer)) continue;
     if (!values.some((v) => v.pointer === field.pointer)) {
       problems.push(`schema field ${field.pointer} has no registry value`);
     }

@@ -3,7 +3,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { POLICY_SCHEMA, REGISTRY_POLICY_VALUES } from '@keystore/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { policyTemplates, schemaFields, templatePolicies } from '../src/admx.js';
+import { DOCUMENT_ONLY_FIELDS, policyTemplates, schemaFields, templatePolicies } from '../src/admx.js';
 import { checkTemplates } from './admx-xml.js';
 import { parse, Sandbox, stderrLines } from './helpers.js';
 
@@ -51,6 +51,14 @@ describe('the ADMX template', () => {
         REGISTRY_POLICY_VALUES.map((v) => (v.name === 'MinimumRsaBits' ? { ...v, type: 'REG_SZ' as const } : v)),
       ),
     ).toThrow('MinimumRsaBits (REG_SZ) cannot hold /minimumRsaBits (integer)');
+  });
+
+  it('leaves only pkcs11.modules (a list of objects) to the whole-document Policy value, and says so', () => {
+    const fields = schemaFields();
+    expect(fields.map((f) => f.pointer)).toContain('/pkcs11/modules');
+    expect([...DOCUMENT_ONLY_FIELDS]).toEqual(['/pkcs11/modules']);
+    expect(templatePolicies(fields).map((p) => p.pointer)).not.toContain('/pkcs11/modules');
+    expect(templates.admx).not.toMatch(/pkcs11/i);
   });
 
   it('matches the copy shipped in the CLI package (dist/policy-templates, written at build)', () => {
