@@ -383,6 +383,43 @@ const exampleChecks: Record<string, { needs?: string; check: ExampleCheck }> = {
       expect(r.stdout).toMatch(/^Tampered token rejected: yes$/m);
     },
   },
+  // In memory (the PEM printed), then on swtpm (written with --out, checked by openssl req -verify).
+  'examples/csr': {
+    needs: HAVE_SWTPM ? undefined : NEEDS_SWTPM,
+    check: async (run) => {
+      const memory = await run(['--memory']);
+      expect(memory.stderr).toBe('');
+      expect(memory.status).toBe(0);
+      expect(memory.stdout).toMatch(/^-----BEGIN CERTIFICATE REQUEST-----$/m);
+      expect(memory.stdout).toMatch(/^Deleted the key$/m);
+      swtpm ??= await startSwtpm();
+      const out = join(base, 'example-tpm.csr');
+      const r = await run(['--out', out], { TSS2_FAPICONF: swtpm.configFile });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/^Created keystore:tpm:user:example-csr-\S+ \(isolation: in-process\)$/m);
+      expect(r.stdout).toContain(`Wrote the CSR to ${out} (mode 0600)`);
+      const verified = await execFileP('openssl', ['req', '-in', out, '-verify', '-noout'], { encoding: 'utf8' });
+      expect(verified.stdout + verified.stderr).toMatch(/verify OK/);
+    },
+  },
+  // In memory, then with a TPM key on swtpm: the example verifies the certificate with node:crypto.
+  'examples/self-signed': {
+    needs: HAVE_SWTPM ? undefined : NEEDS_SWTPM,
+    check: async (run) => {
+      const memory = await run(['--memory']);
+      expect(memory.stderr).toBe('');
+      expect(memory.status).toBe(0);
+      expect(memory.stdout).toMatch(/^SHA-256 fingerprint: [0-9A-F:]{95}$/m);
+      expect(memory.stdout).toMatch(/^Signature verified with the key's public key: yes$/m);
+      swtpm ??= await startSwtpm();
+      const r = await run([], { TSS2_FAPICONF: swtpm.configFile });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/^Created keystore:tpm:user:example-self-signed-\S+ \(isolation: in-process\)$/m);
+      expect(r.stdout).toMatch(/^Signature verified with the key's public key: yes$/m);
+    },
+  },
   // Linux has neither CNG nor CryptoAPI, and no TPM is configured here: every provider is refused
   // with its reason and nothing is created (exit 1). In Windows Node.js under Wine: at the end of this file.
   'examples/windows-keys': {
