@@ -576,6 +576,13 @@ export class NCryptKeyStorage implements KeyStoreProvider {
    * UI policy, and finalizes it. A name that exists is `ERR_KEYSTORE_KEY_EXISTS`.
    */
   async importKey(request: ProviderImportRequest): Promise<NCryptKey> {
+    // Before anything else: a provider that says it cannot import (the Platform Crypto Provider)
+    // must never be handed a plaintext private blob.
+    if (this.capabilities.importKeys !== true) {
+      throw this.#error('ERR_KEYSTORE_UNSUPPORTED_OPERATION', `the ${this.id} provider cannot import keys`, {
+        hint: `${this.storageProvider} keys are generated where they live; create the key with createKey, or import it with the cng provider`,
+      });
+    }
     const req = this.#checkCreate(request, 'importKey');
     const privateKey = (request as { privateKey?: unknown }).privateKey;
     if (!(privateKey instanceof KeyObject) || privateKey.type !== 'private') {

@@ -2,7 +2,7 @@
 // double of @keystore/provider-cng's tests: presence from Tbsi_GetDeviceInfo, the TPM's limits,
 // and the hardware receipt. The real calls run on Windows only (pcp.windows.test.ts) and, for
 // the TPM query, under Wine (windows.int.test.ts).
-import { constants, createHash, verify } from 'node:crypto';
+import { constants, createHash, generateKeyPairSync, verify } from 'node:crypto';
 import { createKeyStore, KeyStoreError } from '@keystore/core';
 import { MS_PLATFORM_CRYPTO_PROVIDER } from '@keystore/provider-cng/native';
 import { describe, expect, it } from 'vitest';
@@ -169,6 +169,18 @@ describe('pcpProvider over the NCrypt double', () => {
     );
     expect(['ERR_KEYSTORE_NOT_EXPORTABLE', 'ERR_KEYSTORE_UNSUPPORTED_OPERATION']).toContain(err.code);
     expect(ncrypt.callsOf('createPersistedKey')).toHaveLength(0);
+  });
+
+  it('importKey is refused before any native call: no plaintext private blob ever reaches the PCP', async () => {
+    const { ncrypt, provider } = overDouble();
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const err = await rejection(
+      provider.importKey({ name: 'imp', algorithm: 'ECDSA-P256', scope: 'user', exportable: false, privateKey }),
+    );
+    expect(err.code).toBe('ERR_KEYSTORE_UNSUPPORTED_OPERATION');
+    expect(err.hint).toMatch(/createKey/);
+    expect(ncrypt.calls).toHaveLength(0);
+    expect(PCP_CAPABILITIES.importKeys).toBe(false);
   });
 
   it('a TPM without P-384 answers NTE_NOT_SUPPORTED: a typed unsupported-algorithm error, no key left', async () => {
