@@ -74,7 +74,13 @@ import {
 import { HandleTracker } from './native/handles.js';
 import { loadNCrypt } from './native/ncrypt.js';
 import { loadWindowsSystem } from './native/system.js';
-import type { NCryptBindings, NCryptKeyHandle, NCryptProvHandle, WindowsSystemBindings } from './native/types.js';
+import type {
+  NCryptBindings,
+  NCryptHandle,
+  NCryptKeyHandle,
+  NCryptProvHandle,
+  WindowsSystemBindings,
+} from './native/types.js';
 import type { IsolationMeasurement, IsolationPosture } from './posture.js';
 
 /** The longest text accepted in a user prompt (friendly name, description). */
@@ -183,6 +189,10 @@ function statusOf(err: unknown): number | undefined {
   return KeyStoreError.is(err) ? err.nativeStatus : undefined;
 }
 
+/** Marks "no error in flight" for {@link NCryptKeyStorage}'s handle release. */
+const NO_ERROR: unique symbol = Symbol('no error');
+type Pending = unknown;
+
 /**
  * A {@link KeyStoreProvider} over one NCrypt key storage provider. Keys are persisted under their
  * name, in the user's or the machine's key store (`NCRYPT_MACHINE_KEY_FLAG`); a name that exists is
@@ -247,6 +257,41 @@ export class NCryptKeyStorage implements KeyStoreProvider {
       ...(extra.cause === undefined ? {} : { cause: extra.cause }),
       ...nativeOf(extra.cause),
     });
+  }
+
+  /**
+   * Frees `handles` (skipping undefined ones) when an operation ends. Every handle is tried. A failing
+   * free never hides the operation's own error (`pending`): that error comes out with its code, hint
+   * and status, as the cause of an error whose message also names the cleanup failure. With no error
+   * in flight, the first cleanup failure is thrown.
+   */
+  #release(ncrypt: NCryptBindings, handles: readonly (NCryptHandle | undefined)[], pending: Pending): void {
+    const failures: unknown[] = [];
+    for (const handle of handles) {
+      if (handle === undefined) continue;
+      try {
+        ncrypt.freeObject(handle);
+      } catch (err) {
+        failures.push(err);
+      }
+    }
+    if (failures.length === 0) return;
+    if (pending === NO_ERROR) throw failures[0];
+    const said = failures
+      .map((f) => (KeyStoreError.is(f) ? `${f.message}${f.nativeName ? ` (${f.nativeName})` : ''}` : String(f)))
+      .join('; ');
+    const original = KeyStoreError.is(pending) ? pending : undefined;
+    const message = original?.message ?? (pending instanceof Error ? pending.message : String(pending));
+    throw new KeyStoreError(
+      original?.code ?? 'ERR_KEYSTORE_NATIVE_FAILURE',
+      `${message}; freeing its handles afterwards failed too: ${said}`,
+      {
+        providerId: this.id,
+        cause: pending,
+        ...nativeOf(pending),
+        ...(original?.hint === undefined ? {} : { hint: original.hint }),
+      },
+    );
   }
 
   #invalid(message: string): KeyStoreError {
@@ -619,6 +664,7 @@ export class NCryptKeyStorage implements KeyStoreProvider {
     let key: NCryptKeyHandle | undefined;
     let finalized = false;
     let handedOver = false;
+    let pending: Pending = NO_ERROR;
     const step = async <T>(name: string, fn: () => T | Promise<T>): Promise<T> => {
       throwIfAborted(signal);
       try {
@@ -698,6 +744,7 @@ export class NCryptKeyStorage implements KeyStoreProvider {
       handedOver = true;
       return result;
     } catch (err) {
+      pending = err;
       let cleanup: unknown;
       if (finalized && key !== undefined) {
         try {
@@ -712,25 +759,22 @@ export class NCryptKeyStorage implements KeyStoreProvider {
         : cleanup === undefined
           ? 'the new key was deleted'
           : `deleting the new key failed (${cleanup instanceof Error ? cleanup.message : String(cleanup)}), so it may remain`;
+      // What is thrown is also what the release in `finally` keeps if a free fails.
       if (signal?.aborted) {
-        throw this.#error('ERR_KEYSTORE_CANCELLED', `the operation was cancelled; ${removed}`, {
+        pending = this.#error('ERR_KEYSTORE_CANCELLED', `the operation was cancelled; ${removed}`, {
           cause: KeyStoreError.is(err, 'ERR_KEYSTORE_CANCELLED') ? signal.reason : err,
         });
-      }
-      if (finalized && KeyStoreError.is(err)) {
-        throw new KeyStoreError(err.code, `${err.message}; ${removed}`, {
+      } else if (finalized && KeyStoreError.is(err)) {
+        pending = new KeyStoreError(err.code, `${err.message}; ${removed}`, {
           providerId: this.id,
           cause: err,
           ...nativeOf(err),
           ...(err.hint === undefined ? {} : { hint: err.hint }),
         });
       }
-      throw err;
+      throw pending;
     } finally {
-      if (!handedOver) {
-        if (key !== undefined) ncrypt.freeObject(key);
-        if (prov !== undefined) ncrypt.freeObject(prov);
-      }
+      if (!handedOver) this.#release(ncrypt, [key, prov], pending);
     }
   }
 
@@ -788,6 +832,7 @@ export class NCryptKeyStorage implements KeyStoreProvider {
     let prov: NCryptProvHandle | undefined;
     let key: NCryptKeyHandle | undefined;
     let handedOver = false;
+    let pending: Pending = NO_ERROR;
     try {
       prov = ncrypt.openStorageProvider(this.storageProvider);
       throwIfAborted(signal);
@@ -824,11 +869,11 @@ export class NCryptKeyStorage implements KeyStoreProvider {
       });
       handedOver = true;
       return result;
+    } catch (err) {
+      pending = err;
+      throw err;
     } finally {
-      if (!handedOver) {
-        if (key !== undefined) ncrypt.freeObject(key);
-        if (prov !== undefined) ncrypt.freeObject(prov);
-      }
+      if (!handedOver) this.#release(ncrypt, [key, prov], pending);
     }
   }
 
@@ -907,6 +952,7 @@ export class NCryptKeyStorage implements KeyStoreProvider {
     for (const scope of scopes) {
       throwIfAborted(signal);
       const prov = ncrypt.openStorageProvider(this.storageProvider);
+      let pending: Pending = NO_ERROR;
       try {
         const flags = scope === 'machine' ? NCRYPT_MACHINE_KEY_FLAG : 0;
         let entries: Awaited<ReturnType<NCryptBindings['enumKeys']>>;
@@ -929,8 +975,11 @@ export class NCryptKeyStorage implements KeyStoreProvider {
           }
           out.push({ name: entry.name, scope, ...(algorithm === undefined ? {} : { algorithm }) });
         }
+      } catch (err) {
+        pending = err;
+        throw err;
       } finally {
-        ncrypt.freeObject(prov);
+        this.#release(ncrypt, [prov], pending);
       }
     }
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.scope < b.scope ? -1 : 1));
@@ -949,7 +998,10 @@ export class NCryptKeyStorage implements KeyStoreProvider {
     } catch {
       return undefined;
     } finally {
-      if (key !== undefined) ncrypt.freeObject(key);
+      // Only a size is read here: a failing free is not worth failing the listing for.
+      try {
+        this.#release(ncrypt, [key], NO_ERROR);
+      } catch {}
     }
   }
 
@@ -964,6 +1016,7 @@ export class NCryptKeyStorage implements KeyStoreProvider {
     const { ncrypt } = this.#native();
     const prov = ncrypt.openStorageProvider(this.storageProvider);
     let key: NCryptKeyHandle | undefined;
+    let pending: Pending = NO_ERROR;
     try {
       throwIfAborted(signal);
       key = await this.#openNamed(ncrypt, prov, r.name, scope);
@@ -974,9 +1027,11 @@ export class NCryptKeyStorage implements KeyStoreProvider {
         throw this.#mapKeyError(err, 'delete');
       }
       key = undefined; // NCryptDeleteKey freed the handle.
+    } catch (err) {
+      pending = err;
+      throw err;
     } finally {
-      if (key !== undefined) ncrypt.freeObject(key);
-      ncrypt.freeObject(prov);
+      this.#release(ncrypt, [key, prov], pending);
     }
   }
 
