@@ -43,6 +43,7 @@ import {
   retireLive,
   retireStale,
 } from './keysets.js';
+import { LiveKeys } from './live-keys.js';
 import { assertContainerName, isOpenableContainerName } from './names.js';
 import { type AdvapiBindings, loadAdvapi32 } from './native/advapi32.js';
 import {
@@ -105,7 +106,9 @@ export class CapiProvider implements KeyStoreProvider {
   readonly #options: CapiProviderOptions;
   readonly #gateKeeper: MachinePolicyGate;
   #native: AdvapiBindings | undefined;
-  readonly #keys = new Set<CapiKey>();
+  // Weakly: a key dropped without close() must stay collectable, so that its finalizer releases
+  // the private key CryptoAPI loaded into this process (close() closes the ones still alive).
+  readonly #keys = new LiveKeys<CapiKey>();
   #closed = false;
 
   constructor(options: CapiProviderOptions = {}) {
@@ -394,7 +397,7 @@ export class CapiProvider implements KeyStoreProvider {
    */
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.allSettled([...this.#keys].map((key) => key.close()));
+    await Promise.allSettled(this.#keys.values().map((key) => key.close()));
   }
 
   /** Same as {@link CapiProvider.close}, for `await using`. */
