@@ -27,6 +27,8 @@ import {
   BCRYPT_ECCPRIVATE_BLOB,
   BCRYPT_ECCPUBLIC_BLOB,
   BCRYPT_RSAFULLPRIVATE_BLOB,
+  NTE_BAD_KEY_STATE,
+  NTE_NOT_SUPPORTED,
   NTE_PERM,
 } from './native/constants.js';
 import type { HandleTracker } from './native/handles.js';
@@ -38,6 +40,12 @@ import type {
   NCryptProvHandle,
   NCryptSecretHandle,
 } from './native/types.js';
+
+/**
+ * The statuses with which a storage provider refuses a plaintext private-key export: the Software
+ * KSP on Windows answers NTE_NOT_SUPPORTED (dotnet/corefx#29404, dotnet/runtime#48472), Wine NTE_PERM.
+ */
+const EXPORT_REFUSED: ReadonlySet<number> = new Set([NTE_NOT_SUPPORTED, NTE_PERM, NTE_BAD_KEY_STATE]);
 
 const NCRYPT_HASH: Readonly<Record<OaepHash, NCryptHashName>> = {
   sha1: 'SHA1',
@@ -362,7 +370,10 @@ export class NCryptKey implements ProviderKey {
   /**
    * Exports the private key (`RSAFULLPRIVATEBLOB` or `ECCPRIVATEBLOB`) as a `KeyObject`. A key whose
    * export policy does not allow plaintext export is refused with `ERR_KEYSTORE_NOT_EXPORTABLE`
-   * before any native call, and so is an export the storage provider refuses (`NTE_PERM`).
+   * before any native call, and so is an export the storage provider refuses. Providers refuse with
+   * different statuses: the Software KSP on Windows answers `NTE_NOT_SUPPORTED` (as .NET's `CngKey`
+   * sees it), Wine `NTE_PERM`, and a key in a state that forbids it `NTE_BAD_KEY_STATE`; all three
+   * are `ERR_KEYSTORE_NOT_EXPORTABLE`.
    */
   async exportPrivateKey(options?: OperationOptions): Promise<KeyObject> {
     this.#assertOpen();
@@ -380,7 +391,7 @@ export class NCryptKey implements ProviderKey {
       try {
         return this.#ncrypt.exportKey(key, rsa ? BCRYPT_RSAFULLPRIVATE_BLOB : BCRYPT_ECCPRIVATE_BLOB);
       } catch (err) {
-        if (KeyStoreError.is(err) && err.nativeStatus === NTE_PERM) {
+        if (KeyStoreError.is(err) && err.nativeStatus !== undefined && EXPORT_REFUSED.has(err.nativeStatus)) {
           throw this.#error(
             'ERR_KEYSTORE_NOT_EXPORTABLE',
             `${this.#storageProvider} refused to export the private key of "${this.name}"`,
