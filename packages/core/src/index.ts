@@ -132,6 +132,7 @@ export type {
   ResolvedPolicy,
   SelectionExplanation,
   SelectionRequest,
+  SignatureScheme,
   SignOptions,
   UserPromptOptions,
   VerifyOptions,

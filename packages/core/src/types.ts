@@ -48,5 +48,6 @@ export type {
   ProviderKeyRequest,
   ProviderSignature,
   ProviderSignParams,
+  SignatureScheme,
   UserPromptOptions,
 } from './provider-types.js';

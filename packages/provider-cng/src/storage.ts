@@ -126,7 +126,7 @@ export interface NCryptBindingSources {
  *     };
  *   },
  *   virtualIsolation: false,
- *   // The PCP signs RSA-PSS with a salt of the digest length only.
+ *   // The PCP's TPM makes one RSA-PSS salt length (its keys' "PSS Salt Size").
  *   pssSaltMustEqualDigest: true,
  * });
  * ```
@@ -151,9 +151,12 @@ export interface NCryptKeyStorageConfig {
    */
   readonly virtualIsolation: boolean;
   /**
-   * Whether RSA-PSS signatures must use a salt as long as the digest: the Microsoft Platform Crypto
-   * Provider signs with no other salt (`TPM_E_PCP_UNSUPPORTED_PSS_SALT`). When true, any other
-   * `saltLength` is refused with `ERR_KEYSTORE_UNSUPPORTED_OPERATION` before any native call.
+   * Whether RSA-PSS follows the Microsoft Platform Crypto Provider's salt rules (the name is older
+   * than the rule): the key's TPM makes one salt length, which its "PSS Salt Size" property names
+   * (the digest length on TPMs built to spec 1.16 and later, the maximum before). When the property
+   * names it, another `saltLength` is refused with `ERR_KEYSTORE_UNSUPPORTED_OPERATION` before the
+   * signature is asked, and the signature is asked with `NCRYPT_TPM_PAD_PSS_IGNORE_SALT`; when it
+   * does not, the TPM answers (`TPM_E_PCP_UNSUPPORTED_PSS_SALT` for a salt it cannot make).
    * Default false.
    *
    * @since 0.2.0
