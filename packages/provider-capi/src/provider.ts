@@ -19,6 +19,7 @@ import {
   type ProviderKeyRequest,
   throwIfAborted,
 } from '@keystore/core';
+import { koffiSetupDetail } from '@keystore/provider-cng/native';
 import { privateBlobFromKey, rsaAlgorithmOfBits } from './blobs.js';
 import { CAPI_CAPABILITIES } from './capabilities.js';
 import { CRYPT_SILENT, CRYPT_VERIFYCONTEXT, MS_ENH_RSA_AES_PROV } from './constants.js';
@@ -199,6 +200,8 @@ export class CapiProvider implements KeyStoreProvider {
       return down(explain(err));
     }
     if (native.wineVersion !== undefined) details.wine = native.wineVersion;
+    const stack = koffiSetupDetail();
+    if (stack !== undefined) details.koffiAsyncStack = stack;
     try {
       const verdict = await this.#judge(options?.signal);
       if (verdict.source !== null) details.machinePolicy = verdict.source;

@@ -72,6 +72,7 @@ import {
   NTE_PERM,
 } from './native/constants.js';
 import { HandleTracker } from './native/handles.js';
+import { koffiSetupDetail } from './native/koffi.js';
 import { loadNCrypt } from './native/ncrypt.js';
 import { loadWindowsSystem } from './native/system.js';
 import type {
@@ -593,7 +594,12 @@ export class NCryptKeyStorage implements KeyStoreProvider {
       } catch (err) {
         return down([`measuring the isolation failed: ${explain(err).join(' ')}`]);
       }
-      const details = { storageProvider: this.storageProvider, ...posture.details };
+      const stack = koffiSetupDetail();
+      const details = {
+        storageProvider: this.storageProvider,
+        ...posture.details,
+        ...(stack === undefined ? {} : { koffiAsyncStack: stack }),
+      };
       if (!posture.available) return down([...posture.reasons], details);
       try {
         ncrypt.freeObject(ncrypt.openStorageProvider(this.storageProvider));

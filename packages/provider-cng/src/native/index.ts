@@ -194,7 +194,16 @@ export {
 } from './constants.js';
 export type { HandleFreer, HandleTrackerOptions } from './handles.js';
 export { HandleTracker } from './handles.js';
-export type { StructLayout } from './koffi.js';
+export type { KoffiModule, KoffiSetup, StructLayout } from './koffi.js';
+export {
+  configureKoffi,
+  KOFFI_ASYNC_STACK_SIZE,
+  KOFFI_STACK_WARNING_CODE,
+  koffiSetup,
+  koffiSetupDetail,
+  loadKoffi,
+  warnKoffiSetup,
+} from './koffi.js';
 export type { LookupStep, LsassIdentity, LsassLookup, LsassLookupCalls } from './lsass.js';
 export { findLsass, LSASS_SERVICES } from './lsass.js';
 export type { NCryptStructName } from './ncrypt.js';
