@@ -36,24 +36,27 @@ const native = require('@keystore/provider-cng/native');
 })().catch((e) => { console.log(JSON.stringify({ fatal: String(e && e.stack || e) })); });
 `;
 
-describe.skipIf(!wine.available)(`the one koffi loader under Wine, capi and cng in one process (needs Wine: ${wine.reason})`, () => {
-  it('capi loading first still gives every async call a 1 MiB stack, and no warning', async () => {
-    const out = await inWindows(script(''));
-    expect(out.fatal).toBeUndefined();
-    expect(out.asyncStackSize).toBe(1 << 20);
-    expect(out.setup).toMatchObject({ applied: true, asyncStackSize: 1 << 20 });
-    expect(out.capiStack).toBe('1 MiB');
-    expect(out.cngStack).toBe('1 MiB');
-    expect(out.warnings).toEqual([]);
-  }, 180_000);
+describe.skipIf(!wine.available)(
+  `the one koffi loader under Wine, capi and cng in one process (needs Wine: ${wine.reason})`,
+  () => {
+    it('capi loading first still gives every async call a 1 MiB stack, and no warning', async () => {
+      const out = await inWindows(script(''));
+      expect(out.fatal).toBeUndefined();
+      expect(out.asyncStackSize).toBe(1 << 20);
+      expect(out.setup).toMatchObject({ applied: true, asyncStackSize: 1 << 20 });
+      expect(out.capiStack).toBe('1 MiB');
+      expect(out.cngStack).toBe('1 MiB');
+      expect(out.warnings).toEqual([]);
+    }, 180_000);
 
-  it('a library loaded through koffi by another module first: one KEYSTORE_KOFFI_STACK warning and a doctor line with the reason', async () => {
-    const out = await inWindows(script("require('koffi').load('kernel32.dll');"));
-    expect(out.fatal).toBeUndefined();
-    expect(out.asyncStackSize).toBeLessThan(1 << 20);
-    expect(out.setup).toMatchObject({ applied: false });
-    const warnings = out.warnings as { code: string; message: string }[];
-    expect(warnings.filter((w) => w.code === 'KEYSTORE_KOFFI_STACK')).toHaveLength(1);
-    expect(String(out.cngStack)).toMatch(/needs 1 MiB: koffi refused the configuration/);
-  }, 180_000);
-});
+    it('a library loaded through koffi by another module first: one KEYSTORE_KOFFI_STACK warning and a doctor line with the reason', async () => {
+      const out = await inWindows(script("require('koffi').load('kernel32.dll');"));
+      expect(out.fatal).toBeUndefined();
+      expect(out.asyncStackSize).toBeLessThan(1 << 20);
+      expect(out.setup).toMatchObject({ applied: false });
+      const warnings = out.warnings as { code: string; message: string }[];
+      expect(warnings.filter((w) => w.code === 'KEYSTORE_KOFFI_STACK')).toHaveLength(1);
+      expect(String(out.cngStack)).toMatch(/needs 1 MiB: koffi refused the configuration/);
+    }, 180_000);
+  },
+);
