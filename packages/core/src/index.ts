@@ -136,6 +136,7 @@ export type {
   ResolvedPolicy,
   SelectionExplanation,
   SelectionRequest,
+  SignatureScheme,
   SignOptions,
   UserPromptOptions,
   VerifyOptions,

@@ -79,7 +79,22 @@ export interface ProviderCapabilities {
   readonly importKeys?: boolean;
   /** Whether keys can be protected by an OS prompt ({@link ProviderCreateRequest.userPrompt}). @since 0.2.0 */
   readonly userPrompt?: boolean;
+  /**
+   * The hashes it signs with, per signature scheme, where it cannot sign with every hash (a scheme
+   * not listed signs with every hash). A signature with another hash is refused with
+   * `ERR_KEYSTORE_UNSUPPORTED_ALGORITHM` before the key store is asked. The TPM provider on Windows
+   * lists `{ pss: ['sha256'], ecdsa: ['sha256'] }`. @since 0.3.0
+   */
+  readonly signatureHashes?: Readonly<Partial<Record<SignatureScheme, readonly HashAlgorithm[]>>>;
 }
+
+/**
+ * A signature scheme, for {@link ProviderCapabilities.signatureHashes}: RSA PKCS#1 v1.5, RSA-PSS, or
+ * ECDSA.
+ *
+ * @since 0.3.0
+ */
+export type SignatureScheme = 'pkcs1' | 'pss' | 'ecdsa';
 
 /**
  * The answer of {@link KeyStoreProvider.probe}: a cheap look at whether the provider can serve here.

@@ -50,5 +50,6 @@ export type {
   ProviderKeyRequest,
   ProviderSignature,
   ProviderSignParams,
+  SignatureScheme,
   UserPromptOptions,
 } from './provider-types.js';

@@ -10,6 +10,7 @@
  */
 import type { KeyScope } from '@keystore/core';
 import type { CapiKey } from './key.js';
+import { LiveKeys } from './live-keys.js';
 import type { AdvapiBindings } from './native/advapi32.js';
 
 /**
@@ -22,13 +23,14 @@ function containerId(name: string, scope: KeyScope): string {
 
 /** The live keys and the queue of one set of CryptoAPI bindings (one per process for the real DLL). */
 export class ContainerRegistry {
-  readonly #live = new Map<string, Set<CapiKey>>();
+  // Held weakly, as the provider holds its keys: a dropped key is released by its finalizer.
+  readonly #live = new Map<string, LiveKeys<CapiKey>>();
   readonly #queues = new Map<string, Promise<unknown>>();
 
   /** Records a key whose handles are open. */
   add(key: CapiKey): void {
     const id = containerId(key.name, key.scope);
-    const set = this.#live.get(id) ?? new Set<CapiKey>();
+    const set = this.#live.get(id) ?? new LiveKeys<CapiKey>();
     set.add(key);
     this.#live.set(id, set);
   }
@@ -44,7 +46,12 @@ export class ContainerRegistry {
 
   /** The keys of a container whose handles are still open in this process. */
   liveKeys(name: string, scope: KeyScope): CapiKey[] {
-    return [...(this.#live.get(containerId(name, scope)) ?? [])];
+    const id = containerId(name, scope);
+    const set = this.#live.get(id);
+    if (set === undefined) return [];
+    const keys = set.values();
+    if (keys.length === 0) this.#live.delete(id);
+    return keys;
   }
 
   /**

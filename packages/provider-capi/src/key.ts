@@ -71,7 +71,7 @@ function release(handles: Handles): void {
   }
 }
 
-/** Releases the handles of a key dropped without `close()` that nothing holds (a provider keeps the keys it opened). */
+/** Releases the handles of a key dropped without `close()` (its provider and the container registry hold it weakly). */
 const dropped = new FinalizationRegistry<Handles>(release);
 
 function invalid(message: string): KeyStoreError {

@@ -24,6 +24,7 @@ import {
 } from './constants.js';
 import { containerRegistry } from './containers.js';
 import { CapiKey, type CapiKeySpec, type CapiThreading } from './key.js';
+import type { LiveKeys } from './live-keys.js';
 import type { AdvapiBindings, CryptKeyHandle, CryptProvHandle } from './native/advapi32.js';
 import { capiError } from './status.js';
 
@@ -33,8 +34,8 @@ export interface OpenContext {
   readonly threading: CapiThreading;
   /** The machine policy judged again before the key's private part leaves CryptoAPI. */
   readonly beforeExport: (signal: AbortSignal | undefined) => Promise<void>;
-  /** The provider's open keys: the new key joins them, and leaves them when it is closed. */
-  readonly keys: Set<CapiKey>;
+  /** The provider's open keys (held weakly): the new key joins them, and leaves them when it is closed. */
+  readonly keys: LiveKeys<CapiKey>;
 }
 
 /** Acquires a context of `name` (a container, or `null` for none), or throws a typed error. */

@@ -19,6 +19,7 @@ import {
   type ProviderKeyRequest,
   throwIfAborted,
 } from '@keystore/core';
+import { koffiSetupDetail } from '@keystore/provider-cng/native';
 import { privateBlobFromKey, rsaAlgorithmOfBits } from './blobs.js';
 import { CAPI_CAPABILITIES } from './capabilities.js';
 import { CRYPT_SILENT, CRYPT_VERIFYCONTEXT, MS_ENH_RSA_AES_PROV } from './constants.js';
@@ -43,6 +44,7 @@ import {
   retireLive,
   retireStale,
 } from './keysets.js';
+import { LiveKeys } from './live-keys.js';
 import { assertContainerName, isOpenableContainerName } from './names.js';
 import { type AdvapiBindings, loadAdvapi32 } from './native/advapi32.js';
 import {
@@ -105,7 +107,9 @@ export class CapiProvider implements KeyStoreProvider {
   readonly #options: CapiProviderOptions;
   readonly #gateKeeper: MachinePolicyGate;
   #native: AdvapiBindings | undefined;
-  readonly #keys = new Set<CapiKey>();
+  // Weakly: a key dropped without close() must stay collectable, so that its finalizer releases
+  // the private key CryptoAPI loaded into this process (close() closes the ones still alive).
+  readonly #keys = new LiveKeys<CapiKey>();
   #closed = false;
 
   constructor(options: CapiProviderOptions = {}) {
@@ -196,6 +200,8 @@ export class CapiProvider implements KeyStoreProvider {
       return down(explain(err));
     }
     if (native.wineVersion !== undefined) details.wine = native.wineVersion;
+    const stack = koffiSetupDetail();
+    if (stack !== undefined) details.koffiAsyncStack = stack;
     try {
       const verdict = await this.#judge(options?.signal);
       if (verdict.source !== null) details.machinePolicy = verdict.source;
@@ -394,7 +400,7 @@ export class CapiProvider implements KeyStoreProvider {
    */
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.allSettled([...this.#keys].map((key) => key.close()));
+    await Promise.allSettled(this.#keys.values().map((key) => key.close()));
   }
 
   /** Same as {@link CapiProvider.close}, for `await using`. */

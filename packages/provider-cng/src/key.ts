@@ -20,6 +20,7 @@ import {
   type ProviderKey,
   type ProviderSignature,
   type ProviderSignParams,
+  type SignatureScheme,
   throwIfAborted,
 } from '@keystore/core';
 import { eccPublicBlobFromKeyObject, privateKeyFromBlob } from './native/blobs.js';
@@ -27,6 +28,12 @@ import {
   BCRYPT_ECCPRIVATE_BLOB,
   BCRYPT_ECCPUBLIC_BLOB,
   BCRYPT_RSAFULLPRIVATE_BLOB,
+  NCRYPT_PCP_PSS_SALT_SIZE_PROPERTY,
+  NCRYPT_TPM_PAD_PSS_IGNORE_SALT,
+  NCRYPT_TPM_PSS_SALT_SIZE_HASHSIZE,
+  NCRYPT_TPM_PSS_SALT_SIZE_MAXIMUM,
+  NTE_BAD_KEY_STATE,
+  NTE_NOT_SUPPORTED,
   NTE_PERM,
 } from './native/constants.js';
 import type { HandleTracker } from './native/handles.js';
@@ -38,6 +45,12 @@ import type {
   NCryptProvHandle,
   NCryptSecretHandle,
 } from './native/types.js';
+
+/**
+ * The statuses with which a storage provider refuses a plaintext private-key export: the Software
+ * KSP on Windows answers NTE_NOT_SUPPORTED (dotnet/corefx#29404, dotnet/runtime#48472), Wine NTE_PERM.
+ */
+const EXPORT_REFUSED: ReadonlySet<number> = new Set([NTE_NOT_SUPPORTED, NTE_PERM, NTE_BAD_KEY_STATE]);
 
 const NCRYPT_HASH: Readonly<Record<OaepHash, NCryptHashName>> = {
   sha1: 'SHA1',
@@ -73,7 +86,10 @@ export interface NCryptKeyInit {
    * the key accepts, before any native call.
    */
   readonly capabilities: ProviderCapabilities;
-  /** Whether an RSA-PSS salt must be as long as the digest (the Platform Crypto Provider's limit). */
+  /**
+   * Whether RSA-PSS follows the Platform Crypto Provider's salt rules: the key's TPM makes one salt
+   * length only (its "PSS Salt Size" property), which a signature must ask for.
+   */
   readonly pssSaltMustEqualDigest: boolean;
   /** The bindings its operations call. */
   readonly ncrypt: NCryptBindings;
@@ -221,6 +237,7 @@ export class NCryptKey implements ProviderKey {
     if (digest.length !== hLen) throw this.#invalid(`a ${hash} digest is ${hLen} bytes, not ${digest.length}`);
     const data = Buffer.from(digest);
     if (info.family === 'ec') {
+      this.#assertSignatureHash('ecdsa', hash);
       const signature = await this.#use((key) => this.#ncrypt.signHash(key, data, { kind: 'none' }));
       const expected = 2 * (info.fieldBytes ?? 0);
       if (signature.length !== expected) {
@@ -232,7 +249,10 @@ export class NCryptKey implements ProviderKey {
       return { signature, dsaEncoding: 'ieee-p1363' };
     }
     const padding = this.#signPadding(hash, params);
-    const signature = await this.#use((key) => this.#ncrypt.signHash(key, data, padding));
+    const signature = await this.#use((key) => {
+      if (padding.kind !== 'pss' || !this.#pssSaltMustEqualDigest) return this.#ncrypt.signHash(key, data, padding);
+      return this.#ncrypt.signHash(key, data, padding, this.#tpmPssFlags(key, hash, padding.saltLength));
+    });
     if (signature.length !== info.bits / 8) {
       throw this.#error(
         'ERR_KEYSTORE_NATIVE_FAILURE',
@@ -253,6 +273,7 @@ export class NCryptKey implements ProviderKey {
         `use ${this.#capabilities.rsaSignaturePaddings.join(' or ')}`,
       );
     }
+    this.#assertSignatureHash(params.padding, hash);
     if (params.padding === 'pkcs1') return { kind: 'pkcs1', hash: NCRYPT_HASH[hash] } as const;
     const saltLength = params.saltLength;
     const hLen = digestLength(hash);
@@ -263,13 +284,55 @@ export class NCryptKey implements ProviderKey {
         `a PSS salt for an RSA-${bits} key and ${hash} is an integer from 0 to ${max} bytes, not ${String(saltLength)}`,
       );
     }
-    if (this.#pssSaltMustEqualDigest && saltLength !== hLen) {
+    return { kind: 'pss', hash: NCRYPT_HASH[hash], saltLength } as const;
+  }
+
+  /** Refuses a hash the provider does not sign with in `scheme` (`capabilities.signatureHashes`). */
+  #assertSignatureHash(scheme: SignatureScheme, hash: HashAlgorithm): void {
+    const hashes = this.#capabilities.signatureHashes?.[scheme];
+    if (hashes === undefined || hashes.includes(hash)) return;
+    const label = { pkcs1: 'RSA PKCS#1 v1.5', pss: 'RSA-PSS', ecdsa: 'ECDSA' }[scheme];
+    throw this.#error(
+      'ERR_KEYSTORE_UNSUPPORTED_ALGORITHM',
+      `${this.#storageProvider} does not sign ${label} with ${hash}`,
+      scheme === 'pss'
+        ? `sign with ${hashes.join(' or ')}, or with PKCS#1 v1.5 (the Platform Crypto Provider answers NTE_NOT_SUPPORTED to PSS with SHA-384/512)`
+        : `sign with ${hashes.join(' or ')}`,
+    );
+  }
+
+  /**
+   * The flags of a PSS signature on the Platform Crypto Provider. The key's TPM makes one salt length
+   * (its "PSS Salt Size" property: the digest length on TPMs built to spec 1.16 and later, the
+   * maximum before) and refuses any other with TPM_E_PCP_UNSUPPORTED_PSS_SALT. When the property
+   * says which, a salt of another length is refused here, with the reason, and the signature is asked
+   * with NCRYPT_TPM_PAD_PSS_IGNORE_SALT (the TPM's salt, which is the one asked for). When it does
+   * not say (0, or unreadable before Windows 10 1809), the call goes to the TPM as asked, and a salt
+   * it cannot make comes back as TPM_E_PCP_UNSUPPORTED_PSS_SALT.
+   */
+  #tpmPssFlags(key: NCryptKeyHandle, hash: HashAlgorithm, saltLength: number): number {
+    let size: number | undefined;
+    try {
+      size = this.#ncrypt.getDwordProperty(key, NCRYPT_PCP_PSS_SALT_SIZE_PROPERTY);
+    } catch {
+      size = undefined;
+    }
+    const hLen = digestLength(hash);
+    const max = Math.ceil((algorithmInfo(this.algorithm).bits - 1) / 8) - hLen - 2;
+    const tpm =
+      size === NCRYPT_TPM_PSS_SALT_SIZE_HASHSIZE
+        ? { salt: hLen, what: `the digest length (${hLen} bytes for ${hash})`, era: 'spec 1.16 or later' }
+        : size === NCRYPT_TPM_PSS_SALT_SIZE_MAXIMUM
+          ? { salt: max, what: `the maximum (${max} bytes for ${hash} and this key)`, era: 'a spec before 1.16' }
+          : undefined;
+    if (tpm === undefined) return 0;
+    if (saltLength !== tpm.salt) {
       throw this.#unsupported(
-        `${this.#storageProvider} signs RSA-PSS with a salt of the digest length only (${hLen} bytes for ${hash}), not ${saltLength}`,
-        `pass saltLength ${hLen} (the default)`,
+        `this key's TPM (built to ${tpm.era}) signs RSA-PSS with a salt of ${tpm.what} only, not ${saltLength}: its "PSS Salt Size" property reads ${size}`,
+        `pass saltLength ${tpm.salt}, or sign with PKCS#1 v1.5`,
       );
     }
-    return { kind: 'pss', hash: NCRYPT_HASH[hash], saltLength } as const;
+    return NCRYPT_TPM_PAD_PSS_IGNORE_SALT;
   }
 
   /**
@@ -362,7 +425,10 @@ export class NCryptKey implements ProviderKey {
   /**
    * Exports the private key (`RSAFULLPRIVATEBLOB` or `ECCPRIVATEBLOB`) as a `KeyObject`. A key whose
    * export policy does not allow plaintext export is refused with `ERR_KEYSTORE_NOT_EXPORTABLE`
-   * before any native call, and so is an export the storage provider refuses (`NTE_PERM`).
+   * before any native call, and so is an export the storage provider refuses. Providers refuse with
+   * different statuses: the Software KSP on Windows answers `NTE_NOT_SUPPORTED` (as .NET's `CngKey`
+   * sees it), Wine `NTE_PERM`, and a key in a state that forbids it `NTE_BAD_KEY_STATE`; all three
+   * are `ERR_KEYSTORE_NOT_EXPORTABLE`.
    */
   async exportPrivateKey(options?: OperationOptions): Promise<KeyObject> {
     this.#assertOpen();
@@ -380,7 +446,7 @@ export class NCryptKey implements ProviderKey {
       try {
         return this.#ncrypt.exportKey(key, rsa ? BCRYPT_RSAFULLPRIVATE_BLOB : BCRYPT_ECCPRIVATE_BLOB);
       } catch (err) {
-        if (KeyStoreError.is(err) && err.nativeStatus === NTE_PERM) {
+        if (KeyStoreError.is(err) && err.nativeStatus !== undefined && EXPORT_REFUSED.has(err.nativeStatus)) {
           throw this.#error(
             'ERR_KEYSTORE_NOT_EXPORTABLE',
             `${this.#storageProvider} refused to export the private key of "${this.name}"`,

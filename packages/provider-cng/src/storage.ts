@@ -72,9 +72,16 @@ import {
   NTE_PERM,
 } from './native/constants.js';
 import { HandleTracker } from './native/handles.js';
+import { koffiSetupDetail } from './native/koffi.js';
 import { loadNCrypt } from './native/ncrypt.js';
 import { loadWindowsSystem } from './native/system.js';
-import type { NCryptBindings, NCryptKeyHandle, NCryptProvHandle, WindowsSystemBindings } from './native/types.js';
+import type {
+  NCryptBindings,
+  NCryptHandle,
+  NCryptKeyHandle,
+  NCryptProvHandle,
+  WindowsSystemBindings,
+} from './native/types.js';
 import type { IsolationMeasurement, IsolationPosture } from './posture.js';
 
 /** The longest text accepted in a user prompt (friendly name, description). */
@@ -120,7 +127,7 @@ export interface NCryptBindingSources {
  *     };
  *   },
  *   virtualIsolation: false,
- *   // The PCP signs RSA-PSS with a salt of the digest length only.
+ *   // The PCP's TPM makes one RSA-PSS salt length (its keys' "PSS Salt Size").
  *   pssSaltMustEqualDigest: true,
  * });
  * ```
@@ -145,9 +152,12 @@ export interface NCryptKeyStorageConfig {
    */
   readonly virtualIsolation: boolean;
   /**
-   * Whether RSA-PSS signatures must use a salt as long as the digest: the Microsoft Platform Crypto
-   * Provider signs with no other salt (`TPM_E_PCP_UNSUPPORTED_PSS_SALT`). When true, any other
-   * `saltLength` is refused with `ERR_KEYSTORE_UNSUPPORTED_OPERATION` before any native call.
+   * Whether RSA-PSS follows the Microsoft Platform Crypto Provider's salt rules (the name is older
+   * than the rule): the key's TPM makes one salt length, which its "PSS Salt Size" property names
+   * (the digest length on TPMs built to spec 1.16 and later, the maximum before). When the property
+   * names it, another `saltLength` is refused with `ERR_KEYSTORE_UNSUPPORTED_OPERATION` before the
+   * signature is asked, and the signature is asked with `NCRYPT_TPM_PAD_PSS_IGNORE_SALT`; when it
+   * does not, the TPM answers (`TPM_E_PCP_UNSUPPORTED_PSS_SALT` for a salt it cannot make).
    * Default false.
    *
    * @since 0.2.0
@@ -182,6 +192,10 @@ function nativeOf(err: unknown): { nativeStatus?: number; nativeName?: string } 
 function statusOf(err: unknown): number | undefined {
   return KeyStoreError.is(err) ? err.nativeStatus : undefined;
 }
+
+/** Marks "no error in flight" for {@link NCryptKeyStorage}'s handle release. */
+const NO_ERROR: unique symbol = Symbol('no error');
+type Pending = unknown;
 
 /**
  * A {@link KeyStoreProvider} over one NCrypt key storage provider. Keys are persisted under their
@@ -247,6 +261,41 @@ export class NCryptKeyStorage implements KeyStoreProvider {
       ...(extra.cause === undefined ? {} : { cause: extra.cause }),
       ...nativeOf(extra.cause),
     });
+  }
+
+  /**
+   * Frees `handles` (skipping undefined ones) when an operation ends. Every handle is tried. A failing
+   * free never hides the operation's own error (`pending`): that error comes out with its code, hint
+   * and status, as the cause of an error whose message also names the cleanup failure. With no error
+   * in flight, the first cleanup failure is thrown.
+   */
+  #release(ncrypt: NCryptBindings, handles: readonly (NCryptHandle | undefined)[], pending: Pending): void {
+    const failures: unknown[] = [];
+    for (const handle of handles) {
+      if (handle === undefined) continue;
+      try {
+        ncrypt.freeObject(handle);
+      } catch (err) {
+        failures.push(err);
+      }
+    }
+    if (failures.length === 0) return;
+    if (pending === NO_ERROR) throw failures[0];
+    const said = failures
+      .map((f) => (KeyStoreError.is(f) ? `${f.message}${f.nativeName ? ` (${f.nativeName})` : ''}` : String(f)))
+      .join('; ');
+    const original = KeyStoreError.is(pending) ? pending : undefined;
+    const message = original?.message ?? (pending instanceof Error ? pending.message : String(pending));
+    throw new KeyStoreError(
+      original?.code ?? 'ERR_KEYSTORE_NATIVE_FAILURE',
+      `${message}; freeing its handles afterwards failed too: ${said}`,
+      {
+        providerId: this.id,
+        cause: pending,
+        ...nativeOf(pending),
+        ...(original?.hint === undefined ? {} : { hint: original.hint }),
+      },
+    );
   }
 
   #invalid(message: string): KeyStoreError {
@@ -545,7 +594,12 @@ export class NCryptKeyStorage implements KeyStoreProvider {
       } catch (err) {
         return down([`measuring the isolation failed: ${explain(err).join(' ')}`]);
       }
-      const details = { storageProvider: this.storageProvider, ...posture.details };
+      const stack = koffiSetupDetail();
+      const details = {
+        storageProvider: this.storageProvider,
+        ...posture.details,
+        ...(stack === undefined ? {} : { koffiAsyncStack: stack }),
+      };
       if (!posture.available) return down([...posture.reasons], details);
       try {
         ncrypt.freeObject(ncrypt.openStorageProvider(this.storageProvider));
@@ -576,6 +630,13 @@ export class NCryptKeyStorage implements KeyStoreProvider {
    * UI policy, and finalizes it. A name that exists is `ERR_KEYSTORE_KEY_EXISTS`.
    */
   async importKey(request: ProviderImportRequest): Promise<NCryptKey> {
+    // Before anything else: a provider that says it cannot import (the Platform Crypto Provider)
+    // must never be handed a plaintext private blob.
+    if (this.capabilities.importKeys !== true) {
+      throw this.#error('ERR_KEYSTORE_UNSUPPORTED_OPERATION', `the ${this.id} provider cannot import keys`, {
+        hint: `${this.storageProvider} keys are generated where they live; create the key with createKey, or import it with the cng provider`,
+      });
+    }
     const req = this.#checkCreate(request, 'importKey');
     const privateKey = (request as { privateKey?: unknown }).privateKey;
     if (!(privateKey instanceof KeyObject) || privateKey.type !== 'private') {
@@ -612,6 +673,7 @@ export class NCryptKeyStorage implements KeyStoreProvider {
     let key: NCryptKeyHandle | undefined;
     let finalized = false;
     let handedOver = false;
+    let pending: Pending = NO_ERROR;
     const step = async <T>(name: string, fn: () => T | Promise<T>): Promise<T> => {
       throwIfAborted(signal);
       try {
@@ -691,6 +753,7 @@ export class NCryptKeyStorage implements KeyStoreProvider {
       handedOver = true;
       return result;
     } catch (err) {
+      pending = err;
       let cleanup: unknown;
       if (finalized && key !== undefined) {
         try {
@@ -705,25 +768,22 @@ export class NCryptKeyStorage implements KeyStoreProvider {
         : cleanup === undefined
           ? 'the new key was deleted'
           : `deleting the new key failed (${cleanup instanceof Error ? cleanup.message : String(cleanup)}), so it may remain`;
+      // What is thrown is also what the release in `finally` keeps if a free fails.
       if (signal?.aborted) {
-        throw this.#error('ERR_KEYSTORE_CANCELLED', `the operation was cancelled; ${removed}`, {
+        pending = this.#error('ERR_KEYSTORE_CANCELLED', `the operation was cancelled; ${removed}`, {
           cause: KeyStoreError.is(err, 'ERR_KEYSTORE_CANCELLED') ? signal.reason : err,
         });
-      }
-      if (finalized && KeyStoreError.is(err)) {
-        throw new KeyStoreError(err.code, `${err.message}; ${removed}`, {
+      } else if (finalized && KeyStoreError.is(err)) {
+        pending = new KeyStoreError(err.code, `${err.message}; ${removed}`, {
           providerId: this.id,
           cause: err,
           ...nativeOf(err),
           ...(err.hint === undefined ? {} : { hint: err.hint }),
         });
       }
-      throw err;
+      throw pending;
     } finally {
-      if (!handedOver) {
-        if (key !== undefined) ncrypt.freeObject(key);
-        if (prov !== undefined) ncrypt.freeObject(prov);
-      }
+      if (!handedOver) this.#release(ncrypt, [key, prov], pending);
     }
   }
 
@@ -781,6 +841,7 @@ export class NCryptKeyStorage implements KeyStoreProvider {
     let prov: NCryptProvHandle | undefined;
     let key: NCryptKeyHandle | undefined;
     let handedOver = false;
+    let pending: Pending = NO_ERROR;
     try {
       prov = ncrypt.openStorageProvider(this.storageProvider);
       throwIfAborted(signal);
@@ -817,11 +878,11 @@ export class NCryptKeyStorage implements KeyStoreProvider {
       });
       handedOver = true;
       return result;
+    } catch (err) {
+      pending = err;
+      throw err;
     } finally {
-      if (!handedOver) {
-        if (key !== undefined) ncrypt.freeObject(key);
-        if (prov !== undefined) ncrypt.freeObject(prov);
-      }
+      if (!handedOver) this.#release(ncrypt, [key, prov], pending);
     }
   }
 
@@ -900,6 +961,7 @@ export class NCryptKeyStorage implements KeyStoreProvider {
     for (const scope of scopes) {
       throwIfAborted(signal);
       const prov = ncrypt.openStorageProvider(this.storageProvider);
+      let pending: Pending = NO_ERROR;
       try {
         const flags = scope === 'machine' ? NCRYPT_MACHINE_KEY_FLAG : 0;
         let entries: Awaited<ReturnType<NCryptBindings['enumKeys']>>;
@@ -922,8 +984,11 @@ export class NCryptKeyStorage implements KeyStoreProvider {
           }
           out.push({ name: entry.name, scope, ...(algorithm === undefined ? {} : { algorithm }) });
         }
+      } catch (err) {
+        pending = err;
+        throw err;
       } finally {
-        ncrypt.freeObject(prov);
+        this.#release(ncrypt, [prov], pending);
       }
     }
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.scope < b.scope ? -1 : 1));
@@ -942,7 +1007,10 @@ export class NCryptKeyStorage implements KeyStoreProvider {
     } catch {
       return undefined;
     } finally {
-      if (key !== undefined) ncrypt.freeObject(key);
+      // Only a size is read here: a failing free is not worth failing the listing for.
+      try {
+        this.#release(ncrypt, [key], NO_ERROR);
+      } catch {}
     }
   }
 
@@ -957,6 +1025,7 @@ export class NCryptKeyStorage implements KeyStoreProvider {
     const { ncrypt } = this.#native();
     const prov = ncrypt.openStorageProvider(this.storageProvider);
     let key: NCryptKeyHandle | undefined;
+    let pending: Pending = NO_ERROR;
     try {
       throwIfAborted(signal);
       key = await this.#openNamed(ncrypt, prov, r.name, scope);
@@ -967,9 +1036,11 @@ export class NCryptKeyStorage implements KeyStoreProvider {
         throw this.#mapKeyError(err, 'delete');
       }
       key = undefined; // NCryptDeleteKey freed the handle.
+    } catch (err) {
+      pending = err;
+      throw err;
     } finally {
-      if (key !== undefined) ncrypt.freeObject(key);
-      ncrypt.freeObject(prov);
+      this.#release(ncrypt, [key, prov], pending);
     }
   }
 

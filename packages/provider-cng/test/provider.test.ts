@@ -365,7 +365,7 @@ describe('error mapping', () => {
     expect(ncrypt.liveHandles()).toEqual([]);
   });
 
-  it('a non-exportable key is refused before any export call; NTE_PERM on export is NOT_EXPORTABLE too', async () => {
+  it('a non-exportable key is refused before any export call; NTE_PERM, NTE_NOT_SUPPORTED or NTE_BAD_KEY_STATE on export is NOT_EXPORTABLE too', async () => {
     const { provider, ncrypt } = setup();
     const key = await provider.createKey(req('ECDSA-P384'));
     const exportsBefore = ncrypt.callsOf('exportKey').length;
@@ -377,6 +377,14 @@ describe('error mapping', () => {
     const perm = await rejection(exportable.exportPrivateKey());
     expect(perm.code).toBe('ERR_KEYSTORE_NOT_EXPORTABLE');
     expect(perm.nativeStatus).toBe(S.NTE_PERM);
+    // The Software KSP on Windows refuses with NTE_NOT_SUPPORTED (as .NET sees it); a key state that
+    // forbids the export gives NTE_BAD_KEY_STATE.
+    for (const status of [0x80090029, 0x8009000b]) {
+      ncrypt.fail('exportKey', status);
+      const refusedThere = await rejection(exportable.exportPrivateKey());
+      expect(refusedThere.code).toBe('ERR_KEYSTORE_NOT_EXPORTABLE');
+      expect(refusedThere.nativeStatus).toBe(status);
+    }
     const privateKey = await exportable.exportPrivateKey();
     const data = Buffer.from('round trip');
     expect(
@@ -766,11 +774,12 @@ describe("limits of the provider, enforced before any native call (the Platform 
     await key.close();
   });
 
-  it('pssSaltMustEqualDigest: a PSS salt other than the digest length is UNSUPPORTED_OPERATION; the digest length signs', async () => {
+  it('pssSaltMustEqualDigest: on a key whose "PSS Salt Size" is the hash size, another salt is UNSUPPORTED_OPERATION; the digest length signs', async () => {
     const { provider, ncrypt } = limited(true);
+    ncrypt.pcpPss = { tpmSalt: 'hash', saltSizeProperty: 2 };
     const key = await provider.createKey(req('RSA-2048'));
     const data = randomBytes(32);
-    for (const hash of ['sha256', 'sha384'] as const) {
+    for (const hash of ['sha256'] as const) {
       const digest = createHash(hash).update(data).digest();
       for (const saltLength of [0, 20, digest.length + 1]) {
         expect((await rejection(key.signDigest(digest, { hash, padding: 'pss', saltLength }))).code).toBe(

@@ -6,6 +6,7 @@
  */
 
 import { KeyStoreError, type OperationOptions, type ProbeResult } from '@keystore/core';
+import { koffiSetupDetail } from '@keystore/provider-cng/native';
 import { processBudget } from './budget.js';
 import type { FapiSetup } from './config.js';
 import { deviceIsolation, parseDeviceInfo, type TpmDeviceInfo } from './device.js';
@@ -41,6 +42,12 @@ async function probeDevice(runtime: FapiRuntime, signal?: AbortSignal): Promise<
   }
   runtime.device = parseDeviceInfo(result.value, setup.tcti);
   return runtime.device;
+}
+
+/** koffi's async stack, as `keystore doctor` shows it (absent before koffi was loaded). */
+function koffiStack(): { koffiAsyncStack?: string } {
+  const stack = koffiSetupDetail();
+  return stack === undefined ? {} : { koffiAsyncStack: stack };
 }
 
 function down(reasons: string[], details?: Record<string, string | number | boolean>): ProbeResult {
@@ -98,6 +105,7 @@ export async function probeTpm(runtime: FapiRuntime, options?: OperationOptions)
         configFile: setup.configFile,
         profiles: setup.profiles.map((p) => p.name).join(','),
         poolSize: runtime.effectivePoolSize(setup.tcti),
+        ...koffiStack(),
         algorithms: [...runtime.profileFor().keys()].join(','),
         nativeCallBudget: processBudget().limit,
         stuckNativeCalls: processBudget().stuck,

@@ -20,6 +20,9 @@ import { virtualTpmVendor } from './device.js';
  * What the Platform Crypto Provider backend can do. TPM 2.0 chips make RSA keys up to 2048 bits and
  * ECDSA keys on P-256 (P-384 on many, not all: a TPM without it answers `NTE_NOT_SUPPORTED`, which
  * becomes `ERR_KEYSTORE_UNSUPPORTED_ALGORITHM`). No ECDH, no P-521, no exportable keys, no imports.
+ * RSA-PSS signs with SHA-256 only: the PCP answers `NTE_NOT_SUPPORTED` to PSS with SHA-384/512
+ * digests. ECDSA signs with SHA-256 only too: SHA-384/512 digests are not known to work on the PCP
+ * (no known test covers them), so they are refused with a reason rather than left to fail in the TPM.
  *
  * @since 0.2.0
  */
@@ -34,6 +37,10 @@ export const PCP_CAPABILITIES: ProviderCapabilities = Object.freeze({
   oaepHashes: Object.freeze(['sha1', 'sha256'] as const),
   importKeys: false,
   userPrompt: false,
+  signatureHashes: Object.freeze({
+    pss: Object.freeze(['sha256'] as const),
+    ecdsa: Object.freeze(['sha256'] as const),
+  }),
 });
 
 const INTERFACES = ['unknown', 'TIS (FIFO)', 'TrustZone (firmware)', 'hardware', 'emulator', 'SPB'];
@@ -214,7 +221,8 @@ export function pcpProvider(options: PcpProviderOptions = {}): NCryptKeyStorage 
     capabilities: PCP_CAPABILITIES,
     measure: measurePlatformCryptoPosture,
     virtualIsolation: false,
-    // The PCP signs PSS only with a salt of the digest's length (TPM_E_PCP_UNSUPPORTED_PSS_SALT otherwise).
+    // The PCP's TPM makes one PSS salt length, named by each key's "PSS Salt Size" property
+    // (TPM_E_PCP_UNSUPPORTED_PSS_SALT for any other).
     pssSaltMustEqualDigest: true,
     ...(options.bindings ? { bindings: options.bindings } : {}),
   });

@@ -52,6 +52,8 @@ defineProviderConformanceSuite({
   skip: {
     exportable: 'a TPM private key never leaves the TPM',
     derive: 'the TPM provider does not offer ECDH',
+    importKey:
+      'the Platform Crypto Provider takes no plaintext private key (importKeys: false): importKey refuses before any native call',
     passwords: 'PCP key passwords (PCP_USAGEAUTH) are not supported by this provider yet',
     machineScope: 'machine-scope TPM keys need an elevated runner; covered by the CNG machine-scope tests',
   },

@@ -2,7 +2,7 @@
 // double of @keystore/provider-cng's tests: presence from Tbsi_GetDeviceInfo, the TPM's limits,
 // and the hardware receipt. The real calls run on Windows only (pcp.windows.test.ts) and, for
 // the TPM query, under Wine (windows.int.test.ts).
-import { constants, createHash, verify } from 'node:crypto';
+import { constants, createHash, generateKeyPairSync, verify } from 'node:crypto';
 import { createKeyStore, KeyStoreError } from '@keystore/core';
 import { MS_PLATFORM_CRYPTO_PROVIDER } from '@keystore/provider-cng/native';
 import { describe, expect, it } from 'vitest';
@@ -171,6 +171,18 @@ describe('pcpProvider over the NCrypt double', () => {
     expect(ncrypt.callsOf('createPersistedKey')).toHaveLength(0);
   });
 
+  it('importKey is refused before any native call: no plaintext private blob ever reaches the PCP', async () => {
+    const { ncrypt, provider } = overDouble();
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const err = await rejection(
+      provider.importKey({ name: 'imp', algorithm: 'ECDSA-P256', scope: 'user', exportable: false, privateKey }),
+    );
+    expect(err.code).toBe('ERR_KEYSTORE_UNSUPPORTED_OPERATION');
+    expect(err.hint).toMatch(/createKey/);
+    expect(ncrypt.calls).toHaveLength(0);
+    expect(PCP_CAPABILITIES.importKeys).toBe(false);
+  });
+
   it('a TPM without P-384 answers NTE_NOT_SUPPORTED: a typed unsupported-algorithm error, no key left', async () => {
     const { ncrypt, provider } = overDouble();
     ncrypt.fail('createPersistedKey', 0x80090029);
@@ -192,15 +204,42 @@ describe('pcpProvider over the NCrypt double', () => {
     await store.deleteKey(key.ref);
   });
 
-  it('refuses a PSS salt other than the digest length before reaching the TPM (TPM_E_PCP_UNSUPPORTED_PSS_SALT)', async () => {
+  it('refuses RSA-PSS and ECDSA with SHA-384/512 before any signature is asked, and declares it', async () => {
     const { ncrypt, provider } = overDouble();
+    ncrypt.pcpPss = { tpmSalt: 'hash', saltSizeProperty: 2 };
+    expect(PCP_CAPABILITIES.signatureHashes).toEqual({ pss: ['sha256'], ecdsa: ['sha256'] });
+    const rsa = await provider.createKey({ name: 'pss-hash', algorithm: 'RSA-2048', scope: 'user', exportable: false });
+    const ec = await provider.createKey({ name: 'ec-hash', algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
+    const before = ncrypt.callsOf('signHash').length;
+    for (const hash of ['sha384', 'sha512'] as const) {
+      const digest = createHash(hash).update('pss').digest();
+      const pss = await rejection(rsa.signDigest(digest, { hash, padding: 'pss', saltLength: digest.length }));
+      expect(pss.code).toBe('ERR_KEYSTORE_UNSUPPORTED_ALGORITHM');
+      expect(pss.hint).toMatch(/NTE_NOT_SUPPORTED/);
+      const ecdsa = await rejection(ec.signDigest(digest, { hash, padding: 'pkcs1', saltLength: digest.length }));
+      expect(ecdsa.code).toBe('ERR_KEYSTORE_UNSUPPORTED_ALGORITHM');
+    }
+    expect(ncrypt.callsOf('signHash').length).toBe(before);
+    // PKCS#1 v1.5 with SHA-384 is not limited.
+    const d384 = createHash('sha384').update('pkcs1').digest();
+    const sig = await rsa.signDigest(d384, { hash: 'sha384', padding: 'pkcs1', saltLength: 48 });
+    expect(verify('sha384', Buffer.from('pkcs1'), rsa.publicKey, sig.signature)).toBe(true);
+    await rsa.close();
+    await ec.close();
+  });
+
+  it('a TPM of spec 1.16+ ("PSS Salt Size" = hash size): the digest-length salt, asked with NCRYPT_TPM_PAD_PSS_IGNORE_SALT; any other refused with the reason', async () => {
+    const { ncrypt, provider } = overDouble();
+    ncrypt.pcpPss = { tpmSalt: 'hash', saltSizeProperty: 2 };
     const key = await provider.createKey({ name: 'pss', algorithm: 'RSA-2048', scope: 'user', exportable: false });
     const digest = createHash('sha256').update('pss').digest();
     const before = ncrypt.callsOf('signHash').length;
     const err = await rejection(key.signDigest(digest, { hash: 'sha256', padding: 'pss', saltLength: 20 }));
     expect(err.code).toBe('ERR_KEYSTORE_UNSUPPORTED_OPERATION');
+    expect(err.message).toMatch(/spec 1\.16 or later.*digest length \(32 bytes/);
     expect(ncrypt.callsOf('signHash').length).toBe(before);
     const ok = await key.signDigest(digest, { hash: 'sha256', padding: 'pss', saltLength: 32 });
+    expect(ncrypt.callsOf('signHash').at(-1)?.args[3]).toBe(0x20);
     expect(
       verify(
         'sha256',
@@ -209,6 +248,55 @@ describe('pcpProvider over the NCrypt double', () => {
         ok.signature,
       ),
     ).toBe(true);
+    await key.close();
+  });
+
+  it('a TPM before spec 1.16 ("PSS Salt Size" = maximum): the maximum salt signs, the digest length is refused', async () => {
+    const { ncrypt, provider } = overDouble();
+    ncrypt.pcpPss = { tpmSalt: 'maximum', saltSizeProperty: 1 };
+    const key = await provider.createKey({ name: 'pss-old', algorithm: 'RSA-2048', scope: 'user', exportable: false });
+    const digest = createHash('sha256').update('old').digest();
+    const max = 256 - 32 - 2;
+    const err = await rejection(key.signDigest(digest, { hash: 'sha256', padding: 'pss', saltLength: 32 }));
+    expect(err.code).toBe('ERR_KEYSTORE_UNSUPPORTED_OPERATION');
+    expect(err.hint).toMatch(new RegExp(`saltLength ${max}`));
+    const ok = await key.signDigest(digest, { hash: 'sha256', padding: 'pss', saltLength: max });
+    expect(
+      verify(
+        'sha256',
+        Buffer.from('old'),
+        { key: key.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: max },
+        ok.signature,
+      ),
+    ).toBe(true);
+    await key.close();
+  });
+
+  it('a salt size the TPM does not state goes to the TPM as asked; a salt it cannot make is a typed error', async () => {
+    const { ncrypt, provider } = overDouble();
+    ncrypt.pcpPss = { tpmSalt: 'maximum' }; // "PSS Salt Size" unreadable, as before Windows 10 1809
+    const key = await provider.createKey({
+      name: 'pss-unknown',
+      algorithm: 'RSA-2048',
+      scope: 'user',
+      exportable: false,
+    });
+    const digest = createHash('sha256').update('unknown').digest();
+    const err = await rejection(key.signDigest(digest, { hash: 'sha256', padding: 'pss', saltLength: 32 }));
+    expect(err.code).toBe('ERR_KEYSTORE_UNSUPPORTED_ALGORITHM');
+    expect(err.nativeName).toBe('TPM_E_PCP_UNSUPPORTED_PSS_SALT');
+    expect(ncrypt.callsOf('signHash').at(-1)?.args[3]).toBe(0);
+    await key.close();
+  });
+
+  it('a TPM 2.0 response code the PCP passes through is a typed unsupported-algorithm error', async () => {
+    const { ncrypt, provider } = overDouble();
+    const key = await provider.createKey({ name: 'rc', algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
+    ncrypt.fail('signHash', 0x80280092);
+    const digest = createHash('sha256').update('rc').digest();
+    const err = await rejection(key.signDigest(digest, { hash: 'sha256', padding: 'pkcs1', saltLength: 32 }));
+    expect(err.code).toBe('ERR_KEYSTORE_UNSUPPORTED_ALGORITHM');
+    expect(err.nativeName).toBe('TPM_20_E_SCHEME');
     await key.close();
   });
 

@@ -31,7 +31,7 @@ import {
 import { KeyStoreError, type KeyStoreErrorCode } from '../errors.js';
 import { publicKeyMatchesAlgorithm } from '../formats.js';
 import { isIsolationLevel, isolationRank } from '../isolation.js';
-import type { KeyStoreProvider, ProbeResult, ProviderKey, ProviderSignature } from '../types.js';
+import type { KeyStoreProvider, ProbeResult, ProviderKey, ProviderSignature, SignatureScheme } from '../types.js';
 
 /** A Node key pair for `algorithm`, generated off the main thread. */
 function nodeKeyPair(algorithm: KeyAlgorithm): Promise<{ publicKey: KeyObject; privateKey: KeyObject }> {
@@ -280,6 +280,9 @@ export function defineProviderConformanceSuite(options: ConformanceOptions): voi
     );
   };
   const hasOperation = (operation: KeyOperation): boolean => p().capabilities.operations.includes(operation);
+  /** Whether the provider signs with `hash` in `scheme` (capabilities.signatureHashes; every hash when unlisted). */
+  const signsWith = (scheme: SignatureScheme, hash: HashAlgorithm): boolean =>
+    p().capabilities.signatureHashes?.[scheme]?.includes(hash) ?? true;
   const firstSigningAlgorithm = (): KeyAlgorithm | undefined =>
     algorithms.find((a) => algorithmInfo(a).operations.includes('sign'));
 
@@ -636,6 +639,14 @@ export function defineProviderConformanceSuite(options: ConformanceOptions): voi
             for (const hash of HASH_ALGORITHMS) {
               const data = randomBytes(100);
               const digest = createHash(hash).update(data).digest();
+              if (!signsWith('ecdsa', hash)) {
+                await rejectsWith(
+                  () => k().signDigest(digest, { hash, padding: 'pkcs1', saltLength: digest.length }),
+                  'ERR_KEYSTORE_UNSUPPORTED_ALGORITHM',
+                  `signDigest ECDSA ${hash} (not in capabilities.signatureHashes.ecdsa)`,
+                );
+                continue;
+              }
               const result = await k().signDigest(digest, { hash, padding: 'pkcs1', saltLength: digest.length });
               verifySignature(k(), k().publicKey, data, hash, 'pkcs1', result, `signDigest ${hash}`);
             }
@@ -652,6 +663,14 @@ export function defineProviderConformanceSuite(options: ConformanceOptions): voi
               for (const hash of HASH_ALGORITHMS) {
                 const data = randomBytes(100);
                 const digest = createHash(hash).update(data).digest();
+                if (!signsWith(padding, hash)) {
+                  await rejectsWith(
+                    () => k().signDigest(digest, { hash, padding, saltLength: digest.length }),
+                    'ERR_KEYSTORE_UNSUPPORTED_ALGORITHM',
+                    `signDigest ${padding} ${hash} (not in capabilities.signatureHashes.${padding})`,
+                  );
+                  continue;
+                }
                 const result = await k().signDigest(digest, { hash, padding, saltLength: digest.length });
                 verifySignature(k(), k().publicKey, data, hash, padding, result, `signDigest ${padding} ${hash}`);
               }
@@ -679,6 +698,7 @@ export function defineProviderConformanceSuite(options: ConformanceOptions): voi
                   continue;
                 }
                 for (const hash of HASH_ALGORITHMS) {
+                  if (!signsWith(info.family === 'rsa' ? padding : 'ecdsa', hash)) continue;
                   const data = randomBytes(1000);
                   const result = await k().signMessage!(data, { hash, padding, saltLength: digestLength(hash) });
                   verifySignature(k(), k().publicKey, data, hash, padding, result, `signMessage ${padding} ${hash}`);

@@ -5,8 +5,9 @@
  *
  * @module
  */
-import { createRequire } from 'node:module';
+
 import { KeyStoreError } from '@keystore/core';
+import { loadKoffi } from '@keystore/provider-cng/native';
 
 /**
  * An `HCRYPTPROV` (a key container context), as a branded `bigint`.
@@ -134,19 +135,6 @@ function unavailable(message: string, hint: string, cause?: unknown): KeyStoreEr
   return new KeyStoreError('ERR_KEYSTORE_PROVIDER_UNAVAILABLE', message, { providerId: 'capi', hint, cause });
 }
 
-function loadKoffi(): KoffiModule {
-  try {
-    const require = createRequire(import.meta.url);
-    return require('koffi') as KoffiModule;
-  } catch (cause) {
-    throw unavailable(
-      'the koffi native module could not be loaded',
-      'reinstall @keystore/provider-capi and its koffi dependency',
-      cause,
-    );
-  }
-}
-
 function callAsync<T>(fn: NativeFn, args: unknown[]): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     fn.async(...args, (err: unknown, result: T) => {
@@ -170,7 +158,9 @@ export function loadAdvapi32(): AdvapiBindings {
       'run on Windows (or Windows Node.js under Wine for tests)',
     );
   }
-  const koffi = loadKoffi();
+  // The SDK's one koffi loader: it configures koffi (a 1 MiB async stack) before the process's first
+  // koffi.load, whichever provider loads first.
+  const koffi = loadKoffi('capi', import.meta.url);
   let advapi: ReturnType<KoffiModule['load']>;
   let kernel: ReturnType<KoffiModule['load']>;
   try {

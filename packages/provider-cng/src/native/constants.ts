@@ -239,6 +239,17 @@ export const NCRYPT_PAD_PSS_FLAG = 0x8;
  * `ncrypt.h`; not in mingw-w64's headers). Verify such signatures with an automatic salt length.
  */
 export const NCRYPT_TPM_PAD_PSS_IGNORE_SALT = 0x20;
+/**
+ * `NCRYPT_PCP_PSS_SALT_SIZE_PROPERTY`: which PSS salt a Platform Crypto Provider key's TPM makes
+ * (Windows SDK `ncrypt.h` RS5+; not in mingw-w64's headers). Values below.
+ */
+export const NCRYPT_PCP_PSS_SALT_SIZE_PROPERTY = 'PSS Salt Size';
+/** `NCRYPT_TPM_PSS_SALT_SIZE_UNKNOWN` (Windows SDK `ncrypt.h`). */
+export const NCRYPT_TPM_PSS_SALT_SIZE_UNKNOWN = 0;
+/** `NCRYPT_TPM_PSS_SALT_SIZE_MAXIMUM`: TPMs built to spec versions before 1.16 (Windows SDK `ncrypt.h`). */
+export const NCRYPT_TPM_PSS_SALT_SIZE_MAXIMUM = 1;
+/** `NCRYPT_TPM_PSS_SALT_SIZE_HASHSIZE`: TPMs built to spec 1.16 and later (Windows SDK `ncrypt.h`). */
+export const NCRYPT_TPM_PSS_SALT_SIZE_HASHSIZE = 2;
 /** `NCRYPT_IGNORE_DEVICE_STATE_FLAG` (Windows SDK `ncrypt.h`; not in mingw-w64's headers). */
 export const NCRYPT_IGNORE_DEVICE_STATE_FLAG = 0x1000;
 /** `NCRYPT_PROTECT_TO_LOCAL_SYSTEM` (Windows SDK `ncrypt.h`; not in mingw-w64's headers). */

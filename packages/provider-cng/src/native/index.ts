@@ -130,6 +130,7 @@ export {
   NCRYPT_PAD_PSS_FLAG,
   NCRYPT_PCP_PLATFORM_TYPE_PROPERTY,
   NCRYPT_PCP_PROVIDER_VERSION_PROPERTY,
+  NCRYPT_PCP_PSS_SALT_SIZE_PROPERTY,
   NCRYPT_PCP_TPM_FW_VERSION_PROPERTY,
   NCRYPT_PCP_TPM_VERSION_PROPERTY,
   NCRYPT_PERSIST_FLAG,
@@ -140,6 +141,9 @@ export {
   NCRYPT_RSA_ALGORITHM_GROUP,
   NCRYPT_SILENT_FLAG,
   NCRYPT_TPM_PAD_PSS_IGNORE_SALT,
+  NCRYPT_TPM_PSS_SALT_SIZE_HASHSIZE,
+  NCRYPT_TPM_PSS_SALT_SIZE_MAXIMUM,
+  NCRYPT_TPM_PSS_SALT_SIZE_UNKNOWN,
   NCRYPT_UI_FORCE_HIGH_PROTECTION_FLAG,
   NCRYPT_UI_POLICY_PROPERTY,
   NCRYPT_UI_PROTECT_KEY_FLAG,
@@ -223,7 +227,16 @@ export type {
 } from './crypt32-types.js';
 export type { HandleFreer, HandleTrackerOptions } from './handles.js';
 export { HandleTracker } from './handles.js';
-export type { StructLayout } from './koffi.js';
+export type { KoffiModule, KoffiSetup, StructLayout } from './koffi.js';
+export {
+  configureKoffi,
+  KOFFI_ASYNC_STACK_SIZE,
+  KOFFI_STACK_WARNING_CODE,
+  koffiSetup,
+  koffiSetupDetail,
+  loadKoffi,
+  warnKoffiSetup,
+} from './koffi.js';
 export type { LookupStep, LsassIdentity, LsassLookup, LsassLookupCalls } from './lsass.js';
 export { findLsass, LSASS_SERVICES } from './lsass.js';
 export type { NCryptStructName } from './ncrypt.js';

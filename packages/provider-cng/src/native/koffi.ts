@@ -29,37 +29,153 @@ export interface StructLayout {
   readonly offsets: Readonly<Record<string, number>>;
 }
 
-let koffiModule: KoffiModule | undefined;
+/** The async stack size the bindings need: a Windows thread's default stack reservation, 1 MiB. */
+export const KOFFI_ASYNC_STACK_SIZE = 1 << 20;
 
 /**
- * Loads koffi once. Throws `ERR_KEYSTORE_PROVIDER_UNAVAILABLE` when its native module is missing.
+ * The `code` of the process warning emitted (once per process) when koffi's async stack could not be
+ * raised, because koffi had loaded a library before these bindings could configure it.
+ *
+ * @since 0.3.0
  */
-export function loadKoffi(providerId = 'cng'): KoffiModule {
+export const KOFFI_STACK_WARNING_CODE = 'KEYSTORE_KOFFI_STACK';
+
+/**
+ * How koffi was configured for this process: its async stack size, and whether the size the
+ * bindings need could be applied (with the reason when it could not). `keystore doctor` shows it.
+ *
+ * @since 0.3.0
+ */
+export interface KoffiSetup {
+  /** koffi's `async_stack_size` now, in bytes (`undefined` when koffi would not say). */
+  readonly asyncStackSize: number | undefined;
+  /** Whether it is at least {@link KOFFI_ASYNC_STACK_SIZE}. */
+  readonly applied: boolean;
+  /** Why it could not be applied. */
+  readonly reason?: string;
+}
+
+/** The part of koffi the configuration uses. */
+type KoffiConfigApi = Pick<KoffiModule, 'config'>;
+
+/** Shared by every copy of the bindings in the process, so the warning comes once. */
+const WARNED = Symbol.for('@keystore/provider-cng/koffi-stack-warned');
+
+let koffiModule: KoffiModule | undefined;
+let koffiSetupResult: KoffiSetup | undefined;
+
+/**
+ * Raises koffi's async stack to {@link KOFFI_ASYNC_STACK_SIZE} if it is smaller, and says whether
+ * that held. koffi refuses any configuration change once a library has been loaded, so this must
+ * run before the process's first `koffi.load`: {@link loadKoffi} runs it, and every binding of the
+ * SDK (CNG, the Platform Crypto Provider, CryptoAPI, FAPI) loads koffi through {@link loadKoffi}.
+ *
+ * Why the size matters: koffi runs a native function on a stack block of its own; for `.async` calls
+ * that block is `async_stack_size`, 128 KiB by default, and it is the whole stack ncrypt.dll and
+ * everything under it gets (the LRPC client to LSASS, the Platform Crypto Provider's TPM stack,
+ * smart-card minidrivers, FAPI's json-c and OpenSSL). Windows code expects a thread's usual 1 MiB;
+ * running out of stack there is an access violation that ends the process, not an error. Cost:
+ * 1 MiB committed per async call in flight (koffi keeps `resident_async_pools`, 8, of them).
+ *
+ * @since 0.3.0
+ */
+export function configureKoffi(koffi: KoffiConfigApi): KoffiSetup {
+  let before: number | undefined;
+  try {
+    const config = koffi.config();
+    before = config.async_stack_size;
+    if ((before ?? 0) >= KOFFI_ASYNC_STACK_SIZE) return { asyncStackSize: before, applied: true };
+    koffi.config({ ...config, async_stack_size: KOFFI_ASYNC_STACK_SIZE });
+  } catch (cause) {
+    const said = cause instanceof Error ? cause.message : String(cause);
+    return {
+      asyncStackSize: before,
+      applied: false,
+      reason: `koffi refused the configuration (${said}): another module of this process loaded a library through koffi first`,
+    };
+  }
+  let after: number | undefined;
+  try {
+    after = koffi.config().async_stack_size;
+  } catch {
+    after = undefined;
+  }
+  return after !== undefined && after >= KOFFI_ASYNC_STACK_SIZE
+    ? { asyncStackSize: after, applied: true }
+    : { asyncStackSize: after, applied: false, reason: 'koffi accepted the configuration but did not apply it' };
+}
+
+/** The size in KiB or MiB, for messages. */
+function sizeText(bytes: number | undefined): string {
+  if (bytes === undefined) return 'an unknown size';
+  return bytes >= 1 << 20 && bytes % (1 << 20) === 0 ? `${bytes / (1 << 20)} MiB` : `${Math.round(bytes / 1024)} KiB`;
+}
+
+/**
+ * Emits the process warning (once per process) for a configuration that could not be applied.
+ * Exported for tests and for bindings that configure koffi themselves.
+ *
+ * @since 0.3.0
+ */
+export function warnKoffiSetup(setup: KoffiSetup): void {
+  if (setup.applied) return;
+  const state = globalThis as Record<symbol, unknown>;
+  if (state[WARNED] === true) return;
+  state[WARNED] = true;
+  process.emitWarning(
+    `koffi's async stack is ${sizeText(setup.asyncStackSize)}, not ${sizeText(KOFFI_ASYNC_STACK_SIZE)}: ${setup.reason ?? 'unknown reason'}. Native calls on Windows can then run out of stack, which ends the process.`,
+    {
+      code: KOFFI_STACK_WARNING_CODE,
+      type: 'KeyStoreWarning',
+      detail:
+        'Import and use a @keystore provider before any other module loads a library with koffi, or configure koffi yourself first: koffi.config({ ...koffi.config(), async_stack_size: 1 << 20 }).',
+    },
+  );
+}
+
+/**
+ * How koffi was configured by {@link loadKoffi}; `undefined` before koffi was loaded through it.
+ * Providers report it in `probe().details` (`koffiAsyncStack`), which `keystore doctor` prints.
+ *
+ * @since 0.3.0
+ */
+export function koffiSetup(): KoffiSetup | undefined {
+  return koffiSetupResult;
+}
+
+/** The line `keystore doctor` shows for {@link koffiSetup}: the size, and the reason when it is too small. */
+export function koffiSetupDetail(): string | undefined {
+  const setup = koffiSetupResult;
+  if (setup === undefined) return undefined;
+  return setup.applied
+    ? sizeText(setup.asyncStackSize)
+    : `${sizeText(setup.asyncStackSize)} (needs ${sizeText(KOFFI_ASYNC_STACK_SIZE)}: ${setup.reason ?? 'unknown reason'})`;
+}
+
+/**
+ * Loads koffi once and configures it before anything is loaded with it ({@link configureKoffi});
+ * when the configuration cannot be applied, emits a process warning (code
+ * {@link KOFFI_STACK_WARNING_CODE}) once. The one loader of every native binding of the SDK.
+ * Throws `ERR_KEYSTORE_PROVIDER_UNAVAILABLE` when koffi's native module is missing.
+ *
+ * @param providerId The provider named in the error.
+ * @param requireFrom The module whose dependencies resolve `koffi` (a package that depends on koffi
+ *   passes its own `import.meta.url`); this package's by default.
+ */
+export function loadKoffi(providerId = 'cng', requireFrom: string = import.meta.url): KoffiModule {
   if (koffiModule) return koffiModule;
   let koffi: KoffiModule;
   try {
-    koffi = createRequire(import.meta.url)('koffi') as KoffiModule;
+    koffi = createRequire(requireFrom)('koffi') as KoffiModule;
   } catch (cause) {
     throw new KeyStoreError('ERR_KEYSTORE_PROVIDER_UNAVAILABLE', 'the koffi native module could not be loaded', {
       providerId,
-      hint: 'reinstall @keystore/provider-cng with its koffi dependency (its prebuilt win32 package must be present)',
+      hint: `reinstall @keystore/provider-${providerId === 'tpm' ? 'tpm' : providerId === 'capi' ? 'capi' : 'cng'} with its koffi dependency (on Windows its prebuilt win32 package must be present)`,
       cause,
     });
   }
-  // koffi runs the native function itself on a stack block it allocates (it switches RSP to it and
-  // sets the thread's TEB stack bounds to it): for `.async` calls that block is `async_stack_size`,
-  // 128 KiB by default. So that size is the whole stack ncrypt.dll and everything under it gets:
-  // the LRPC client to LSASS, the Platform Crypto Provider's TPM stack, smart-card minidrivers.
-  // Windows code expects a thread's usual 1 MiB; running out of stack there is an access violation
-  // that ends the process, not an error. So it is raised to 1 MiB (the size of a Windows thread's
-  // default stack reservation), when koffi still allows it. Cost: 1 MiB committed per async call
-  // in flight (koffi keeps `resident_async_pools`, 8, of them; others are freed after their call).
-  try {
-    const config = koffi.config();
-    if ((config.async_stack_size ?? 0) < 1 << 20) koffi.config({ ...config, async_stack_size: 1 << 20 });
-  } catch {
-    // Another library already loaded one: koffi keeps its settings.
-  }
+  koffiSetupResult = configureKoffi(koffi);
+  warnKoffiSetup(koffiSetupResult);
   koffiModule = koffi;
   return koffi;
 }

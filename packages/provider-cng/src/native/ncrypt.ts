@@ -29,6 +29,7 @@ import {
   NTE_PERM,
   TPM_E_PCP_BUFFER_TOO_SMALL,
 } from './constants.js';
+import { type HandleKind, HandleTable } from './handle-table.js';
 import {
   callAsync,
   defineStruct,
@@ -208,8 +209,6 @@ function unavailable(message: string, hint: string, cause?: unknown): KeyStoreEr
   return new KeyStoreError('ERR_KEYSTORE_PROVIDER_UNAVAILABLE', message, { providerId: 'cng', hint, cause });
 }
 
-type HandleKind = 'provider' | 'key' | 'secret';
-
 /** True under Wine, whose ntdll exports `wine_get_version`. */
 function isWine(koffi: KoffiModule): boolean {
   try {
@@ -338,14 +337,10 @@ export function loadNCrypt(): NCryptBindings {
   );
   const NCryptFreeObject = fn('int32_t __stdcall NCryptFreeObject(uintptr_t hObject)');
 
-  // Handles these bindings handed out and have not freed, by kind, with a count of how many times
-  // they were handed out (Wine returns an open provider handle again as the "Provider Handle"
-  // property); calls on any other value are refused before they reach NCrypt (a freed or foreign
-  // handle can crash an implementation).
-  const live = new Map<bigint, { kind: HandleKind; refs: number }>();
-  // Async calls in flight per handle: freeObject waits for them before freeing.
-  const busy = new Map<bigint, number>();
-  const freeWhenIdle = new Set<bigint>();
+  // Handles these bindings handed out and have not freed, with their in-flight calls; calls on any
+  // other value are refused before they reach NCrypt (a freed or foreign handle can crash an
+  // implementation).
+  const table = new HandleTable((handle) => nativeFree(handle));
   // Wine exports these as `@ stub` entry points, which abort the process when called.
   const wine = isWine(koffi);
 
@@ -357,15 +352,13 @@ export function loadNCrypt(): NCryptBindings {
         hint: 'the key storage provider misbehaved; report it with the provider name and Windows version',
       });
     }
-    const entry = live.get(handle);
-    if (entry) entry.refs++;
-    else live.set(handle, { kind, refs: 1 });
+    table.adopt(handle, kind);
     return handle as T;
   };
 
   const use = (handle: bigint, kinds: readonly HandleKind[], what: string): bigint => {
     checkHandle(handle, what);
-    const kind = live.get(handle)?.kind;
+    const kind = table.kindOf(handle);
     if (kind === undefined) {
       throw new KeyStoreError(
         'ERR_KEYSTORE_INVALID_ARGUMENT',
@@ -393,28 +386,8 @@ export function loadNCrypt(): NCryptBindings {
     if (status !== 0) throw statusError('NCryptFreeObject', status, { providerId: 'cng' });
   };
 
-  /** Runs an async native call while `handles` are marked busy; frees any whose free was deferred. */
-  const withHandles = async <T>(handles: readonly bigint[], run: () => Promise<T>): Promise<T> => {
-    for (const h of handles) busy.set(h, (busy.get(h) ?? 0) + 1);
-    try {
-      return await run();
-    } finally {
-      for (const h of handles) {
-        const left = (busy.get(h) ?? 1) - 1;
-        if (left > 0) busy.set(h, left);
-        else {
-          busy.delete(h);
-          if (freeWhenIdle.delete(h)) {
-            try {
-              nativeFree(h);
-            } catch {
-              // The caller already let go of this handle; nothing can report the failure.
-            }
-          }
-        }
-      }
-    }
-  };
+  const withHandles = <T>(handles: readonly bigint[], run: () => Promise<T>): Promise<T> =>
+    table.withHandles(handles, run);
 
   const call = async (f: NativeFn, args: readonly unknown[]): Promise<number> =>
     ((await callAsync<number>(f, args)) as number) >>> 0;
@@ -612,12 +585,15 @@ export function loadNCrypt(): NCryptBindings {
     async deleteKey(key, flags) {
       const h = use(key, ['key'], 'key handle');
       const f = checkDword(flags);
-      const status = await withHandles([h], () => call(NCryptDeleteKey, [h, f]));
+      // Refused while another call runs on the handle; on success the handle leaves the table and
+      // the deferred-free queue: pass a handle to NCryptFreeObject or NCryptDeleteKey, never both.
+      let status = 0;
+      await table.deleteWith(h, async () => {
+        status = await call(NCryptDeleteKey, [h, f]);
+        return status === 0;
+      });
       if (status !== 0)
         throw statusError('NCryptDeleteKey', status, { providerId: 'cng', ...operationUnsupported(status) });
-      // NCryptDeleteKey freed the handle (whatever its count).
-      live.delete(h);
-      freeWhenIdle.delete(h);
     },
 
     async enumKeys(prov, flags) {
@@ -942,17 +918,9 @@ export function loadNCrypt(): NCryptBindings {
 
     freeObject(handle) {
       checkHandle(handle, 'handle');
-      // Idempotent: a handle that is not open (freed already, or freed by deleteKey) is left alone.
-      const entry = live.get(handle);
-      if (!entry) return;
-      if (--entry.refs > 0) return;
-      live.delete(handle);
-      if ((busy.get(handle) ?? 0) > 0) {
-        // A call on it is still running: free it when that call ends.
-        freeWhenIdle.add(handle);
-        return;
-      }
-      nativeFree(handle);
+      // Idempotent: a handle that is not open (freed already, or freed by deleteKey) is left alone;
+      // one a call is still running on is freed when that call ends.
+      table.free(handle);
     },
   };
   cached = bindings;

@@ -123,6 +123,14 @@ const ROWS: readonly Row[] = [
   [0x80280001, 'TPM_E_AUTHFAIL', DENIED, 'the TPM rejected the authorization (password or PIN)'],
   [0x80280006, 'TPM_E_DEACTIVATED', UNAVAILABLE, 'the TPM is deactivated: activate it in the firmware setup or tpm.msc'],
   [0x80280007, 'TPM_E_DISABLED', UNAVAILABLE, 'the TPM is disabled: enable it in the firmware setup'],
+  // TPM 2.0 response codes the Platform Crypto Provider passes through (TPM_RC_* + 0x80280000):
+  // what the TPM cannot do with this key, scheme or curve.
+  [0x80280081, 'TPM_20_E_ASYMMETRIC', UNSUPPORTED_ALG, 'the TPM does not support this asymmetric algorithm: use RSA-2048 or ECDSA-P256, or the cng provider'],
+  [0x80280083, 'TPM_20_E_HASH', UNSUPPORTED_ALG, 'the TPM does not support this hash with this key: use SHA-256 (most TPMs lack SHA-384/512 in signing schemes)'],
+  [0x80280087, 'TPM_20_E_KEY_SIZE', UNSUPPORTED_ALG, 'the TPM does not support this key size: use RSA-2048 (TPM 2.0 chips make no larger RSA keys) or ECDSA-P256'],
+  [0x80280092, 'TPM_20_E_SCHEME', UNSUPPORTED_ALG, 'the TPM does not support this signing or encryption scheme with this key: try PKCS#1 v1.5, or SHA-256 with PSS'],
+  [0x802800a6, 'TPM_20_E_CURVE', UNSUPPORTED_ALG, 'the TPM does not support this elliptic curve: use ECDSA-P256'],
+  [0x80280123, 'TPM_20_E_ECC_CURVE', UNSUPPORTED_ALG, 'the TPM does not implement this elliptic curve: use ECDSA-P256'],
   [0x8028008e, 'TPM_20_E_AUTH_FAIL', DENIED, 'the TPM rejected the authorization (password or PIN)'],
   [0x802800a2, 'TPM_20_E_BAD_AUTH', DENIED, 'the TPM rejected the authorization (password or PIN)'],
   [0x80280803, 'TPM_E_DEFEND_LOCK_RUNNING', DENIED, LOCKOUT_HINT],

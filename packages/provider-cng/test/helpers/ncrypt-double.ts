@@ -153,7 +153,21 @@ export interface VbsBehaviour {
   marks?: boolean | 'impl-type-only';
 }
 
+/**
+ * How the double signs RSA-PSS as the Platform Crypto Provider does (pcpcrypto's tests,
+ * dotnet/runtime#104080): SHA-384/512 digests fail with NTE_NOT_SUPPORTED; the TPM makes one salt
+ * length only (`tpmSalt`), so a call without NCRYPT_TPM_PAD_PSS_IGNORE_SALT whose cbSalt differs
+ * fails with TPM_E_PCP_UNSUPPORTED_PSS_SALT, and one with the flag gets the TPM's salt; each key's
+ * "PSS Salt Size" property reads `saltSizeProperty` (absent: NTE_NOT_FOUND).
+ */
+export interface PcpPssBehaviour {
+  readonly tpmSalt: 'hash' | 'maximum';
+  readonly saltSizeProperty?: number;
+}
+
 export interface NCryptDouble extends NCryptBindings {
+  /** Sign RSA-PSS as the Platform Crypto Provider does (default: as the Software KSP does). */
+  pcpPss: PcpPssBehaviour | undefined;
   /** Every call, in order (method names of NCryptBindings). */
   readonly calls: DoubleCall[];
   /** Handles given out and not freed yet. */
@@ -338,6 +352,7 @@ export function createNCryptDouble(options: { vbs?: VbsBehaviour } = {}): NCrypt
     store,
     onCall: undefined as NCryptDouble['onCall'],
     vbs: { ...options.vbs } as VbsBehaviour,
+    pcpPss: undefined as PcpPssBehaviour | undefined,
   };
 
   function enter(fn: string, args: unknown[]): void {
@@ -447,6 +462,12 @@ export function createNCryptDouble(options: { vbs?: VbsBehaviour } = {}): NCrypt
     },
     get vbs() {
       return self.vbs;
+    },
+    get pcpPss() {
+      return self.pcpPss;
+    },
+    set pcpPss(value) {
+      self.pcpPss = value;
     },
     set vbs(value) {
       self.vbs = value;
@@ -579,6 +600,10 @@ export function createNCryptDouble(options: { vbs?: VbsBehaviour } = {}): NCrypt
         if (name === 'Impl Type') return dword(0x2);
         throw statusError('NCryptGetProperty', S.NTE_NOT_FOUND);
       }
+      if (name === 'PSS Salt Size' && self.pcpPss?.saltSizeProperty !== undefined) {
+        keyObj('getProperty', h);
+        return dword(self.pcpPss.saltSizeProperty);
+      }
       const value = property(keyObj('getProperty', h), name);
       if (value === undefined) throw statusError('NCryptGetProperty', S.NTE_NOT_FOUND);
       return value;
@@ -669,6 +694,17 @@ export function createNCryptDouble(options: { vbs?: VbsBehaviour } = {}): NCrypt
       if ((usage(obj) & 0x2) === 0) throw statusError('NCryptSignHash', S.NTE_PERM);
       if (obj.algorithm === 'RSA') {
         if (padding.kind === 'pkcs1' && padding.hash) return pkcs1SignDigest(obj.privateKey, padding.hash, digest);
+        if (padding.kind === 'pss' && self.pcpPss !== undefined) {
+          if (padding.hash !== 'SHA256' && padding.hash !== 'SHA1')
+            throw statusError('NCryptSignHash', S.NTE_NOT_SUPPORTED);
+          const hLen = digest.length;
+          const bits = obj.privateKey.asymmetricKeyDetails?.modulusLength ?? 2048;
+          const tpmSalt = self.pcpPss.tpmSalt === 'hash' ? hLen : Math.ceil((bits - 1) / 8) - hLen - 2;
+          if ((flags & 0x20) === 0 && padding.saltLength !== tpmSalt) {
+            throw statusError('NCryptSignHash', 0x40290423);
+          }
+          return pssSignDigest(obj.privateKey, padding.hash, digest, tpmSalt);
+        }
         if (padding.kind === 'pss') return pssSignDigest(obj.privateKey, padding.hash, digest, padding.saltLength);
         throw statusError('NCryptSignHash', S.NTE_INVALID_PARAMETER);
       }

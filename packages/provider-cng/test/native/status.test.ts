@@ -60,6 +60,12 @@ describe('NCRYPT_STATUS', () => {
       [0x8029041b, 'TPM_E_LOCKED_OUT'],
       [0x8029041f, 'TPM_E_PCP_IFX_RSA_KEY_CREATION_BLOCKED'],
       [0x40290423, 'TPM_E_PCP_UNSUPPORTED_PSS_SALT'],
+      [0x80280081, 'TPM_20_E_ASYMMETRIC'],
+      [0x80280083, 'TPM_20_E_HASH'],
+      [0x80280087, 'TPM_20_E_KEY_SIZE'],
+      [0x80280092, 'TPM_20_E_SCHEME'],
+      [0x802800a6, 'TPM_20_E_CURVE'],
+      [0x80280123, 'TPM_20_E_ECC_CURVE'],
       [0x80280001, 'TPM_E_AUTHFAIL'],
       [0x80280006, 'TPM_E_DEACTIVATED'],
       [0x80280007, 'TPM_E_DISABLED'],
@@ -151,6 +157,22 @@ describe('statusError', () => {
     expect(err.nativeName).toBeUndefined();
     expect(err.message).toBe('NCryptSignHash failed: status 0x8BADF00D');
     expect(err.hint).toMatch(/0x8BADF00D/);
+  });
+
+  it('TPM 2.0 response codes the PCP passes through are UNSUPPORTED_ALGORITHM, with a hint', () => {
+    for (const [status, name] of [
+      [0x80280081, 'TPM_20_E_ASYMMETRIC'],
+      [0x80280083, 'TPM_20_E_HASH'],
+      [0x80280087, 'TPM_20_E_KEY_SIZE'],
+      [0x80280092, 'TPM_20_E_SCHEME'],
+      [0x802800a6, 'TPM_20_E_CURVE'],
+      [0x80280123, 'TPM_20_E_ECC_CURVE'],
+    ] as const) {
+      const err = statusError('NCryptSignHash', status | 0);
+      expect(err.code, name).toBe('ERR_KEYSTORE_UNSUPPORTED_ALGORITHM');
+      expect(err.nativeName).toBe(name);
+      expect(err.hint).toMatch(/TPM/);
+    }
   });
 
   it('keeps a success-severity PCP status as itself (0x40290423 is not negative, yet a failure)', () => {

@@ -4,8 +4,9 @@
  *
  * @module
  */
-import { createRequire } from 'node:module';
+
 import { KeyStoreError } from '@keystore/core';
+import { loadKoffi } from '@keystore/provider-cng/native';
 
 /**
  * An opaque `FAPI_CONTEXT *`, as a branded `bigint`.
@@ -127,19 +128,6 @@ function unavailable(message: string, hint: string, cause?: unknown): KeyStoreEr
   return new KeyStoreError('ERR_KEYSTORE_PROVIDER_UNAVAILABLE', message, { providerId: 'tpm', hint, cause });
 }
 
-function loadKoffi(): KoffiModule {
-  try {
-    const require = createRequire(import.meta.url);
-    return require('koffi') as KoffiModule;
-  } catch (cause) {
-    throw unavailable(
-      'the koffi native module could not be loaded',
-      'reinstall @keystore/provider-tpm and its koffi dependency',
-      cause,
-    );
-  }
-}
-
 function callAsync<T>(fn: NativeFn, args: unknown[]): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     fn.async(...args, (err: unknown, result: T) => {
@@ -167,15 +155,9 @@ export function loadFapi(libraryPath: string = FAPI_LIBRARY): FapiBindings {
   }
   // FAPI logs every failure (expected ones included) to stderr unless told otherwise.
   if (process.env.TSS2_LOG === undefined) process.env.TSS2_LOG = 'all+none';
-  const koffi = loadKoffi();
-  // FAPI (json-c, OpenSSL, ESYS) runs on koffi's async worker stacks, 128 KiB by default: give it
-  // 1 MiB when this is the first library koffi loads in the process (koffi refuses changes later).
-  try {
-    const config = koffi.config();
-    if ((config.async_stack_size ?? 0) < 1 << 20) koffi.config({ ...config, async_stack_size: 1 << 20 });
-  } catch {
-    // Another library was loaded first; keep koffi's settings.
-  }
+  // FAPI (json-c, OpenSSL, ESYS) runs on koffi's async worker stacks: the SDK's one koffi loader
+  // gives them 1 MiB before the process's first koffi.load, and warns when it cannot.
+  const koffi = loadKoffi('tpm', import.meta.url);
   let lib: ReturnType<KoffiModule['load']>;
   try {
     lib = koffi.load(libraryPath);
