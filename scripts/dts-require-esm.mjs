@@ -1,6 +1,7 @@
 // Run by a package's build after tsup, from the package's directory: in its CommonJS declaration
-// files (dist/**/*.d.cts), every import from an ES-module-only package (inversify 8) becomes a type
-// import with `with { 'resolution-mode': 'import' }`.
+// files (dist/**/*.d.cts), every import from an ES-module-only package (inversify 8), or from one
+// whose declarations TypeScript reads as an ES module's (koffi 3), becomes a type import with
+// `with { 'resolution-mode': 'import' }`.
 //
 // Why: TypeScript checks a .d.cts as a CommonJS file. Under `module: node16` or `node18` a plain
 // import of an ES module there is error TS1479 ("… cannot be imported with 'require'"), reported
@@ -43,9 +44,42 @@ function isEsmOnly(spec) {
       if (err.code !== 'ERR_PACKAGE_PATH_NOT_EXPORTED') throw err;
       esm = true;
     }
-    esmOnly.set(spec, esm);
+    esmOnly.set(spec, esm || typesAreEsm(spec));
   }
   return esmOnly.get(spec);
+}
+
+/**
+ * Whether TypeScript sees the declarations of `spec` as an ES module even where Node.js requires a
+ * CommonJS file: a package with `"type": "module"` whose `exports` give `require` its own `.cjs`
+ * but one `.d.ts` for both conditions (koffi 3) — a `.d.ts` in such a package is an ES module's.
+ */
+function typesAreEsm(spec) {
+  const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
+  const subpath = spec === name ? '.' : `.${spec.slice(name.length)}`;
+  let dir;
+  try {
+    dir = dirname(require.resolve(spec));
+  } catch {
+    return false;
+  }
+  for (; ; dir = dirname(dir)) {
+    let manifest;
+    try {
+      manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    } catch (err) {
+      if (err.code !== 'ENOENT') throw err;
+    }
+    if (manifest?.name === name) {
+      const entry = typeof manifest.exports === 'object' ? manifest.exports[subpath] : undefined;
+      const types =
+        (typeof entry?.require === 'object' ? entry.require.types : undefined) ?? entry?.types ?? manifest.types;
+      if (typeof types !== 'string') return false;
+      if (types.endsWith('.d.mts')) return true;
+      return types.endsWith('.d.ts') && manifest.type === 'module';
+    }
+    if (dirname(dir) === dir) return false;
+  }
 }
 
 const bare = (spec) => !spec.startsWith('.') && !spec.startsWith('/') && !spec.startsWith('node:');
