@@ -14,6 +14,7 @@ import { noProviderError } from './no-provider.js';
 import { requestViolations, resolvePolicy } from './policy/index.js';
 import { rejectRemoved } from './policy/load.js';
 import { POLICY_SOURCES, type WithPolicySources } from './policy/sources.js';
+import { ProbeCache } from './probe-cache.js';
 import { formatKeyRef, isProviderId, KEY_REF_PREFIX, parseKeyRef } from './ref.js';
 import {
   evaluateCandidates,
@@ -63,8 +64,6 @@ export interface CreateKeyStoreOptions extends WithPolicySources {
   signal?: AbortSignal;
 }
 
-/** How long probe answers are reused by open, list and delete (create and explain always re-probe). */
-const PROBE_CACHE_MS = 1500;
 const MAX_NAME_LENGTH = 255;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find control characters
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
@@ -280,7 +279,7 @@ class DefaultKeyStore implements KeyStore {
   readonly policy: EffectivePolicy;
   readonly providers: readonly KeyStoreProvider[];
   readonly #byId: ReadonlyMap<string, KeyStoreProvider>;
-  #probes: { at: number; candidates: SelectionCandidate[] } | undefined;
+  readonly #probes = new ProbeCache();
   #closed: Promise<void> | undefined;
 
   constructor(providers: readonly KeyStoreProvider[], policy: EffectivePolicy) {
@@ -296,10 +295,10 @@ class DefaultKeyStore implements KeyStore {
   }
 
   async #candidates(fresh: boolean, signal: AbortSignal | undefined): Promise<SelectionCandidate[]> {
-    const cached = this.#probes;
-    if (!fresh && cached !== undefined && Date.now() - cached.at < PROBE_CACHE_MS) return cached.candidates;
+    const cached = fresh ? undefined : this.#probes.all();
+    if (cached !== undefined) return cached;
     const candidates = await probeAll(this.providers, signal);
-    this.#probes = { at: Date.now(), candidates };
+    this.#probes.store(candidates);
     return candidates;
   }
 
@@ -529,11 +528,8 @@ class DefaultKeyStore implements KeyStore {
 
   /** The probe answer of one provider: from the cache when it is fresh, else probing that provider alone. */
   async #candidate(provider: KeyStoreProvider, signal: AbortSignal | undefined): Promise<SelectionCandidate> {
-    const cached = this.#probes;
-    if (cached !== undefined && Date.now() - cached.at < PROBE_CACHE_MS) {
-      const hit = cached.candidates.find((c) => c.provider === provider);
-      if (hit !== undefined) return hit;
-    }
+    const hit = this.#probes.find(provider);
+    if (hit !== undefined) return hit;
     const [candidate] = await probeAll([provider], signal);
     return candidate!;
   }

@@ -28,10 +28,15 @@ import {
   p1363ToDer,
 } from '@keystore/core';
 import { createMemoryProvider, createTestKeyStore, MemoryKeyVault } from '@keystore/core/testing';
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { codeOf, errorOf } from './helpers/errors.js';
 
 const DEV: KeyStorePolicy = { minimumIsolation: 'none' };
+
+// The probe-cache tests stop the clock; every other test runs on the real one.
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 interface FakeOptions {
   /** The id (default `fake`). */
@@ -535,6 +540,8 @@ describe('KeyStore.openKey', () => {
   });
 
   it('by reference: probes only the provider named, and reuses a fresh probe', async () => {
+    // The clock stands still: "fresh" must not depend on how fast this machine runs the test.
+    vi.useFakeTimers({ toFake: ['Date'] });
     const a = fakeProvider({ id: 'a' });
     const b = fakeProvider({ id: 'b' });
     await a.inner.createKey({ name: 'k', algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
@@ -585,14 +592,25 @@ describe('KeyStore.openKey', () => {
     expect(await codeOf(store.openKey('k', { signal: AbortSignal.abort() }))).toBe('ERR_KEYSTORE_CANCELLED');
   });
 
-  it('reuses probe answers briefly', async () => {
+  it('reuses probe answers briefly, and asks again once they are 1.5 s old', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
     const fake = fakeProvider();
     const store = await createTestKeyStore({ providers: [fake.provider], machinePolicy: null });
     await store.createKey('k', { algorithm: 'ECDSA-P256' });
     await store.openKey('k');
+    vi.advanceTimersByTime(1499);
     await store.openKey('k');
     await store.listKeys();
     expect(fake.calls.probe).toBe(1);
+    vi.advanceTimersByTime(1);
+    await store.openKey('k');
+    expect(fake.calls.probe).toBe(2);
+    await store.listKeys();
+    await store.openKey('keystore:fake:user:k');
+    expect(fake.calls.probe).toBe(2);
+    vi.advanceTimersByTime(1500);
+    await store.openKey('keystore:fake:user:k');
+    expect(fake.calls.probe).toBe(3);
   });
 });
 
