@@ -855,7 +855,7 @@ describe('listKeys and deleteKey', () => {
 });
 
 describe('importKey', () => {
-  it('imports a Node key as a PRIVATEKEYBLOB, exportable only when asked, and wipes the blob', async () => {
+  it('imports a Node key as a PRIVATEKEYBLOB, exportable only when asked', async () => {
     const { generateKeyPairSync } = await import('node:crypto');
     const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const key = await provider.importKey({
@@ -873,6 +873,39 @@ describe('importKey', () => {
     expect(verify('sha256', data, pair.publicKey, signature)).toBe(true);
     await key.close();
     expect(native.openHandles()).toBe(0);
+  });
+
+  it('wipes the PRIVATEKEYBLOB it handed to CryptImportKey, after a success and after a failure', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    // The very buffer the provider hands over (the double's call log keeps only a copy).
+    const handed: { blob: Buffer; atCall: Buffer }[] = [];
+    const importKey = native.CryptImportKey.bind(native);
+    native.CryptImportKey = (prov, blob, flags) => {
+      handed.push({ blob, atCall: Buffer.from(blob) });
+      return importKey(prov, blob, flags);
+    };
+    const key = await provider.importKey({
+      name: 'wiped',
+      algorithm: 'RSA-2048',
+      scope: 'user',
+      exportable: false,
+      privateKey,
+    });
+    await key.close();
+    native.fail('CryptImportKey', NTE_BAD_DATA);
+    const err = await errorOf(() =>
+      provider.importKey({ name: 'failed', algorithm: 'RSA-2048', scope: 'user', exportable: false, privateKey }),
+    );
+    expect(err.code).toBe('ERR_KEYSTORE_NATIVE_FAILURE');
+    expect(handed).toHaveLength(2);
+    for (const { blob, atCall } of handed) {
+      // It held the key when CryptoAPI read it ('RSA2' and a non-zero modulus) …
+      expect(atCall.toString('latin1', 8, 12)).toBe('RSA2');
+      expect(atCall.subarray(20).some((b) => b !== 0)).toBe(true);
+      // … and nothing of it once importKey returned.
+      expect(blob.every((b) => b === 0)).toBe(true);
+    }
   });
 
   it('refuses keys it cannot hold before any native call', async () => {

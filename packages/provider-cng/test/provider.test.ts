@@ -891,6 +891,41 @@ describe('importKey', () => {
   });
 });
 
+describe('importKey wipes the private blob it handed to NCryptImportKey', () => {
+  it.each([
+    ['RSA-2048', 'RSAFULLPRIVATEBLOB', 'RSA3'],
+    ['ECDSA-P256', 'ECCPRIVATEBLOB', 'ECS2'],
+    ['ECDH-P384', 'ECCPRIVATEBLOB', 'ECK4'],
+  ] as const)('%s: after a success and after a failure', async (algorithm, blobType, magic) => {
+    const { provider, ncrypt } = setup();
+    const privateKey =
+      algorithm === 'RSA-2048'
+        ? generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+        : generateKeyPairSync('ec', { namedCurve: algorithm === 'ECDSA-P256' ? 'P-256' : 'P-384' }).privateKey;
+    // The very buffer the provider hands over (the double's call log keeps only a copy).
+    const handed: { type: string; blob: Uint8Array; atCall: Buffer }[] = [];
+    const importKey = ncrypt.importKey.bind(ncrypt);
+    ncrypt.importKey = (prov, type, blob, keyName, flags) => {
+      handed.push({ type, blob, atCall: Buffer.from(blob) });
+      return importKey(prov, type, blob, keyName, flags);
+    };
+    await (await provider.importKey({ ...req(algorithm), privateKey })).close();
+    ncrypt.fail('finalizeKey', S.NTE_PERM);
+    expect((await rejection(provider.importKey({ ...req(algorithm), privateKey }))).code).toBe(
+      'ERR_KEYSTORE_ACCESS_DENIED',
+    );
+    expect(handed.map((h) => h.type)).toEqual([blobType, blobType]);
+    for (const { blob, atCall } of handed) {
+      // It held the key when NCrypt read it …
+      expect(atCall.toString('latin1', 0, 4)).toBe(magic);
+      expect(atCall.subarray(8).some((b) => b !== 0)).toBe(true);
+      // … and nothing of it once importKey returned.
+      expect(blob.every((b) => b === 0)).toBe(true);
+    }
+    expect(ncrypt.liveHandles()).toEqual([]);
+  });
+});
+
 describe('listKeys', () => {
   it('lists valid names with their algorithms (RSA sizes read from the key), skips names that break the rule', async () => {
     const { provider, ncrypt } = setup();
