@@ -126,16 +126,36 @@ describe.skipIf(!HAVE_SWTPM)(`random inputs on swtpm (${HAVE_SWTPM ? 'swtpm foun
     );
   }, 120_000);
 
-  it('non-Buffer and missing arguments: only typed errors', async () => {
+  it('non-Buffer and missing arguments: only typed errors, each the one that says what is wrong', async () => {
     const junk: unknown[] = [undefined, null, 42, 'digest', {}, [], new ArrayBuffer(32), new Uint16Array(16)];
+    const pkcs1 = { hash: 'sha256', padding: 'pkcs1', saltLength: 32 } as const;
     for (const value of junk) {
-      await onlyTyped(() => ec.signDigest(value as Buffer, { hash: 'sha256', padding: 'pkcs1', saltLength: 32 }));
-      await onlyTyped(() => ec.signDigest(Buffer.alloc(32), value as never));
-      await onlyTyped(() => rsa.decrypt(value as Buffer, 'sha256'));
-      await onlyTyped(() => provider.createKey(value as never));
-      await onlyTyped(() => provider.openKey(value as never));
-      await onlyTyped(() => provider.deleteKey(value as never));
-      await onlyTyped(() => provider.listKeys(value as never));
+      const what = value instanceof Object ? value.constructor.name : String(value);
+      // An object without a name is a request missing its name; anything else is not a request.
+      const badRequest = value instanceof Object ? 'ERR_KEYSTORE_INVALID_NAME' : 'ERR_KEYSTORE_INVALID_ARGUMENT';
+      const outcomes = {
+        signDigest: await onlyTyped(() => ec.signDigest(value as Buffer, pkcs1)),
+        signOptions: await onlyTyped(() => ec.signDigest(Buffer.alloc(32), value as never)),
+        decrypt: await onlyTyped(() => rsa.decrypt(value as Buffer, 'sha256')),
+        createKey: await onlyTyped(() => provider.createKey(value as never)),
+        openKey: await onlyTyped(() => provider.openKey(value as never)),
+        deleteKey: await onlyTyped(() => provider.deleteKey(value as never)),
+      };
+      expect(outcomes, what).toEqual({
+        signDigest: 'ERR_KEYSTORE_INVALID_ARGUMENT',
+        signOptions: 'ERR_KEYSTORE_INVALID_ARGUMENT',
+        decrypt: 'ERR_KEYSTORE_INVALID_ARGUMENT',
+        createKey: badRequest,
+        openKey: badRequest,
+        deleteKey: badRequest,
+      });
+      // listKeys takes optional options: no options, or an object without fields, lists the keys.
+      if (value === undefined || value instanceof Object) {
+        const listed = await provider.listKeys(value as never);
+        expect(listed.map((k) => k.name), what).toEqual(expect.arrayContaining(['fuzz-ec', 'fuzz-rsa']));
+      } else {
+        expect(await onlyTyped(() => provider.listKeys(value as never)), what).toBe('ERR_KEYSTORE_INVALID_ARGUMENT');
+      }
     }
   });
 });
