@@ -3,7 +3,8 @@
 // through createKeyStore (default policy, app policy, machine policy), and random inputs to every
 // public method.
 import { createHash, createPrivateKey, createPublicKey, randomBytes, verify } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { KeyStoreError } from '@keystore/core';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +19,13 @@ import {
 
 const run = `wine-${process.pid}-${randomBytes(3).toString('hex')}`;
 const workDir = `.tmp/capi-wine/${run}`;
+
+/** The wine64 loader the Wine suites run (as test-support/wine.ts looks for it). */
+function wineBinary(): string {
+  const found = ['/usr/lib/wine/wine64', '/usr/bin/wine64', '/usr/bin/wine'].find((c) => existsSync(c));
+  if (found === undefined) throw new Error('wine64 is not installed');
+  return found;
+}
 
 /** Runs a CommonJS script in Windows Node; it prints one JSON line last. */
 async function inWindows(source: string, env?: Record<string, string>): Promise<Record<string, unknown>> {
@@ -53,6 +61,18 @@ describe.skipIf(!wine.available)(`CryptoAPI for real in Windows Node (needs Wine
     ).catch(() => {});
     rmSync(`${repoRoot}${workDir}`, { recursive: true, force: true });
   }, 120_000);
+
+  it("reports Wine in its probe's details, from the real detection: the version Wine's ntdll gives, the one wine64 --version prints", async () => {
+    const printed = execFileSync(wineBinary(), ['--version'], { encoding: 'utf8' });
+    const version = /^wine-(\S+)/.exec(printed)?.[1];
+    expect(version, `wine64 --version printed ${JSON.stringify(printed)}`).toBeDefined();
+    const result = await inWindows(`${PRELUDE}
+      (async () => {
+        const probe = await createProvider({ [TEST_POLICY_SOURCES]: { machinePolicy: null, registryPolicy: null } }).probe();
+        console.log(JSON.stringify({ available: probe.available, wine: probe.details && probe.details.wine }));
+      })();`);
+    expect(result).toEqual({ available: true, wine: version });
+  });
 
   it('a key persists across processes, even when the creating process exits without closing it', async () => {
     const name = `${run}-persist`;
