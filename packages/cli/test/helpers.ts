@@ -48,6 +48,36 @@ export interface RunOptions {
   env?: Record<string, string | undefined>;
   input?: string | Buffer;
   cwd?: string;
+  /**
+   * Runs the CLI as if the machine had no `/etc/keystore/policy.json`: when `/etc/keystore` exists,
+   * in a private mount namespace (unshare, util-linux; a user namespace too when not root) where an
+   * empty tmpfs covers it. The machine's own file is neither read nor changed.
+   */
+  withoutFixedPolicy?: boolean;
+}
+
+const FIXED_POLICY_DIR = '/etc/keystore';
+
+/** The command that runs `argv` with `/etc/keystore` covered by an empty tmpfs, or `argv` when there is none. */
+function withoutFixedPolicyDir(argv: readonly string[]): string[] {
+  if (!existsSync(FIXED_POLICY_DIR)) return [...argv];
+  if (process.platform !== 'linux') {
+    throw new Error(`${FIXED_POLICY_DIR} exists and only Linux can hide it from one process (a mount namespace)`);
+  }
+  const asRoot = process.getuid?.() === 0;
+  return [
+    'unshare',
+    ...(asRoot ? [] : ['--map-root-user']),
+    '--mount',
+    '--propagation',
+    'private',
+    '--',
+    '/bin/sh',
+    '-c',
+    `mount -t tmpfs -o size=64k,mode=755 keystore-test ${FIXED_POLICY_DIR} && exec "$@"`,
+    'sh',
+    ...argv,
+  ];
 }
 
 /** A temporary directory with a machine policy slot, removed by `cleanup()`. */
@@ -192,7 +222,9 @@ export class Sandbox {
     env.KEYSTORE_FAKE_STORE = this.path('fake-keys');
     Object.assign(env, options.env ?? {});
     for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
-    const out: SpawnSyncReturns<Buffer> = spawnSync(process.execPath, [this.bin, ...args], {
+    const argv = [process.execPath, this.bin, ...args];
+    const [command, ...rest] = options.withoutFixedPolicy === true ? withoutFixedPolicyDir(argv) : argv;
+    const out: SpawnSyncReturns<Buffer> = spawnSync(command as string, rest, {
       cwd: options.cwd ?? this.dir,
       env: env as NodeJS.ProcessEnv,
       input: options.input ?? '',
