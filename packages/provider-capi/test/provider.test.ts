@@ -2,7 +2,7 @@
 // (helpers/advapi-double.ts): which calls it makes, in which order, what it validates before any
 // native call, how statuses become typed errors, and that every handle it acquires is released.
 // The same behaviour is checked for real under Wine in the *.int.test.ts files.
-import { constants, createHash, publicEncrypt, verify } from 'node:crypto';
+import { constants, createHash, createPublicKey, publicEncrypt, verify } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -640,6 +640,25 @@ describe('openKey', () => {
     const key = await provider.openKey({ name: 'exp', scope: 'user' });
     expect(key.exportable).toBe(true);
     expect((await key.exportPrivateKey()).type).toBe('private');
+    await key.close();
+  });
+
+  it('wipes the PRIVATEKEYBLOB CryptExportKey returned, once the private key is read from it', async () => {
+    native.addKey('user', 'exp-wiped', 1, 2048, true);
+    const key = await provider.openKey({ name: 'exp-wiped', scope: 'user' });
+    const returned: Buffer[] = [];
+    const exportKey = native.CryptExportKey.bind(native);
+    native.CryptExportKey = (handle, blobType) => {
+      const result = exportKey(handle, blobType);
+      if (blobType === 7 && result.value !== undefined) returned.push(result.value);
+      return result;
+    };
+    const exported = await key.exportPrivateKey();
+    expect(exported.type).toBe('private');
+    expect(createPublicKey(exported).equals(key.publicKey)).toBe(true);
+    expect(returned).toHaveLength(1);
+    expect(returned[0]!.length).toBeGreaterThan(20);
+    expect(returned[0]!.every((b) => b === 0)).toBe(true);
     await key.close();
   });
 

@@ -7,6 +7,7 @@
 import {
   constants,
   createHash,
+  createPublicKey,
   diffieHellman,
   generateKeyPairSync,
   publicEncrypt,
@@ -923,6 +924,47 @@ describe('importKey wipes the private blob it handed to NCryptImportKey', () => 
       expect(blob.every((b) => b === 0)).toBe(true);
     }
     expect(ncrypt.liveHandles()).toEqual([]);
+  });
+});
+
+describe('key material read back from NCrypt is wiped', () => {
+  it('exportPrivateKey: the private blob NCryptExportKey returned, once the key is read from it', async () => {
+    const { provider, ncrypt } = setup();
+    for (const algorithm of ['RSA-2048', 'ECDSA-P256'] as const) {
+      const key = await provider.createKey(req(algorithm, { exportable: true }));
+      const returned: Uint8Array[] = [];
+      const exportKey = ncrypt.exportKey.bind(ncrypt);
+      ncrypt.exportKey = (handle, blobType, flags) => {
+        const blob = exportKey(handle, blobType, flags);
+        if (blobType.endsWith('PRIVATEBLOB')) returned.push(blob);
+        return blob;
+      };
+      const exported = await key.exportPrivateKey();
+      expect(createPublicKey(exported).equals(key.publicKey)).toBe(true);
+      expect(returned).toHaveLength(1);
+      expect(returned[0]!.every((b) => b === 0)).toBe(true);
+      ncrypt.exportKey = exportKey;
+      await key.close();
+    }
+  });
+
+  it('deriveSecret: the raw secret NCryptDeriveKey returned, once the big-endian copy is made', async () => {
+    const { provider, ncrypt } = setup();
+    const key = await provider.createKey(req('ECDH-P256'));
+    const returned: Uint8Array[] = [];
+    const deriveRawSecret = ncrypt.deriveRawSecret.bind(ncrypt);
+    ncrypt.deriveRawSecret = async (secret, flags) => {
+      const raw = await deriveRawSecret(secret, flags);
+      returned.push(raw);
+      return raw;
+    };
+    const peer = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const secret = await key.deriveSecret(peer.publicKey);
+    expect(secret.equals(diffieHellman({ privateKey: peer.privateKey, publicKey: key.publicKey }))).toBe(true);
+    expect(returned).toHaveLength(1);
+    expect(returned[0]!.length).toBe(32);
+    expect(returned[0]!.every((b) => b === 0)).toBe(true);
+    await key.close();
   });
 });
 

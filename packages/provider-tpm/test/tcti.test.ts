@@ -6,17 +6,21 @@ import { describe, expect, it } from 'vitest';
 import { deviceIsolation, parseDeviceInfo } from '../src/device.js';
 import { assessTcti, parseTcti, type TctiFileChecks } from '../src/tcti.js';
 
-/** A /dev with the given nodes: 'char' (a character device), 'link' (a symlink to one), 'file'. */
-function fakeDev(nodes: Record<string, 'char' | 'link' | 'file'>): TctiFileChecks {
+/**
+ * A /dev with the given nodes: 'char' (a character device), 'link' (a symlink to one), 'file', or
+ * 'moved' (a character device reached through a symlinked directory: it resolves elsewhere).
+ */
+function fakeDev(nodes: Record<string, 'char' | 'link' | 'file' | 'moved'>): TctiFileChecks {
   return {
     lstat(path) {
       const kind = nodes[path];
       if (kind === undefined) return undefined;
-      return { isCharacterDevice: () => kind === 'char', isSymbolicLink: () => kind === 'link' };
+      return { isCharacterDevice: () => kind === 'char' || kind === 'moved', isSymbolicLink: () => kind === 'link' };
     },
     realpath(path) {
       const kind = nodes[path];
       if (kind === undefined) return undefined;
+      if (kind === 'moved') return `/tmp/attacker${path}`;
       return kind === 'link' ? '/dev/tpmrm0' : path;
     },
   };
@@ -121,6 +125,9 @@ describe('assessTcti: only the kernel device or tabrmd on the system bus may car
   it('checks the device node: a symlink, a plain file or a missing node is refused', () => {
     expect(assessTcti('device:/dev/tpmrm0', fakeDev({ '/dev/tpmrm0': 'link' })).reason).toMatch(/symbolic link/);
     expect(assessTcti('device:/dev/tpmrm0', fakeDev({ '/dev/tpmrm0': 'file' })).reason).toMatch(/not a character/);
+    const moved = assessTcti('device:/dev/tpmrm0', fakeDev({ '/dev/tpmrm0': 'moved' }));
+    expect(moved.kernelOrSystem).toBe(false);
+    expect(moved.reason).toMatch(/does not resolve to itself/);
     expect(assessTcti('device:/dev/tpmrm0', fakeDev({})).kernelOrSystem).toBe(false);
     // tcti-device's default path: every candidate present must be a real device node
     expect(assessTcti('device', fakeDev({ '/dev/tpm0': 'char' })).kernelOrSystem).toBe(true);
