@@ -111,20 +111,23 @@ describe('ECDSA signatures: DER <-> IEEE P1363', () => {
     ['prime256v1', 'sha256', 300],
     ['secp384r1', 'sha384', 100],
     ['secp521r1', 'sha512', 100],
-  ] as const)('agrees with Node on random %s r and s: what Node encodes as DER, we encode the same, byte for byte', (namedCurve, hash, runs) => {
-    // Node signs in DER. Its r and s, as P1363, are what Node itself accepts as the same signature
-    // (checked with Node's verify, so the expected value does not come from our decoder alone);
-    // DER is canonical, so our encoding of them must be Node's bytes exactly. Random r and s cover
-    // high bits (a 0x00 pad), leading zero bytes and, for P-521, the long length form.
-    const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve });
-    for (let i = 0; i < runs; i++) {
-      const data = crypto.randomBytes(16);
-      const nodeDer = crypto.sign(hash, data, privateKey);
-      const p1363 = derToP1363(nodeDer, p1363FieldBytes[namedCurve]);
-      expect(crypto.verify(hash, data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, p1363)).toBe(true);
-      expect(p1363ToDer(p1363).toString('hex')).toBe(nodeDer.toString('hex'));
-    }
-  });
+  ] as const)(
+    'agrees with Node on random %s r and s: what Node encodes as DER, we encode the same, byte for byte',
+    (namedCurve, hash, runs) => {
+      // Node signs in DER. Its r and s, as P1363, are what Node itself accepts as the same signature
+      // (checked with Node's verify, so the expected value does not come from our decoder alone);
+      // DER is canonical, so our encoding of them must be Node's bytes exactly. Random r and s cover
+      // high bits (a 0x00 pad), leading zero bytes and, for P-521, the long length form.
+      const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve });
+      for (let i = 0; i < runs; i++) {
+        const data = crypto.randomBytes(16);
+        const nodeDer = crypto.sign(hash, data, privateKey);
+        const p1363 = derToP1363(nodeDer, p1363FieldBytes[namedCurve]);
+        expect(crypto.verify(hash, data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, p1363)).toBe(true);
+        expect(p1363ToDer(p1363).toString('hex')).toBe(nodeDer.toString('hex'));
+      }
+    },
+  );
 
   it('encodes fixed r and s as DER says: a high bit gets a 0x00 pad, leading zero bytes are dropped', () => {
     const r = Buffer.alloc(32, 0);

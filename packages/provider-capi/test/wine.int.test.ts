@@ -2,8 +2,9 @@
 // persistence across processes, the machine key set, export refusal, deletion, the policy gate
 // through createKeyStore (default policy, app policy, machine policy), and random inputs to every
 // public method.
-import { createHash, createPrivateKey, createPublicKey, randomBytes, verify } from 'node:crypto';
+
 import { execFileSync } from 'node:child_process';
+import { createHash, createPrivateKey, createPublicKey, randomBytes, verify } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { KeyStoreError } from '@keystore/core';
 import fc from 'fast-check';

@@ -152,7 +152,10 @@ describe.skipIf(!HAVE_SWTPM)(`random inputs on swtpm (${HAVE_SWTPM ? 'swtpm foun
       // listKeys takes optional options: no options, or an object without fields, lists the keys.
       if (value === undefined || value instanceof Object) {
         const listed = await provider.listKeys(value as never);
-        expect(listed.map((k) => k.name), what).toEqual(expect.arrayContaining(['fuzz-ec', 'fuzz-rsa']));
+        expect(
+          listed.map((k) => k.name),
+          what,
+        ).toEqual(expect.arrayContaining(['fuzz-ec', 'fuzz-rsa']));
       } else {
         expect(await onlyTyped(() => provider.listKeys(value as never)), what).toBe('ERR_KEYSTORE_INVALID_ARGUMENT');
       }
