@@ -9,19 +9,17 @@ import type { SelectionCandidate } from './selection.js';
 /** How long probe answers are reused by open, list and delete. */
 export const PROBE_CACHE_MS = 1500;
 
-/** A clock in milliseconds; only differences between its readings matter. */
-export type Clock = () => number;
-
 export class ProbeCache {
   readonly #ttlMs: number;
-  readonly #now: Clock;
+  /** A clock in milliseconds; only differences between its readings matter. */
+  readonly #now: () => number;
   #entry: { at: number; candidates: SelectionCandidate[] } | undefined;
 
   /**
    * @param now - The clock (default `Date.now`, read at each call).
    * @param ttlMs - How long an answer stays fresh (default {@link PROBE_CACHE_MS}).
    */
-  constructor(now: Clock = () => Date.now(), ttlMs: number = PROBE_CACHE_MS) {
+  constructor(now: () => number = () => Date.now(), ttlMs: number = PROBE_CACHE_MS) {
     this.#now = now;
     this.#ttlMs = ttlMs;
   }
