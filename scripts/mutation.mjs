@@ -350,9 +350,10 @@ function stop(signal) {
       process.kill(-child.pid, 'SIGTERM');
     } catch {}
   }
+  const restored = pending === undefined ? 'no file was mutated' : `${pending.path} is restored`;
   restore();
   rmSync(work, { recursive: true, force: true });
-  console.error(`mutation: stopped by ${signal}; the mutated file is restored`);
+  console.error(`mutation: stopped by ${signal}; ${restored}`);
   process.exit(signal === 'SIGINT' ? 130 : 143);
 }
 process.on('SIGINT', () => stop('SIGINT'));
