@@ -34,7 +34,10 @@ describe('@keystore/core/provider request checks', () => {
       code: 'ERR_KEYSTORE_INVALID_ARGUMENT',
       providerId: 'vault',
     });
-    expect(codeOf(() => checkScope('system'))).toEqual({ code: 'ERR_KEYSTORE_INVALID_ARGUMENT', providerId: undefined });
+    expect(codeOf(() => checkScope('system'))).toEqual({
+      code: 'ERR_KEYSTORE_INVALID_ARGUMENT',
+      providerId: undefined,
+    });
     expect(codeOf(() => checkScope(10n, 'vault')).code).toBe('ERR_KEYSTORE_INVALID_ARGUMENT');
     expect(codeOf(() => checkSignal({ aborted: false }, 'vault')).code).toBe('ERR_KEYSTORE_INVALID_ARGUMENT');
     expect(codeOf(() => checkPassword(1234)).code).toBe('ERR_KEYSTORE_INVALID_ARGUMENT');
@@ -101,7 +104,10 @@ describe('@keystore/core/provider request checks', () => {
     ['a lone surrogate', 'a\ud800'],
     ['not a string', 42],
   ])('refuse a key name that is %s with ERR_KEYSTORE_INVALID_NAME', (_, name) => {
-    expect(codeOf(() => checkKeyName(name, 'vault'))).toEqual({ code: 'ERR_KEYSTORE_INVALID_NAME', providerId: 'vault' });
+    expect(codeOf(() => checkKeyName(name, 'vault'))).toEqual({
+      code: 'ERR_KEYSTORE_INVALID_NAME',
+      providerId: 'vault',
+    });
   });
 
   it('accept a key name of the longest length', () => {
@@ -123,7 +129,12 @@ describe('@keystore/core/provider probe answers', () => {
     const reasons = ['no device'];
     const probe = unavailableProbe(reasons, { platform: 'linux' });
     reasons.push('later');
-    expect(probe).toEqual({ available: false, isolation: 'none', reasons: ['no device'], details: { platform: 'linux' } });
+    expect(probe).toEqual({
+      available: false,
+      isolation: 'none',
+      reasons: ['no device'],
+      details: { platform: 'linux' },
+    });
     expect(unavailableProbe([])).toEqual({ available: false, isolation: 'none', reasons: [] });
   });
 
