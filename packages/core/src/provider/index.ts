@@ -10,7 +10,7 @@
  * - the policy's provider rules as structured reasons: {@link providerPolicyRefusals};
  * - {@link NativeFn}, the type of an FFI-loaded function, for a provider's `src/native/` layer.
  *
- * Each check throws a {@link KeyStoreError} (`ERR_KEYSTORE_INVALID_ARGUMENT`, `ERR_KEYSTORE_INVALID_NAME`
+ * Each check throws a `KeyStoreError` (`ERR_KEYSTORE_INVALID_ARGUMENT`, `ERR_KEYSTORE_INVALID_NAME`
  * or `ERR_KEYSTORE_UNSUPPORTED_OPERATION`) carrying the `providerId` given. Test a provider with the
  * conformance suite of `@keystore/core/testing`. Guide: {@link "Writing a provider" | writing-a-provider}.
  *
