@@ -24,6 +24,7 @@ export default defineConfig({
       { find: /^@keystore\/core$/, replacement: src('./packages/core/src/index.ts') },
       { find: /^@keystore\/core\/di$/, replacement: src('./packages/core/src/di/index.ts') },
       { find: /^@keystore\/core\/testing$/, replacement: src('./packages/core/src/testing/index.ts') },
+      { find: /^@keystore\/core\/provider$/, replacement: src('./packages/core/src/provider/index.ts') },
       { find: /^@keystore\/provider-tpm$/, replacement: src('./packages/provider-tpm/src/index.ts') },
       { find: /^@keystore\/provider-tpm\/module$/, replacement: src('./packages/provider-tpm/src/module.ts') },
       { find: /^@keystore\/provider-cng$/, replacement: src('./packages/provider-cng/src/index.ts') },

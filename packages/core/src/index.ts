@@ -2,7 +2,8 @@
  * `@keystore/core`: one {@link KeyStore} interface over every key store, isolation levels, the
  * policy engine, provider selection, typed errors and key formats. This entry point has no side
  * effects and does not load a dependency-injection container; see `@keystore/core/di` for that
- * and `@keystore/core/testing` for the in-memory provider and the provider conformance suite.
+ * and `@keystore/core/testing` for the in-memory provider and the provider conformance suite;
+ * `@keystore/core/provider` is the kit for writing a provider (request checks, probe answers).
  *
  * Guides: {@link "Isolation levels and receipts" | isolation levels}, {@link "Policy reference" | the policy},
  * {@link "Provider selection" | provider selection}, {@link "Errors" | errors}, {@link "Security model" | the security model}.
@@ -96,10 +97,11 @@ export {
   resolvePolicy,
   validatePolicy,
 } from './policy/index.js';
+export { providerPolicyReasons } from './policy-reasons.js';
 export type { KeyRefParts } from './ref.js';
 export { formatKeyRef, isKeyRef, isProviderId, KEY_REF_PREFIX, parseKeyRef } from './ref.js';
 export type { SelectionCandidate } from './selection.js';
-export { PROBE_TIMEOUT_MS, probeAll, providerPolicyReasons, selectProvider } from './selection.js';
+export { PROBE_TIMEOUT_MS, probeAll, selectProvider } from './selection.js';
 export type {
   CreateKeyOptions,
   DeclaredPkcs11Module,

@@ -3,19 +3,30 @@
  *
  * @module
  */
-import { createPublicKey, KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { isKeyAlgorithm, type KeyAlgorithm, type KeyScope } from './algorithms.js';
 import { type AuditAction, auditChannel, publishAudit } from './audit.js';
 import { KeyStoreError, type ProviderRefusal, throwIfAborted } from './errors.js';
-import { algorithmOfPublicKey, publicKeyMatchesAlgorithm } from './formats.js';
-import { type IsolationLevel, isAtLeast, isIsolationLevel } from './isolation.js';
 import { ASYNC_DISPOSE, ManagedKey, providerError } from './key.js';
+import { decision, describeRefusals, flatReasons, keyEvent, refusalsOf } from './keystore-audit.js';
+import {
+  type CommonOptions,
+  checkOptions,
+  checkProviderOption,
+  checkProviders,
+  commonOptions,
+  importAlgorithm,
+  type KeyOptions,
+  keyOptions,
+} from './keystore-options.js';
+import { verifyProviderKey } from './keystore-verify.js';
 import { noProviderError } from './no-provider.js';
 import { requestViolations, resolvePolicy } from './policy/index.js';
 import { rejectRemoved } from './policy/load.js';
 import { POLICY_SOURCES, type WithPolicySources } from './policy/sources.js';
+import { checkKeyName, checkScope, checkSignal, invalidArgument as invalid } from './provider/checks.js';
 import { ProbeCache } from './probe-cache.js';
-import { formatKeyRef, isProviderId, KEY_REF_PREFIX, parseKeyRef } from './ref.js';
+import { formatKeyRef, KEY_REF_PREFIX, parseKeyRef } from './ref.js';
 import {
   evaluateCandidates,
   normalizeSelectionRequest,
@@ -39,10 +50,10 @@ import type {
   OperationOptions,
   ProviderCreateRequest,
   ProviderKey,
-  ProviderVerdict,
+  ProviderKeyInfo,
+  ProviderKeyRequest,
   SelectionExplanation,
   SelectionRequest,
-  UserPromptOptions,
 } from './types.js';
 
 /**
@@ -64,215 +75,47 @@ export interface CreateKeyStoreOptions extends WithPolicySources {
   signal?: AbortSignal;
 }
 
-const MAX_NAME_LENGTH = 255;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find control characters
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
-
-function invalid(message: string): KeyStoreError {
-  return new KeyStoreError('ERR_KEYSTORE_INVALID_ARGUMENT', message);
-}
-
-function checkName(name: unknown): string {
-  if (typeof name !== 'string' || name.length === 0) {
-    throw new KeyStoreError('ERR_KEYSTORE_INVALID_NAME', 'a key name must be a non-empty string');
-  }
-  if (name.length > MAX_NAME_LENGTH) {
-    throw new KeyStoreError(
-      'ERR_KEYSTORE_INVALID_NAME',
-      `a key name is at most ${MAX_NAME_LENGTH} characters long, not ${name.length}`,
-    );
-  }
-  if (CONTROL_CHARACTERS.test(name)) {
-    throw new KeyStoreError('ERR_KEYSTORE_INVALID_NAME', 'a key name may not contain NUL or other control characters');
-  }
-  if (name.startsWith(KEY_REF_PREFIX)) {
-    throw new KeyStoreError(
-      'ERR_KEYSTORE_INVALID_NAME',
-      `a key name may not start with "${KEY_REF_PREFIX}", which marks a key reference`,
-    );
-  }
-  try {
-    encodeURIComponent(name);
-  } catch {
-    throw new KeyStoreError('ERR_KEYSTORE_INVALID_NAME', 'a key name must be well-formed Unicode (no lone surrogates)');
-  }
-  return name;
-}
-
-function checkOptions<T extends object>(options: T | undefined, what: string): Partial<T> {
-  if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null) throw invalid(`${what} must be an object`);
-  return options;
-}
-
-function checkScope(scope: unknown): KeyScope | undefined {
-  if (scope === undefined) return undefined;
-  if (scope !== 'user' && scope !== 'machine') throw invalid(`unknown scope: ${String(scope)} (user or machine)`);
-  return scope;
-}
-
-function checkProviderOption(provider: unknown): string | undefined {
-  if (provider === undefined) return undefined;
-  if (typeof provider !== 'string' || provider.length === 0) throw invalid('provider must be a non-empty string');
-  return provider;
-}
-
-function checkPassword(password: unknown): string | undefined {
-  if (password === undefined) return undefined;
-  if (typeof password !== 'string') throw invalid('password must be a string');
-  return password;
-}
-
-function checkSignal(signal: unknown): AbortSignal | undefined {
-  if (signal === undefined) return undefined;
-  if (!(signal instanceof AbortSignal)) throw invalid('signal must be an AbortSignal');
-  return signal;
-}
-
-const MAX_PROMPT_TEXT = 1024;
-
-/** Validates `userPrompt` and copies its known members into a fresh frozen object. */
-function checkUserPrompt(value: unknown): UserPromptOptions | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw invalid('userPrompt must be an object');
-  const prompt = value as Record<string, unknown>;
-  const out: { friendlyName?: string; description?: string; forceHighProtection?: boolean } = {};
-  for (const [key, member] of Object.entries(prompt)) {
-    if (member === undefined) continue;
-    if (key === 'friendlyName' || key === 'description') {
-      if (typeof member !== 'string') throw invalid(`userPrompt.${key} must be a string`);
-      if (member.length > MAX_PROMPT_TEXT) {
-        throw invalid(`userPrompt.${key} is at most ${MAX_PROMPT_TEXT} characters long, not ${member.length}`);
-      }
-      if (member.includes('\0')) throw invalid(`userPrompt.${key} may not contain NUL characters`);
-      out[key] = member;
-    } else if (key === 'forceHighProtection') {
-      if (typeof member !== 'boolean') throw invalid('userPrompt.forceHighProtection must be a boolean');
-      out.forceHighProtection = member;
-    } else {
-      throw invalid(
-        `unknown userPrompt member ${JSON.stringify(key)} (friendlyName, description, forceHighProtection)`,
-      );
-    }
-  }
-  return Object.freeze(out);
-}
-
-/**
- * The algorithm of a private key to import: derived from the key (RSA by modulus size, EC by curve),
- * `wanted` choosing ECDH over the default ECDSA for an EC key.
- */
-function importAlgorithm(privateKey: unknown, wanted: unknown): KeyAlgorithm {
-  if (!(privateKey instanceof KeyObject)) throw invalid('privateKey must be a KeyObject (crypto.createPrivateKey)');
-  if (privateKey.type !== 'private') {
-    throw invalid(`privateKey must be a private key, not a ${privateKey.type} key`);
-  }
-  if (wanted !== undefined && !isKeyAlgorithm(wanted)) throw invalid(`unknown key algorithm: ${String(wanted)}`);
-  const type = privateKey.asymmetricKeyType;
-  const details = privateKey.asymmetricKeyDetails;
-  if (type !== 'rsa' && type !== 'ec') {
-    throw invalid(
-      `a ${String(type)} key cannot be imported: only RSA (2048, 3072, 4096 bits) and EC (P-256, P-384, P-521) keys`,
-    );
-  }
-  const derived = algorithmOfPublicKey(privateKey);
-  if (derived === null) {
-    const size = type === 'rsa' ? `${details?.modulusLength ?? '?'}-bit RSA` : `EC ${details?.namedCurve ?? '?'}`;
-    throw invalid(
-      `a ${size} key cannot be imported: only RSA (2048, 3072, 4096 bits) and EC (P-256, P-384, P-521) keys`,
-    );
-  }
-  if (wanted === undefined) return derived;
-  if (!publicKeyMatchesAlgorithm(privateKey, wanted)) {
-    throw invalid(`the key does not fit ${wanted}: it is a ${derived.replace(/^ECDSA-/, 'EC ')} key`);
-  }
-  return wanted;
-}
-
-/** What createKey and importKey share, validated. */
-interface CommonOptions {
+/** A key a name or reference led to: the provider that holds it, its name and scope. */
+interface KeyTarget {
+  readonly provider: KeyStoreProvider;
+  readonly name: string;
   readonly scope: KeyScope;
-  readonly exportable: boolean;
-  readonly providerId: string | undefined;
-  readonly password: string | undefined;
-  readonly signal: AbortSignal | undefined;
-  readonly userPrompt: UserPromptOptions | undefined;
 }
 
-/** Validates what createKey and importKey share: scope, exportable, provider, password, signal, prompt. */
-function commonOptions(options: Partial<CreateKeyOptions | ImportKeyOptions>): CommonOptions {
-  const scope = checkScope(options.scope) ?? 'user';
-  if (options.exportable !== undefined && typeof options.exportable !== 'boolean') {
-    throw invalid('exportable must be a boolean');
+/** One entry of a provider's list as the app sees it; `undefined` for a name no reference can carry. */
+function keyInfo(provider: KeyStoreProvider, entry: ProviderKeyInfo): KeyInfo | undefined {
+  let ref: string;
+  try {
+    ref = formatKeyRef({ providerId: provider.id, scope: entry.scope, name: entry.name });
+  } catch {
+    return undefined; // a name no reference can carry cannot be opened through this API either
   }
-  const exportable = options.exportable ?? false;
-  const providerId = checkProviderOption(options.provider);
-  const password = checkPassword(options.password);
-  const signal = checkSignal(options.signal);
-  const userPrompt = checkUserPrompt(options.userPrompt);
-  return { scope, exportable, providerId, password, signal, userPrompt };
-}
-
-function refusalsOf(verdicts: readonly ProviderVerdict[]): ProviderRefusal[] {
-  return verdicts.filter((v) => !v.eligible).map((v) => ({ providerId: v.providerId, reasons: v.reasons }));
-}
-
-function describeRefusals(refusals: readonly ProviderRefusal[]): string {
-  if (refusals.length === 0) return 'no providers are registered';
-  return refusals.map((r) => `${r.providerId}: ${r.reasons.join('; ')}`).join('. ');
-}
-
-function flatReasons(refusals: readonly ProviderRefusal[]): string[] {
-  return refusals.flatMap((r) => r.reasons.map((reason) => `${r.providerId}: ${reason}`));
-}
-
-function receiptLevel(key: ProviderKey): IsolationLevel | null {
-  const level = key.isolation?.level;
-  return isIsolationLevel(level) ? level : null;
-}
-
-/** Validates the options of openKey and deleteKey, and the part of them passed on to a provider. */
-function keyOptions(options: OpenKeyOptions | undefined) {
-  const o = checkOptions(options, 'options');
-  const scope = checkScope(o.scope);
-  const providerId = checkProviderOption(o.provider);
-  const password = checkPassword(o.password);
-  const signal = checkSignal(o.signal);
-  const extra = {
-    ...(password === undefined ? {} : { password }),
-    ...(signal === undefined ? {} : { signal }),
+  return {
+    ref,
+    name: entry.name,
+    providerId: provider.id,
+    scope: entry.scope,
+    ...(entry.algorithm === undefined ? {} : { algorithm: entry.algorithm }),
   };
-  return { scope, providerId, password, signal, extra };
 }
 
-function decision(
-  action: AuditAction,
-  outcome: 'allowed' | 'refused',
-  selected: string | null,
-  reasons: readonly string[],
-  extra: { ref?: string; algorithm?: KeyAlgorithm } = {},
-): void {
-  publishAudit(() => ({
-    type: 'policy.decision',
-    time: new Date().toISOString(),
-    action,
-    outcome,
-    selected,
-    reasons: [...reasons],
-    ...extra,
-  }));
-}
-
-function keyEvent(type: 'key.created' | 'key.imported' | 'key.opened', key: KeyStoreKey): void {
-  publishAudit(() => ({
-    type,
-    time: new Date().toISOString(),
-    providerId: key.providerId,
-    ref: key.ref,
-    algorithm: key.algorithm,
-    isolation: key.isolation.level,
-  }));
+/** The keys of one provider, in `scope` when one is given. */
+async function listOne(
+  provider: KeyStoreProvider,
+  scope: KeyScope | undefined,
+  signal: AbortSignal | undefined,
+): Promise<KeyInfo[]> {
+  const entries = await provider.listKeys({
+    ...(scope === undefined ? {} : { scope }),
+    ...(signal === undefined ? {} : { signal }),
+  });
+  const out: KeyInfo[] = [];
+  for (const entry of entries) {
+    if (scope !== undefined && entry.scope !== scope) continue;
+    const info = keyInfo(provider, entry);
+    if (info !== undefined) out.push(info);
+  }
+  return out;
 }
 
 class DefaultKeyStore implements KeyStore {
@@ -313,71 +156,6 @@ class DefaultKeyStore implements KeyStore {
       );
     }
     return provider;
-  }
-
-  /**
-   * Checks what a provider handed back: a well-formed key (the algorithm asked for, when creating or
-   * importing; the public key of the key given, when importing) whose receipt meets the floor.
-   * Otherwise closes it, deletes it when it was just created or imported, and throws:
-   * `ERR_KEYSTORE_POLICY_VIOLATION` below the floor, `ERR_KEYSTORE_NATIVE_FAILURE` when malformed.
-   */
-  async #verifyKey(
-    inner: ProviderKey,
-    provider: KeyStoreProvider,
-    target: { name: string; scope: KeyScope; algorithm?: KeyAlgorithm; publicKey?: KeyObject },
-    action: 'create' | 'import' | 'open',
-  ): Promise<void> {
-    const floor = this.policy.minimumIsolation;
-    const made = action !== 'open';
-    const verb = action === 'create' ? 'created' : action === 'import' ? 'imported' : 'opened';
-    let problem: string | undefined;
-    let malformed = false;
-    if (
-      typeof inner !== 'object' ||
-      inner === null ||
-      !isKeyAlgorithm(inner.algorithm) ||
-      (target.algorithm !== undefined && inner.algorithm !== target.algorithm) ||
-      !(inner.publicKey instanceof KeyObject) ||
-      inner.publicKey.type !== 'public' ||
-      typeof inner.signDigest !== 'function' ||
-      typeof inner.close !== 'function'
-    ) {
-      malformed = true;
-      problem = `the ${provider.id} provider returned a key object that does not match the request`;
-    } else if (target.publicKey !== undefined && !inner.publicKey.equals(target.publicKey)) {
-      malformed = true;
-      problem = `the ${provider.id} provider imported a key whose public key is not the one of the key given`;
-    } else {
-      const level = receiptLevel(inner);
-      if (level !== null && isAtLeast(level, floor)) return;
-      problem =
-        `the ${provider.id} provider ${verb} the key with isolation ` +
-        `${level ?? 'an unknown level'}, below the floor ${floor} (/minimumIsolation)`;
-    }
-    const ref = formatKeyRef({ providerId: provider.id, scope: target.scope, name: target.name });
-    let cleanup: unknown;
-    try {
-      if (typeof inner?.close === 'function') await inner.close();
-    } catch (error) {
-      cleanup = error;
-    }
-    if (made) {
-      try {
-        await provider.deleteKey({ name: target.name, scope: target.scope });
-      } catch (error) {
-        cleanup ??= error;
-      }
-    }
-    if (!malformed) decision(action, 'refused', null, [`${provider.id}: ${problem}`], { ref });
-    const message = made
-      ? cleanup === undefined
-        ? `${problem}; the key was deleted`
-        : `${problem}; deleting it failed, so it may remain in the provider`
-      : `${problem}; it may not be used${malformed ? '' : ' under this policy'}`;
-    throw new KeyStoreError(malformed ? 'ERR_KEYSTORE_NATIVE_FAILURE' : 'ERR_KEYSTORE_POLICY_VIOLATION', message, {
-      providerId: provider.id,
-      ...(cleanup === undefined ? {} : { cause: cleanup }),
-    });
   }
 
   /**
@@ -443,7 +221,7 @@ class DefaultKeyStore implements KeyStore {
 
   async createKey(name: string, options: CreateKeyOptions): Promise<KeyStoreKey> {
     this.#checkOpen();
-    checkName(name);
+    checkKeyName(name);
     if (typeof options !== 'object' || options === null) throw invalid('options with an algorithm are required');
     const { algorithm } = options;
     if (!isKeyAlgorithm(algorithm)) throw invalid(`unknown key algorithm: ${String(algorithm)}`);
@@ -458,7 +236,7 @@ class DefaultKeyStore implements KeyStore {
     } catch (error) {
       throw providerError(error, provider.id, 'create', signal);
     }
-    await this.#verifyKey(inner, provider, { name, scope, algorithm }, 'create');
+    await verifyProviderKey(this.policy.minimumIsolation, inner, provider, { name, scope, algorithm }, 'create');
     const key = new ManagedKey(inner, provider, this.policy);
     keyEvent('key.created', key);
     return key;
@@ -466,7 +244,7 @@ class DefaultKeyStore implements KeyStore {
 
   async importKey(name: string, privateKey: KeyObject, options?: ImportKeyOptions): Promise<KeyStoreKey> {
     this.#checkOpen();
-    checkName(name);
+    checkKeyName(name);
     const o = checkOptions(options, 'options');
     const algorithm = importAlgorithm(privateKey, o.algorithm);
     const common = commonOptions(o);
@@ -487,7 +265,8 @@ class DefaultKeyStore implements KeyStore {
     } catch (error) {
       throw providerError(error, provider.id, 'import', signal);
     }
-    await this.#verifyKey(
+    await verifyProviderKey(
+      this.policy.minimumIsolation,
       inner,
       provider,
       { name, scope, algorithm, publicKey: createPublicKey(privateKey) },
@@ -578,49 +357,57 @@ class DefaultKeyStore implements KeyStore {
     return { provider, name: parts.name, scope: parts.scope };
   }
 
-  async openKey(nameOrRef: string, options?: OpenKeyOptions): Promise<KeyStoreKey> {
-    this.#checkOpen();
-    const { scope, providerId, password, signal, extra } = keyOptions(options);
-
+  /**
+   * Runs `act` (open or delete) on the key `nameOrRef` leads to. A reference names its provider, which
+   * is checked against the policy ({@link DefaultKeyStore.#refProvider}) and asked alone. A name is
+   * looked for in each eligible provider in rank order: one that has no such key, or cannot answer,
+   * is passed over; the first that has it answers; any other failure stops the search.
+   */
+  async #onKey<T>(
+    action: 'open' | 'delete',
+    nameOrRef: string,
+    o: KeyOptions,
+    act: (provider: KeyStoreProvider, request: ProviderKeyRequest) => Promise<T>,
+  ): Promise<{ value: T; target: KeyTarget }> {
+    const { scope, providerId, password, signal, extra } = o;
     if (typeof nameOrRef === 'string' && nameOrRef.startsWith(KEY_REF_PREFIX)) {
       const target = await this.#refProvider(
-        'open',
+        action,
         nameOrRef,
         { scope, providerId, password: password !== undefined },
         signal,
       );
       throwIfAborted(signal);
-      let inner: ProviderKey;
       try {
-        inner = await target.provider.openKey({ name: target.name, scope: target.scope, ...extra });
+        return { value: await act(target.provider, { name: target.name, scope: target.scope, ...extra }), target };
       } catch (error) {
-        throw providerError(error, target.provider.id, 'open', signal);
+        throw providerError(error, target.provider.id, action, signal);
       }
-      return this.#opened(inner, target.provider, target);
     }
-
-    const name = checkName(nameOrRef);
+    const name = checkKeyName(nameOrRef);
     const s = scope ?? 'user';
     throwIfAborted(signal);
-    const { eligible, refusals } = await this.#eligible('open', s, providerId, password !== undefined, signal);
+    const { eligible, refusals } = await this.#eligible(action, s, providerId, password !== undefined, signal);
     const unavailable: KeyStoreError[] = [];
     for (const provider of eligible) {
       throwIfAborted(signal);
-      let inner: ProviderKey;
       try {
-        inner = await provider.openKey({ name, scope: s, ...extra });
+        return { value: await act(provider, { name, scope: s, ...extra }), target: { provider, name, scope: s } };
       } catch (error) {
-        const e = providerError(error, provider.id, 'open', signal);
-        if (e.code === 'ERR_KEYSTORE_KEY_NOT_FOUND') continue;
-        if (e.code === 'ERR_KEYSTORE_PROVIDER_UNAVAILABLE') {
-          unavailable.push(e);
-          continue;
-        }
-        throw e;
+        const e = providerError(error, provider.id, action, signal);
+        if (e.code === 'ERR_KEYSTORE_PROVIDER_UNAVAILABLE') unavailable.push(e);
+        else if (e.code !== 'ERR_KEYSTORE_KEY_NOT_FOUND') throw e;
       }
-      return this.#opened(inner, provider, { name, scope: s });
     }
     throw this.#notFound(name, s, eligible, refusals, unavailable);
+  }
+
+  async openKey(nameOrRef: string, options?: OpenKeyOptions): Promise<KeyStoreKey> {
+    this.#checkOpen();
+    const { value: inner, target } = await this.#onKey('open', nameOrRef, keyOptions(options), (provider, request) =>
+      provider.openKey(request),
+    );
+    return this.#opened(inner, target.provider, target);
   }
 
   #notFound(
@@ -652,7 +439,7 @@ class DefaultKeyStore implements KeyStore {
     provider: KeyStoreProvider,
     target: { name: string; scope: KeyScope },
   ): Promise<KeyStoreKey> {
-    await this.#verifyKey(inner, provider, target, 'open');
+    await verifyProviderKey(this.policy.minimumIsolation, inner, provider, target, 'open');
     // A key made before the policy tightened (or by another tool) is still held to the policy's
     // algorithm, RSA size and scope rules before it may be used.
     const violations = requestViolations(this.policy, { algorithm: inner.algorithm, scope: target.scope });
@@ -687,28 +474,7 @@ class DefaultKeyStore implements KeyStore {
     const lists = await Promise.all(
       eligible.map(async (provider): Promise<KeyInfo[] | ListKeysFailure> => {
         try {
-          const entries = await provider.listKeys({
-            ...(scope === undefined ? {} : { scope }),
-            ...(signal === undefined ? {} : { signal }),
-          });
-          const out: KeyInfo[] = [];
-          for (const entry of entries) {
-            if (scope !== undefined && entry.scope !== scope) continue;
-            let ref: string;
-            try {
-              ref = formatKeyRef({ providerId: provider.id, scope: entry.scope, name: entry.name });
-            } catch {
-              continue; // a name no reference can carry cannot be opened through this API either
-            }
-            out.push({
-              ref,
-              name: entry.name,
-              providerId: provider.id,
-              scope: entry.scope,
-              ...(entry.algorithm === undefined ? {} : { algorithm: entry.algorithm }),
-            });
-          }
-          return out;
+          return await listOne(provider, scope, signal);
         } catch (error) {
           const e = providerError(error, provider.id, 'list', signal);
           // Asked for by name, its failure is the answer; cancellation ends the whole listing.
@@ -729,47 +495,14 @@ class DefaultKeyStore implements KeyStore {
 
   async deleteKey(nameOrRef: string, options?: OpenKeyOptions): Promise<void> {
     this.#checkOpen();
-    const { scope, providerId, password, signal, extra } = keyOptions(options);
-
-    if (typeof nameOrRef === 'string' && nameOrRef.startsWith(KEY_REF_PREFIX)) {
-      const target = await this.#refProvider(
-        'delete',
-        nameOrRef,
-        { scope, providerId, password: password !== undefined },
-        signal,
-      );
-      throwIfAborted(signal);
-      try {
-        await target.provider.deleteKey({ name: target.name, scope: target.scope, ...extra });
-      } catch (error) {
-        throw providerError(error, target.provider.id, 'delete', signal);
-      }
-      this.#deleted(target.provider.id, nameOrRef);
-      return;
-    }
-
-    const name = checkName(nameOrRef);
-    const s = scope ?? 'user';
-    throwIfAborted(signal);
-    const { eligible, refusals } = await this.#eligible('delete', s, providerId, password !== undefined, signal);
-    const unavailable: KeyStoreError[] = [];
-    for (const provider of eligible) {
-      throwIfAborted(signal);
-      try {
-        await provider.deleteKey({ name, scope: s, ...extra });
-      } catch (error) {
-        const e = providerError(error, provider.id, 'delete', signal);
-        if (e.code === 'ERR_KEYSTORE_KEY_NOT_FOUND') continue;
-        if (e.code === 'ERR_KEYSTORE_PROVIDER_UNAVAILABLE') {
-          unavailable.push(e);
-          continue;
-        }
-        throw e;
-      }
-      this.#deleted(provider.id, formatKeyRef({ providerId: provider.id, scope: s, name }));
-      return;
-    }
-    throw this.#notFound(name, s, eligible, refusals, unavailable);
+    const { target } = await this.#onKey('delete', nameOrRef, keyOptions(options), (provider, request) =>
+      provider.deleteKey(request),
+    );
+    const isRef = typeof nameOrRef === 'string' && nameOrRef.startsWith(KEY_REF_PREFIX);
+    const ref = isRef
+      ? nameOrRef
+      : formatKeyRef({ providerId: target.provider.id, scope: target.scope, name: target.name });
+    this.#deleted(target.provider.id, ref);
   }
 
   #deleted(providerId: string, ref: string): void {
@@ -839,35 +572,7 @@ class DefaultKeyStore implements KeyStore {
  */
 export async function createKeyStore(options: CreateKeyStoreOptions): Promise<KeyStore> {
   if (typeof options !== 'object' || options === null) throw invalid('options with providers are required');
-  const { providers } = options;
-  if (!Array.isArray(providers)) throw invalid('providers must be an array of KeyStoreProvider');
-  const seen = new Set<string>();
-  providers.forEach((provider: unknown, index) => {
-    const p = provider as Partial<KeyStoreProvider> | null;
-    if (
-      typeof p !== 'object' ||
-      p === null ||
-      typeof p.probe !== 'function' ||
-      typeof p.createKey !== 'function' ||
-      typeof p.openKey !== 'function' ||
-      typeof p.listKeys !== 'function' ||
-      typeof p.deleteKey !== 'function' ||
-      typeof p.capabilities !== 'object' ||
-      p.capabilities === null ||
-      !Array.isArray(p.capabilities.algorithms) ||
-      !Array.isArray(p.capabilities.operations) ||
-      !Array.isArray(p.capabilities.scopes) ||
-      !Array.isArray(p.capabilities.rsaSignaturePaddings) ||
-      !Array.isArray(p.capabilities.oaepHashes)
-    ) {
-      throw invalid(`providers[${index}] is not a KeyStoreProvider`);
-    }
-    if (!isProviderId(p.id)) {
-      throw invalid(`providers[${index}] has a bad id ${JSON.stringify(p.id)} (letters, digits, ".", "_", "-")`);
-    }
-    if (seen.has(p.id)) throw invalid(`two providers have the id ${p.id}`);
-    seen.add(p.id);
-  });
+  const providers = checkProviders(options.providers);
   const signal = checkSignal(options.signal);
   rejectRemoved(options, ['machinePolicy', 'registryPolicy', 'env', 'registryReader'], 'createKeyStore');
   const sources = options[POLICY_SOURCES];

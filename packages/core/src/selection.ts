@@ -8,6 +8,7 @@ import { isKeyAlgorithm, type KeyScope } from './algorithms.js';
 import { KeyStoreError, throwIfAborted } from './errors.js';
 import { isAtLeast, isIsolationLevel, isolationRank } from './isolation.js';
 import { requestViolations } from './policy/index.js';
+import { providerPolicyReasons, setBy } from './policy-reasons.js';
 import type {
   EffectivePolicy,
   KeyStoreProvider,
@@ -165,58 +166,6 @@ export function normalizeSelectionRequest(request: SelectionRequest | undefined)
 
 function invalid(message: string): KeyStoreError {
   return new KeyStoreError('ERR_KEYSTORE_INVALID_ARGUMENT', message);
-}
-
-/**
- * The reasons the policy's provider rules (`providers.deny`, `providers.allow`, `legacyCryptoApi`)
- * refuse `provider`, whatever the request; empty when they allow it. A provider these rules refuse is
- * installed but disabled by policy: it never serves, and keys it holds cannot be opened.
- *
- * @example
- * ```ts
- * providerPolicyReasons(capi, store.policy);
- * // ["legacy CryptoAPI is denied by policy (/legacyCryptoApi): …"] under the default policy
- * ```
- * @since 0.2.0
- */
-export function providerPolicyReasons(provider: KeyStoreProvider, policy: ResolvedPolicy): string[] {
-  const reasons: string[] = [];
-  const { id } = provider;
-  if (policy.providers.deny.includes(id)) {
-    reasons.push(`${id} is denied by policy (/providers/deny)${setBy(policy, '/providers/deny')}`);
-  }
-  if (policy.providers.allow !== null && !policy.providers.allow.includes(id)) {
-    const allowed = policy.providers.allow.length === 0 ? 'none' : policy.providers.allow.join(', ');
-    reasons.push(
-      `${id} is not in the providers the policy allows (/providers/allow: ${allowed})${setBy(policy, '/providers/allow')}`,
-    );
-  }
-  if (provider.capabilities.legacyCryptoApi && policy.legacyCryptoApi === 'deny') {
-    const byMachine = setBy(policy, '/legacyCryptoApi');
-    reasons.push(
-      `legacy CryptoAPI is denied by policy (/legacyCryptoApi)${byMachine}: its keys are loaded into the app's own process; ` +
-        (byMachine ? 'only the machine policy can change that' : 'set legacyCryptoApi to allow in a policy to opt in'),
-    );
-  }
-  return reasons;
-}
-
-/**
- * `, set by the machine policy (/etc/keystore/policy.json)` when the machine policy (file or
- * registry) decided the field at `pointer`; empty otherwise (the app's policy or the defaults).
- */
-function setBy(policy: ResolvedPolicy, pointer: string): string {
-  const effective = policy as Partial<EffectivePolicy>;
-  switch (effective.sources?.[pointer]) {
-    case 'machine':
-      return `, set by the machine policy${effective.machinePolicyPath ? ` (${effective.machinePolicyPath})` : ''}`;
-    case 'machine-env':
-      return `, set by the machine policy named by KEYSTORE_MACHINE_POLICY${effective.machineEnvPolicyPath ? ` (${effective.machineEnvPolicyPath})` : ''}`;
-    case 'registry':
-      return `, set by the machine policy in the registry${effective.registryPolicyKey ? ` (${effective.registryPolicyKey})` : ''}`;
-    default:
-      return '';
-  }
 }
 
 /**

@@ -30,7 +30,7 @@ describe('@keystore/core package exports from a scratch project (runs against di
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const entries = ['@keystore/core', '@keystore/core/di', '@keystore/core/testing'];
+  const entries = ['@keystore/core', '@keystore/core/di', '@keystore/core/testing', '@keystore/core/provider'];
 
   it('require() loads every entry point, and the main entry does not load inversify', () => {
     const script = `
@@ -80,9 +80,10 @@ describe('@keystore/core package exports from a scratch project (runs against di
       `import { createKeyStore, KeyStoreError, type KeyStore, type IsolationLevel } from '@keystore/core';
 import { createMemoryProvider } from '@keystore/core/testing';
 import { keyStoreModule } from '@keystore/core/di';
+import { checkScope } from '@keystore/core/provider';
 const level: IsolationLevel = 'hardware';
 const store: Promise<KeyStore> = createKeyStore({ providers: [createMemoryProvider()] });
-export { level, store, KeyStoreError, keyStoreModule };
+export { level, store, KeyStoreError, keyStoreModule, checkScope };
 `,
     );
     writeFileSync(
@@ -90,9 +91,10 @@ export { level, store, KeyStoreError, keyStoreModule };
       `import core = require('@keystore/core');
 import testing = require('@keystore/core/testing');
 import di = require('@keystore/core/di');
+import kit = require('@keystore/core/provider');
 const level: core.IsolationLevel = 'none';
 const provider = testing.createMemoryProvider();
-export = { level, provider, di: di.keyStoreModule, is: core.KeyStoreError.is };
+export = { level, provider, di: di.keyStoreModule, is: core.KeyStoreError.is, scope: kit.checkScope('user') };
 `,
     );
     writeFileSync(

@@ -5,7 +5,6 @@
  */
 import type { KeyObject } from 'node:crypto';
 import {
-  digestLength,
   HASH_ALGORITHMS,
   type HashAlgorithm,
   type IsolationReceipt,
@@ -19,6 +18,7 @@ import {
   type ProviderSignParams,
   throwIfAborted,
 } from '@keystore/core';
+import { checkDigestLength } from '@keystore/core/provider';
 import { privateKeyFromBlob, reverseBytes } from './blobs.js';
 import {
   AT_KEYEXCHANGE,
@@ -204,8 +204,7 @@ export class CapiKey implements ProviderKey {
     if (!HASH_ALGORITHMS.includes(hash)) {
       throw invalid(`unsupported hash ${JSON.stringify(hash)}: use one of ${HASH_ALGORITHMS.join(', ')}`);
     }
-    const expected = digestLength(hash);
-    if (digest.length !== expected) throw invalid(`a ${hash} digest is ${expected} bytes, not ${digest.length}`);
+    checkDigestLength(digest, hash, 'capi');
     if (params.padding !== 'pkcs1') {
       if (params.padding === 'pss') {
         throw unsupported(

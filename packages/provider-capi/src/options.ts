@@ -11,6 +11,7 @@ import {
   KeyStoreError,
   type ProviderCreateRequest,
 } from '@keystore/core';
+import { checkNoPassword, checkProviderScope, invalidArgument } from '@keystore/core/provider';
 import type { TestPolicySources } from '@keystore/core/testing';
 import { POLICY_SOURCES_KEY } from './gate.js';
 import type { CapiKeySpec, CapiThreading } from './key.js';
@@ -67,34 +68,13 @@ export interface CapiProviderOptions {
 
 /** An `ERR_KEYSTORE_INVALID_ARGUMENT` of the provider. */
 export function invalid(message: string): KeyStoreError {
-  return new KeyStoreError('ERR_KEYSTORE_INVALID_ARGUMENT', message, { providerId: 'capi' });
-}
-
-/** Throws unless `request` is an object. */
-export function checkRequest<T>(request: T, what: string): NonNullable<T> {
-  if (typeof request !== 'object' || request === null) throw invalid(`${what} needs a request object`);
-  return request as NonNullable<T>;
-}
-
-/** The scope a request names (default `user`), or throws when it is neither `user` nor `machine`. */
-export function checkScope(scope: unknown): KeyScope {
-  if (scope === undefined) return 'user';
-  if (scope !== 'user' && scope !== 'machine') throw invalid(`invalid scope ${JSON.stringify(scope)}: user or machine`);
-  return scope;
-}
-
-/** The signal a request carries, or throws when it is not an `AbortSignal`. */
-export function checkSignal(signal: unknown): AbortSignal | undefined {
-  if (signal === undefined) return undefined;
-  if (!(signal instanceof AbortSignal)) throw invalid('signal must be an AbortSignal');
-  return signal;
+  return invalidArgument(message, 'capi');
 }
 
 /** Throws when a password is given: CryptoAPI containers have none. */
 export function noPassword(password: unknown): void {
-  if (password === undefined || password === null || password === '') return;
-  throw new KeyStoreError('ERR_KEYSTORE_UNSUPPORTED_OPERATION', 'CryptoAPI key containers have no passwords', {
-    providerId: 'capi',
+  checkNoPassword(password, 'capi', {
+    message: 'CryptoAPI key containers have no passwords',
     hint: 'omit the password; a CryptoAPI container is protected by the account that owns it',
   });
 }
@@ -112,7 +92,7 @@ export function cancelled(signal: AbortSignal, message = 'the operation was canc
 /** Checks the parts of a create or import request that are not the key itself. */
 export function checkNewKeyRequest(request: ProviderCreateRequest): { scope: KeyScope; exportable: boolean } {
   assertNewKeyName(request.name);
-  const scope = checkScope(request.scope);
+  const scope = checkProviderScope(request.scope, 'capi');
   if (request.exportable !== undefined && typeof request.exportable !== 'boolean') {
     throw invalid('exportable must be a boolean');
   }

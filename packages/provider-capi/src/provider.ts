@@ -19,6 +19,7 @@ import {
   type ProviderKeyRequest,
   throwIfAborted,
 } from '@keystore/core';
+import { checkProviderScope, checkRequest, checkSignal, explainError, unavailableProbe } from '@keystore/core/provider';
 import { koffiSetupDetail } from '@keystore/provider-cng/native';
 import { privateBlobFromKey, rsaAlgorithmOfBits } from './blobs.js';
 import { CAPI_CAPABILITIES } from './capabilities.js';
@@ -52,9 +53,6 @@ import {
   cancelled,
   checkNewKeyRequest,
   checkProviderOptions,
-  checkRequest,
-  checkScope,
-  checkSignal,
   closedError,
   invalid,
   noPassword,
@@ -184,11 +182,7 @@ export class CapiProvider implements KeyStoreProvider {
       csp: MS_ENH_RSA_AES_PROV,
       keySpec: this.keySpec,
     };
-    const down = (reasons: string[]): ProbeResult => ({ available: false, isolation: 'none', reasons, details });
-    const explain = (err: unknown): string[] =>
-      KeyStoreError.is(err)
-        ? [err.message, ...(err.hint ? [err.hint] : [])]
-        : [`unexpected failure: ${err instanceof Error ? err.message : String(err)}`];
+    const down = (reasons: string[]): ProbeResult => unavailableProbe(reasons, details);
     if (this.#closed) return down(['the CryptoAPI provider was closed']);
     if (process.platform !== 'win32' && this.#options.native === undefined) {
       return down([`CryptoAPI (advapi32.dll) exists only on Windows; this is ${process.platform}`]);
@@ -197,7 +191,7 @@ export class CapiProvider implements KeyStoreProvider {
     try {
       native = this.#bindings();
     } catch (err) {
-      return down(explain(err));
+      return down(explainError(err));
     }
     if (native.wineVersion !== undefined) details.wine = native.wineVersion;
     const stack = koffiSetupDetail();
@@ -207,14 +201,14 @@ export class CapiProvider implements KeyStoreProvider {
       if (verdict.source !== null) details.machinePolicy = verdict.source;
       if (verdict.reasons.length > 0) return down([...verdict.reasons]);
     } catch (err) {
-      return down(explain(err));
+      return down(explainError(err));
     }
     if (this.#closed) return down(['the CryptoAPI provider was closed']);
     try {
       const prov = acquire(native, null, CRYPT_VERIFYCONTEXT | CRYPT_SILENT, `load the CSP ${MS_ENH_RSA_AES_PROV}`);
       native.CryptReleaseContext(prov);
     } catch (err) {
-      return down(explain(err));
+      return down(explainError(err));
     }
     return {
       available: true,
@@ -236,8 +230,8 @@ export class CapiProvider implements KeyStoreProvider {
    * exportable keys are checked before any CryptoAPI call.
    */
   async createKey(request: ProviderCreateRequest): Promise<CapiKey> {
-    checkRequest(request, 'createKey');
-    const signal = checkSignal(request.signal);
+    checkRequest(request, 'createKey', 'capi');
+    const signal = checkSignal(request.signal, 'capi');
     throwIfAborted(signal);
     const { scope, exportable } = checkNewKeyRequest(request);
     const algorithm = request.algorithm;
@@ -277,8 +271,8 @@ export class CapiProvider implements KeyStoreProvider {
    * CryptoAPI call.
    */
   async importKey(request: ProviderImportRequest): Promise<CapiKey> {
-    checkRequest(request, 'importKey');
-    const signal = checkSignal(request.signal);
+    checkRequest(request, 'importKey', 'capi');
+    const signal = checkSignal(request.signal, 'capi');
     throwIfAborted(signal);
     const { scope, exportable } = checkNewKeyRequest(request);
     if (!(request.privateKey instanceof KeyObject)) throw invalid('privateKey must be a private KeyObject');
@@ -314,11 +308,11 @@ export class CapiProvider implements KeyStoreProvider {
    * key's size is read (the key is closed again when they refuse it).
    */
   async openKey(request: ProviderKeyRequest): Promise<CapiKey> {
-    checkRequest(request, 'openKey');
-    const signal = checkSignal(request.signal);
+    checkRequest(request, 'openKey', 'capi');
+    const signal = checkSignal(request.signal, 'capi');
     throwIfAborted(signal);
     assertContainerName(request.name);
-    const scope = checkScope(request.scope);
+    const scope = checkProviderScope(request.scope, 'capi');
     noPassword(request.password);
     const { native, verdict } = await this.#gateWithVerdict(signal, { scope });
     const key = await containerRegistry(native).exclusive(request.name, scope, async () => {
@@ -345,9 +339,10 @@ export class CapiProvider implements KeyStoreProvider {
     if (options !== undefined && (typeof options !== 'object' || options === null)) {
       throw invalid('listKeys options must be an object');
     }
-    const signal = checkSignal(options?.signal);
+    const signal = checkSignal(options?.signal, 'capi');
     throwIfAborted(signal);
-    const scopes: KeyScope[] = options?.scope === undefined ? ['user', 'machine'] : [checkScope(options.scope)];
+    const scopes: KeyScope[] =
+      options?.scope === undefined ? ['user', 'machine'] : [checkProviderScope(options.scope, 'capi')];
     const { native } = await this.#gateWithVerdict(signal, undefined, true);
     const out: ProviderKeyInfo[] = [];
     let detailed = 0;
@@ -372,11 +367,11 @@ export class CapiProvider implements KeyStoreProvider {
    * `ERR_KEYSTORE_KEY_NOT_FOUND`.
    */
   async deleteKey(request: ProviderKeyRequest): Promise<void> {
-    checkRequest(request, 'deleteKey');
-    const signal = checkSignal(request.signal);
+    checkRequest(request, 'deleteKey', 'capi');
+    const signal = checkSignal(request.signal, 'capi');
     throwIfAborted(signal);
     assertContainerName(request.name);
-    const scope = checkScope(request.scope);
+    const scope = checkProviderScope(request.scope, 'capi');
     noPassword(request.password);
     const native = await this.#gate(signal);
     const { name } = request;

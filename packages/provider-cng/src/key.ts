@@ -23,6 +23,7 @@ import {
   type SignatureScheme,
   throwIfAborted,
 } from '@keystore/core';
+import { checkDigestLength } from '@keystore/core/provider';
 import { eccPublicBlobFromKeyObject, privateKeyFromBlob } from './native/blobs.js';
 import {
   BCRYPT_ECCPRIVATE_BLOB,
@@ -233,8 +234,7 @@ export class NCryptKey implements ProviderKey {
     if (!HASH_ALGORITHMS.includes(hash)) {
       throw this.#invalid(`unsupported hash ${JSON.stringify(hash)}: use one of ${HASH_ALGORITHMS.join(', ')}`);
     }
-    const hLen = digestLength(hash);
-    if (digest.length !== hLen) throw this.#invalid(`a ${hash} digest is ${hLen} bytes, not ${digest.length}`);
+    checkDigestLength(digest, hash, this.#providerId);
     const data = Buffer.from(digest);
     if (info.family === 'ec') {
       this.#assertSignatureHash('ecdsa', hash);

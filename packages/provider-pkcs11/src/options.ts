@@ -7,6 +7,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { type KeyScope, KeyStoreError, OAEP_HASHES, type OaepHash } from '@keystore/core';
+import { checkNoPassword as kitCheckNoPassword, checkScope as kitCheckScope } from '@keystore/core/provider';
 import type { TestPolicySources } from '@keystore/core/testing';
 import { POLICY_SOURCES_KEY } from './isolation.js';
 import type { Pkcs11Native } from './native/pkcs11.js';
@@ -191,21 +192,20 @@ export function checkName(name: unknown): string {
  * holds its PIN. Keys live in `user` scope; `machine` is refused with that reason.
  */
 export function checkScope(scope: unknown): KeyScope {
-  if (scope === undefined || scope === 'user') return 'user';
-  if (scope === 'machine') {
+  const checked = kitCheckScope(scope, PROVIDER_ID) ?? 'user';
+  if (checked === 'machine') {
     throw new KeyStoreError('ERR_KEYSTORE_UNSUPPORTED_OPERATION', 'the PKCS#11 provider has no machine scope', {
       providerId: PROVIDER_ID,
       hint: 'a token\'s keys belong to whoever holds its user PIN, whatever the OS user; use scope "user" and share the PIN (or the token) as the machine\'s services need',
     });
   }
-  throw providerError('ERR_KEYSTORE_INVALID_ARGUMENT', `invalid scope ${JSON.stringify(scope)}: user or machine`);
+  return checked;
 }
 
 /** Refuses a key password: token keys are protected by the token's PIN, not a password of their own. */
 export function checkNoPassword(password: unknown): void {
-  if (password === undefined || password === null || password === '') return;
-  throw new KeyStoreError('ERR_KEYSTORE_UNSUPPORTED_OPERATION', 'PKCS#11 keys do not take a password of their own', {
-    providerId: PROVIDER_ID,
+  kitCheckNoPassword(password, PROVIDER_ID, {
+    message: 'PKCS#11 keys do not take a password of their own',
     hint: "the token's user PIN protects every key on it; give the PIN in the provider options",
   });
 }

@@ -18,6 +18,7 @@ import {
   type ProviderKeyRequest,
   throwIfAborted,
 } from '@keystore/core';
+import { explainError, unavailableProbe } from '@keystore/core/provider';
 import { type ModuleIsolation, moduleIsolation } from './isolation.js';
 import { Pkcs11Key } from './key.js';
 import { CKA, CKK_EC, CKM, CKR } from './native/constants.js';
@@ -144,8 +145,7 @@ export class Pkcs11Provider implements KeyStoreProvider {
       throwIfAborted(options?.signal);
       return await this.token.track(() => this.probeToken());
     } catch (err) {
-      const reasons = KeyStoreError.is(err) ? [err.message, ...(err.hint ? [err.hint] : [])] : [String(err)];
-      return { available: false, isolation: 'none', reasons };
+      return unavailableProbe(explainError(err));
     }
   }
 

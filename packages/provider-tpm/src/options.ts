@@ -4,6 +4,11 @@
  * @module
  */
 import { type KeyScope, KeyStoreError } from '@keystore/core';
+import {
+  checkProviderScope,
+  checkPassword as kitCheckPassword,
+  checkRequest as kitCheckRequest,
+} from '@keystore/core/provider';
 import type { FapiBindings } from './native/fapi.js';
 
 /**
@@ -89,36 +94,25 @@ export function checkTimeouts(options: TpmProviderOptions): Required<TpmTimeouts
 
 /** Refuses a request that is not an object (a JavaScript caller may pass anything). */
 export function checkRequest<T>(request: T, what: string): NonNullable<T> {
-  if (typeof request !== 'object' || request === null) {
-    throw providerError('ERR_KEYSTORE_INVALID_ARGUMENT', `${what} needs a request object`);
-  }
-  return request as NonNullable<T>;
+  return kitCheckRequest(request, what, 'tpm');
 }
 
 /** The request's scope: `user` when unset. */
 export function checkScope(scope: unknown): KeyScope {
-  if (scope === undefined) return 'user';
-  if (scope !== 'user' && scope !== 'machine') {
-    throw providerError('ERR_KEYSTORE_INVALID_ARGUMENT', `invalid scope ${JSON.stringify(scope)}: user or machine`);
-  }
-  return scope;
+  return checkProviderScope(scope, 'tpm', SCOPES);
 }
 
 /** The request's key password, or `undefined` for none; TPM auth values are at most a SHA-256 digest long. */
 export function checkPassword(password: unknown): string | undefined {
-  if (password === undefined || password === null || password === '') return undefined;
-  if (typeof password !== 'string')
-    throw providerError('ERR_KEYSTORE_INVALID_ARGUMENT', 'a key password must be a string');
-  if (password.includes('\0')) {
-    throw providerError('ERR_KEYSTORE_INVALID_ARGUMENT', 'a key password cannot contain NUL characters');
-  }
-  if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) {
+  if (password === null || password === '') return undefined;
+  const checked = kitCheckPassword(password, 'tpm');
+  if (checked !== undefined && Buffer.byteLength(checked, 'utf8') > MAX_PASSWORD_BYTES) {
     throw providerError(
       'ERR_KEYSTORE_INVALID_ARGUMENT',
       `a TPM key password is at most ${MAX_PASSWORD_BYTES} bytes in UTF-8 (the size of a SHA-256 digest)`,
     );
   }
-  return password;
+  return checked;
 }
 
 /** The error of a call on (or interrupted by) a closed provider. */

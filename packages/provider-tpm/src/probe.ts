@@ -5,7 +5,8 @@
  * @module
  */
 
-import { KeyStoreError, type OperationOptions, type ProbeResult } from '@keystore/core';
+import type { OperationOptions, ProbeResult } from '@keystore/core';
+import { explainError, unavailableProbe } from '@keystore/core/provider';
 import { koffiSetupDetail } from '@keystore/provider-cng/native';
 import { processBudget } from './budget.js';
 import type { FapiSetup } from './config.js';
@@ -50,25 +51,10 @@ function koffiStack(): { koffiAsyncStack?: string } {
   return stack === undefined ? {} : { koffiAsyncStack: stack };
 }
 
-function down(reasons: string[], details?: Record<string, string | number | boolean>): ProbeResult {
-  return {
-    available: false,
-    isolation: 'none',
-    reasons,
-    ...(details ? { details } : {}),
-  };
-}
-
-function explain(err: unknown): string[] {
-  return KeyStoreError.is(err)
-    ? [err.message, ...(err.hint ? [err.hint] : [])]
-    : [`unexpected failure: ${err instanceof Error ? err.message : String(err)}`];
-}
-
 /** Answers whether a TPM answers here, and what isolation its keys get. Never throws. */
 export async function probeTpm(runtime: FapiRuntime, options?: OperationOptions): Promise<ProbeResult> {
   if (process.platform === 'win32' && !runtime.hasNativeDouble) {
-    return down(
+    return unavailableProbe(
       [
         'this is the FAPI (tpm2-tss) backend; on Windows, tpmProvider() and createProvider() return the Platform Crypto Provider backend (pcpProvider())',
       ],
@@ -78,13 +64,13 @@ export async function probeTpm(runtime: FapiRuntime, options?: OperationOptions)
   try {
     runtime.bindings();
   } catch (err) {
-    return down(explain(err), { platform: process.platform });
+    return unavailableProbe(explainError(err), { platform: process.platform });
   }
   let setup: FapiSetup;
   try {
     setup = runtime.setup();
   } catch (err) {
-    return down(explain(err), { platform: process.platform });
+    return unavailableProbe(explainError(err), { platform: process.platform });
   }
   try {
     const device = await probeDevice(runtime, options?.signal);
@@ -112,6 +98,10 @@ export async function probeTpm(runtime: FapiRuntime, options?: OperationOptions)
       },
     };
   } catch (err) {
-    return down(explain(err), { platform: process.platform, tcti: setup.tcti, configFile: setup.configFile });
+    return unavailableProbe(explainError(err), {
+      platform: process.platform,
+      tcti: setup.tcti,
+      configFile: setup.configFile,
+    });
   }
 }

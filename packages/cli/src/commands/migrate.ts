@@ -26,6 +26,7 @@ import {
   requestViolations,
   strongerIsolation,
 } from '@keystore/core';
+import { providerPolicyRefusals } from '@keystore/core/provider';
 import type { CommandContext } from '../commands.js';
 import { describeError, errorLines, oneLine } from '../errors.js';
 import { EXIT_OK } from '../exit-codes.js';
@@ -160,30 +161,14 @@ interface Blocker {
  * legacy CryptoAPI), the floor (against the isolation `source` reaches here), and exportable.export.
  */
 function sourceBlockers(source: KeyStoreProvider, isolation: IsolationLevel, policy: EffectivePolicy): Blocker[] {
-  const blockers: Blocker[] = [];
   const from = (field: string) => (policy.sources[field] as PolicySource | undefined) ?? 'default';
-  if (policy.providers.deny.includes(source.id)) {
-    blockers.push({
-      field: '/providers/deny',
-      message: `${source.id} is denied (/providers/deny)`,
-      source: from('/providers/deny'),
-    });
-  }
-  if (policy.providers.allow !== null && !policy.providers.allow.includes(source.id)) {
-    blockers.push({
-      field: '/providers/allow',
-      message: `${source.id} is not in the providers allowed (/providers/allow)`,
-      source: from('/providers/allow'),
-    });
-  }
-  if (source.capabilities.legacyCryptoApi && policy.legacyCryptoApi === 'deny') {
-    blockers.push({
-      field: '/legacyCryptoApi',
-      message: 'legacy CryptoAPI is denied (/legacyCryptoApi is deny)',
-      source: from('/legacyCryptoApi'),
-      needs: { legacyCryptoApi: 'allow' },
-    });
-  }
+  // The provider rules, as the core states them (selection and doctor give the same reasons).
+  const blockers: Blocker[] = providerPolicyRefusals(source, policy).map((reason) => ({
+    field: reason.field,
+    message: reason.message,
+    source: reason.source,
+    ...(reason.needs === undefined ? {} : { needs: { ...reason.needs } }),
+  }));
   if (!isAtLeast(isolation, policy.minimumIsolation)) {
     blockers.push({
       field: '/minimumIsolation',

@@ -7,6 +7,7 @@
  */
 
 import { KeyStoreError } from '@keystore/core';
+import type { NativeFn } from '@keystore/core/provider';
 import { loadKoffi } from '@keystore/provider-cng/native';
 
 /**
@@ -115,8 +116,6 @@ export interface AdvapiBindings {
 }
 
 type KoffiModule = typeof import('koffi');
-// biome-ignore lint/suspicious/noExplicitAny: koffi functions are untyped; they stay in this file.
-type NativeFn = ((...args: any[]) => any) & { async: (...args: any[]) => void };
 
 /** `ERROR_MORE_DATA`. */
 const ERROR_MORE_DATA = 234;

@@ -6,13 +6,14 @@
  */
 import { createRequire } from 'node:module';
 import { KeyStoreError } from '@keystore/core';
+import type { NativeFn } from '@keystore/core/provider';
 
 /** The koffi module. */
 export type KoffiModule = typeof import('koffi');
 /** A koffi type object. */
 export type KoffiType = ReturnType<KoffiModule['struct']>;
-// biome-ignore lint/suspicious/noExplicitAny: koffi functions are untyped; they stay in src/native/.
-export type NativeFn = ((...args: any[]) => any) & { async: (...args: any[]) => void };
+/** A koffi function (the core's one type of an FFI-loaded function). */
+export type { NativeFn };
 
 /**
  * The size, alignment and member offsets of a struct as a binding defines it (`koffi.sizeof`,

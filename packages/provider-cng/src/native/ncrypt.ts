@@ -11,9 +11,6 @@ import { KeyStoreError } from '@keystore/core';
 import {
   BCRYPT_ECCPRIVATE_BLOB,
   BCRYPT_KDF_RAW_SECRET,
-  BCRYPT_PAD_OAEP,
-  BCRYPT_PAD_PKCS1,
-  BCRYPT_PAD_PSS,
   BCRYPT_RSAFULLPRIVATE_BLOB,
   BCRYPT_RSAPRIVATE_BLOB,
   NCRYPT_PERSIST_FLAG,
@@ -23,24 +20,22 @@ import {
   NCRYPTBUFFER_VERSION,
   NTE_BAD_KEY_STATE,
   NTE_BAD_SIGNATURE,
-  NTE_BUFFER_TOO_SMALL,
   NTE_NO_MORE_ITEMS,
   NTE_NOT_SUPPORTED,
   NTE_PERM,
-  TPM_E_PCP_BUFFER_TOO_SMALL,
 } from './constants.js';
 import { type HandleKind, HandleTable } from './handle-table.js';
+import { type KoffiModule, type NativeFn, wideString } from './koffi.js';
 import {
-  callAsync,
-  defineStruct,
-  type KoffiModule,
-  type KoffiType,
-  layoutOf,
-  loadKoffi,
-  type NativeFn,
-  type StructLayout,
-  wideString,
-} from './koffi.js';
+  callStatus,
+  callStatusSync,
+  paddingInfo,
+  paddingText,
+  pinBuffer,
+  twoCall,
+  twoCallSync,
+} from './ncrypt-calls.js';
+import { defineTypes, isWine, operationUnsupported, unavailable, wineStub } from './ncrypt-structs.js';
 import { statusError } from './status.js';
 import type {
   NCryptBindings,
@@ -68,49 +63,6 @@ import {
   MAX_RSA_BLOCK_LENGTH,
 } from './validate.js';
 
-/**
- * The names of the structs the NCrypt bindings define.
- *
- * @since 0.2.0
- */
-export type NCryptStructName =
-  | 'NCryptKeyName'
-  | 'NCryptBuffer'
-  | 'NCryptBufferDesc'
-  | 'BCRYPT_PKCS1_PADDING_INFO'
-  | 'BCRYPT_PSS_PADDING_INFO'
-  | 'BCRYPT_OAEP_PADDING_INFO'
-  | 'NCRYPT_UI_POLICY'
-  | 'BCRYPT_RSAKEY_BLOB'
-  | 'BCRYPT_ECCKEY_BLOB';
-
-/**
- * The names of the NCrypt functions the bindings declare, in the order they are declared.
- *
- * @since 0.2.0
- */
-export const NCRYPT_FUNCTIONS = [
-  'NCryptOpenStorageProvider',
-  'NCryptIsAlgSupported',
-  'NCryptCreatePersistedKey',
-  'NCryptFinalizeKey',
-  'NCryptOpenKey',
-  'NCryptDeleteKey',
-  'NCryptEnumKeys',
-  'NCryptFreeBuffer',
-  'NCryptGetProperty',
-  'NCryptSetProperty',
-  'NCryptExportKey',
-  'NCryptImportKey',
-  'NCryptSignHash',
-  'NCryptVerifySignature',
-  'NCryptEncrypt',
-  'NCryptDecrypt',
-  'NCryptSecretAgreement',
-  'NCryptDeriveKey',
-  'NCryptFreeObject',
-] as const;
-
 /** The most keys `enumKeys` collects before it gives up (a guard against a provider that never ends). */
 const MAX_ENUMERATED_KEYS = 100_000;
 
@@ -123,123 +75,8 @@ const PRIVATE_BLOB_TYPES: ReadonlySet<string> = new Set([
   'CAPIPRIVATEBLOB',
 ]);
 
-interface NCryptTypes {
-  readonly koffi: KoffiModule;
-  readonly structs: Readonly<Record<NCryptStructName, KoffiType>>;
-}
-
-let types: NCryptTypes | undefined;
-
-function defineTypes(): NCryptTypes {
-  if (types) return types;
-  const koffi = loadKoffi();
-  // Pointer members are declared with their C pointee type; the bindings write addresses of memory
-  // they own into them (koffi.encode accepts a bigint address for any pointer member).
-  const structs: Record<NCryptStructName, KoffiType> = {
-    NCryptKeyName: defineStruct(koffi, 'NCryptKeyName', {
-      pszName: 'char16_t *',
-      pszAlgid: 'char16_t *',
-      dwLegacyKeySpec: 'uint32_t',
-      dwFlags: 'uint32_t',
-    }),
-    NCryptBuffer: defineStruct(koffi, 'NCryptBuffer', {
-      cbBuffer: 'uint32_t',
-      BufferType: 'uint32_t',
-      pvBuffer: 'void *',
-    }),
-    NCryptBufferDesc: defineStruct(koffi, 'NCryptBufferDesc', {
-      ulVersion: 'uint32_t',
-      cBuffers: 'uint32_t',
-      pBuffers: 'NCryptBuffer *',
-    }),
-    BCRYPT_PKCS1_PADDING_INFO: defineStruct(koffi, 'BCRYPT_PKCS1_PADDING_INFO', { pszAlgId: 'const char16_t *' }),
-    BCRYPT_PSS_PADDING_INFO: defineStruct(koffi, 'BCRYPT_PSS_PADDING_INFO', {
-      pszAlgId: 'const char16_t *',
-      cbSalt: 'uint32_t',
-    }),
-    BCRYPT_OAEP_PADDING_INFO: defineStruct(koffi, 'BCRYPT_OAEP_PADDING_INFO', {
-      pszAlgId: 'const char16_t *',
-      pbLabel: 'uint8_t *',
-      cbLabel: 'uint32_t',
-    }),
-    NCRYPT_UI_POLICY: defineStruct(koffi, 'NCRYPT_UI_POLICY', {
-      dwVersion: 'uint32_t',
-      dwFlags: 'uint32_t',
-      pszCreationTitle: 'const char16_t *',
-      pszFriendlyName: 'const char16_t *',
-      pszDescription: 'const char16_t *',
-    }),
-    // The blob headers are read in TypeScript (blobs.ts); they are defined here so that the layout
-    // test checks the offsets that code relies on.
-    BCRYPT_RSAKEY_BLOB: defineStruct(koffi, 'BCRYPT_RSAKEY_BLOB', {
-      Magic: 'uint32_t',
-      BitLength: 'uint32_t',
-      cbPublicExp: 'uint32_t',
-      cbModulus: 'uint32_t',
-      cbPrime1: 'uint32_t',
-      cbPrime2: 'uint32_t',
-    }),
-    BCRYPT_ECCKEY_BLOB: defineStruct(koffi, 'BCRYPT_ECCKEY_BLOB', { dwMagic: 'uint32_t', cbKey: 'uint32_t' }),
-  };
-  types = { koffi, structs };
-  return types;
-}
-
-/**
- * Defines (once) the structs the NCrypt bindings marshal and returns their layouts as koffi computes
- * them (`sizeof`, `alignof`, `offsetof` of each member), for comparison with the Windows SDK headers.
- * Needs koffi but not ncrypt.dll, so it works on any platform.
- *
- * @example
- * ```ts
- * defineNCryptTypes().NCryptKeyName.size; // 24 on x64
- * ```
- * @since 0.2.0
- */
-export function defineNCryptTypes(): Readonly<Record<NCryptStructName, StructLayout>> {
-  const { koffi, structs } = defineTypes();
-  const out = {} as Record<NCryptStructName, StructLayout>;
-  for (const [name, type] of Object.entries(structs) as [NCryptStructName, KoffiType][]) {
-    out[name] = layoutOf(koffi, type);
-  }
-  return out;
-}
-
-function unavailable(message: string, hint: string, cause?: unknown): KeyStoreError {
-  return new KeyStoreError('ERR_KEYSTORE_PROVIDER_UNAVAILABLE', message, { providerId: 'cng', hint, cause });
-}
-
-/** True under Wine, whose ntdll exports `wine_get_version`. */
-function isWine(koffi: KoffiModule): boolean {
-  try {
-    koffi.load('ntdll.dll').func('const char * wine_get_version(void)');
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * `NTE_NOT_SUPPORTED` from a call that names no algorithm (open, delete, enumerate, decrypt without
- * OAEP) means the provider lacks the operation, not an algorithm.
- */
-function operationUnsupported(
-  status: number,
-): { code: 'ERR_KEYSTORE_UNSUPPORTED_OPERATION'; hint: string } | undefined {
-  if (status !== NTE_NOT_SUPPORTED) return undefined;
-  return {
-    code: 'ERR_KEYSTORE_UNSUPPORTED_OPERATION',
-    hint: 'this key storage provider does not implement the operation (Wine implements only part of CNG)',
-  };
-}
-
-/** The refusal of a function Wine exports only as an aborting stub. */
-function wineStub(fn: string): KeyStoreError {
-  return new KeyStoreError('ERR_KEYSTORE_UNSUPPORTED_OPERATION', `${fn} is not implemented by Wine's ncrypt.dll`, {
-    providerId: 'cng',
-    hint: `Wine exports ${fn} as a stub that aborts the process, so it is not called; ECDH needs real Windows`,
-  });
-}
+export type { NCryptStructName } from './ncrypt-structs.js';
+export { defineNCryptTypes, NCRYPT_FUNCTIONS } from './ncrypt-structs.js';
 
 let cached: NCryptBindings | undefined;
 
@@ -389,134 +226,11 @@ export function loadNCrypt(): NCryptBindings {
   const withHandles = <T>(handles: readonly bigint[], run: () => Promise<T>): Promise<T> =>
     table.withHandles(handles, run);
 
-  const call = async (f: NativeFn, args: readonly unknown[]): Promise<number> =>
-    ((await callAsync<number>(f, args)) as number) >>> 0;
-  const callSync = (f: NativeFn, args: readonly unknown[]): number => (f(...args) as number) >>> 0;
-
-  const isBufferTooSmall = (status: number) => status === NTE_BUFFER_TOO_SMALL || status === TPM_E_PCP_BUFFER_TOO_SMALL;
-
-  /**
-   * The two-call size pattern: ask for the size with a NULL buffer, then fill a buffer of that size.
-   * If the value grew in between (BUFFER_TOO_SMALL), ask again, up to three times.
-   */
-  const twoCall = async (
-    name: string,
-    invoke: (out: Buffer | null, size: number, pcb: number[]) => Promise<number> | number,
-    context: () => string,
-    code?: (status: number) => { code?: KeyStoreError['code']; hint?: string } | undefined,
-  ): Promise<Buffer> => {
-    const fail = (status: number) => {
-      const special = code?.(status);
-      return statusError(name, status, { providerId: 'cng', context: context(), ...special });
-    };
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const pcb = [0];
-      let status = await invoke(null, 0, pcb);
-      if (status !== 0 && !isBufferTooSmall(status)) throw fail(status);
-      const size = pcb[0] ?? 0;
-      if (size === 0) return Buffer.alloc(0);
-      if (size > 16 * 1024 * 1024) {
-        throw new KeyStoreError('ERR_KEYSTORE_NATIVE_FAILURE', `${name} asked for ${size} bytes`, {
-          providerId: 'cng',
-          hint: 'the key storage provider reported an implausible size; report it',
-        });
-      }
-      const out = Buffer.alloc(size);
-      pcb[0] = 0;
-      status = await invoke(out, size, pcb);
-      if (isBufferTooSmall(status)) continue;
-      if (status !== 0) throw fail(status);
-      const written = pcb[0] ?? 0;
-      if (written > size) throw fail(NTE_BUFFER_TOO_SMALL);
-      return out.subarray(0, written);
-    }
-    throw fail(NTE_BUFFER_TOO_SMALL);
-  };
-
-  /** Sync flavour of {@link twoCall} for cheap calls (property reads, export). */
-  const twoCallSync = (
-    name: string,
-    invoke: (out: Buffer | null, size: number, pcb: number[]) => number,
-    context: () => string,
-    code?: (status: number) => { code?: KeyStoreError['code']; hint?: string } | undefined,
-  ): Buffer => {
-    const fail = (status: number) =>
-      statusError(name, status, { providerId: 'cng', context: context(), ...code?.(status) });
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const pcb = [0];
-      let status = invoke(null, 0, pcb);
-      if (status !== 0 && !isBufferTooSmall(status)) throw fail(status);
-      const size = pcb[0] ?? 0;
-      if (size === 0) return Buffer.alloc(0);
-      if (size > 16 * 1024 * 1024) throw fail(NTE_BUFFER_TOO_SMALL);
-      const out = Buffer.alloc(size);
-      pcb[0] = 0;
-      status = invoke(out, size, pcb);
-      if (isBufferTooSmall(status)) continue;
-      if (status !== 0) throw fail(status);
-      const written = pcb[0] ?? 0;
-      if (written > size) throw fail(NTE_BUFFER_TOO_SMALL);
-      return out.subarray(0, written);
-    }
-    throw fail(NTE_BUFFER_TOO_SMALL);
-  };
-
-  /** Memory for one call: Node-owned buffers whose addresses go into structs; kept alive by `keep`. */
-  const pin = (keep: Buffer[], data: Buffer): bigint => {
-    keep.push(data);
-    return koffi.address(data) as bigint;
-  };
-
-  /** The padding structure (or null) and padding flag of a call. */
-  const marshalPadding = (padding: NCryptPadding, keep: Buffer[], forCipher: boolean): [Buffer | null, number] => {
-    switch (padding.kind) {
-      case 'none':
-        return [null, 0];
-      case 'pkcs1': {
-        // Encryption with PKCS#1 takes no padding structure; signing takes one (a NULL pszAlgId signs
-        // the digest bytes as they are, without a DigestInfo).
-        if (forCipher) return [null, BCRYPT_PAD_PKCS1];
-        const info = Buffer.alloc(koffi.sizeof(structs.BCRYPT_PKCS1_PADDING_INFO));
-        const alg = padding.hash === undefined ? 0n : pin(keep, wideString(padding.hash));
-        koffi.encode(info, 0, structs.BCRYPT_PKCS1_PADDING_INFO, { pszAlgId: alg });
-        keep.push(info);
-        return [info, BCRYPT_PAD_PKCS1];
-      }
-      case 'pss': {
-        const info = Buffer.alloc(koffi.sizeof(structs.BCRYPT_PSS_PADDING_INFO));
-        koffi.encode(info, 0, structs.BCRYPT_PSS_PADDING_INFO, {
-          pszAlgId: pin(keep, wideString(padding.hash)),
-          cbSalt: padding.saltLength,
-        });
-        keep.push(info);
-        return [info, BCRYPT_PAD_PSS];
-      }
-      case 'oaep': {
-        const info = Buffer.alloc(koffi.sizeof(structs.BCRYPT_OAEP_PADDING_INFO));
-        const label = padding.label !== undefined && padding.label.length > 0 ? Buffer.from(padding.label) : null;
-        koffi.encode(info, 0, structs.BCRYPT_OAEP_PADDING_INFO, {
-          pszAlgId: pin(keep, wideString(padding.hash)),
-          pbLabel: label === null ? 0n : pin(keep, label),
-          cbLabel: label === null ? 0 : label.length,
-        });
-        keep.push(info);
-        return [info, BCRYPT_PAD_OAEP];
-      }
-    }
-  };
-
-  const paddingText = (padding: NCryptPadding): string => {
-    switch (padding.kind) {
-      case 'none':
-        return 'no padding';
-      case 'pkcs1':
-        return `PKCS#1${padding.hash ? ` ${padding.hash}` : ''}`;
-      case 'pss':
-        return `PSS ${padding.hash} salt ${padding.saltLength}`;
-      case 'oaep':
-        return `OAEP ${padding.hash}`;
-    }
-  };
+  const call = callStatus;
+  const callSync = callStatusSync;
+  const pin = (keep: Buffer[], data: Buffer): bigint => pinBuffer(koffi, keep, data);
+  const marshalPadding = (padding: NCryptPadding, keep: Buffer[], forCipher: boolean) =>
+    paddingInfo(koffi, structs, padding, keep, forCipher);
 
   const bindings: NCryptBindings = {
     openStorageProvider(providerName, flags) {

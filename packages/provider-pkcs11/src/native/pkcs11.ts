@@ -8,6 +8,7 @@
  */
 import { createRequire } from 'node:module';
 import { KeyStoreError } from '@keystore/core';
+import type { NativeFn } from '@keystore/core/provider';
 import { CKF_OS_LOCKING_OK, CKR, FUNCTION_LIST_ORDER } from './constants.js';
 import { type Attribute, type Layout, type Mechanism, Memory, makeLayout, retain } from './layout.js';
 
@@ -113,8 +114,6 @@ export interface Pkcs11Native {
 }
 
 type KoffiModule = typeof import('koffi');
-// biome-ignore lint/suspicious/noExplicitAny: koffi functions are untyped; they stay in this file.
-type NativeFn = ((...args: any[]) => any) & { async: (...args: any[]) => void };
 
 function unavailable(message: string, hint: string, cause?: unknown): KeyStoreError {
   return new KeyStoreError('ERR_KEYSTORE_PROVIDER_UNAVAILABLE', message, { providerId: 'pkcs11', hint, cause });
