@@ -238,14 +238,14 @@ export const MUTATIONS = [
   },
   {
     id: 'selection-deny-ignored',
-    file: `${CORE}/selection.ts`,
+    file: `${CORE}/policy-reasons.ts`,
     from: 'if (policy.providers.deny.includes(id)) {',
     to: 'if (false) {',
     tests: [`${CORE_TEST}/selection.test.ts`],
   },
   {
     id: 'selection-legacy-allowed',
-    file: `${CORE}/selection.ts`,
+    file: `${CORE}/policy-reasons.ts`,
     from: "if (provider.capabilities.legacyCryptoApi && policy.legacyCryptoApi === 'deny') {",
     to: "if (provider.capabilities.legacyCryptoApi && policy.legacyCryptoApi === 'allow') {",
     tests: [`${CORE_TEST}/selection.test.ts`],
@@ -260,7 +260,7 @@ export const MUTATIONS = [
   // Receipts: a key below the floor is refused after the fact.
   {
     id: 'receipt-unknown-level-accepted',
-    file: `${CORE}/keystore.ts`,
+    file: `${CORE}/keystore-verify.ts`,
     from: 'if (level !== null && isAtLeast(level, floor)) return;',
     to: 'if (level === null || isAtLeast(level, floor)) return;',
     tests: [`${CORE_TEST}/keystore.test.ts`],
@@ -268,7 +268,7 @@ export const MUTATIONS = [
   },
   {
     id: 'receipt-below-floor-accepted',
-    file: `${CORE}/keystore.ts`,
+    file: `${CORE}/keystore-verify.ts`,
     from: 'if (level !== null && isAtLeast(level, floor)) return;',
     to: 'if (level !== null) return;',
     tests: [`${CORE_TEST}/keystore.test.ts`],
