@@ -9,9 +9,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -239,7 +239,9 @@ export async function run() {
         pool[which].push(await throughput(() => (which === 'one' ? one : pooled).signDigest(digest), 8));
     }
     const speedup = median(pool.four.map((x, i) => x / pool.one[i]));
-    console.log('  session pool, ECDSA-P256, 8 signs in flight   1 session               4 sessions              ratio');
+    console.log(
+      '  session pool, ECDSA-P256, 8 signs in flight   1 session               4 sessions              ratio',
+    );
     console.log(`  ${''.padEnd(45)} ${cell(pool.one)}${cell(pool.four)}${fmt(speedup, 2).padStart(5)}`);
     await four.close?.();
     await single.close?.();
