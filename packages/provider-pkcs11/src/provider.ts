@@ -171,6 +171,9 @@ export class Pkcs11Provider implements KeyStoreProvider {
         tokenModel: `${info.manufacturer} ${info.model}`,
         mechanisms: mechanisms.length,
         isolationBasis: isolation.basis === 'declared' ? 'declared by the machine policy' : 'not declared',
+        // What the machine policy declares for this module and where, even when it is not honoured.
+        declaredLevel: isolation.declared ?? 'none',
+        policySource: isolation.source ?? 'none',
         isolationEvidence: isolation.evidence.join(' '),
         mechanismsUsed: USED_MECHANISMS.filter(([, m]) => mechanisms.includes(m))
           .map(([name]) => name)
