@@ -88,11 +88,9 @@ function receipt(isolation: ModuleIsolation): IsolationReceipt {
 
 /**
  * Keys on a PKCS#11 token (an HSM, a smart card, SoftHSM2). A key named `N` is a private and a public
- * key object with `CKA_LABEL` `N` and a `CKA_ID` derived from `N`; keys other tools made are found by
- * their label and opened with their own id.
- *
- * > [!NOTE]
- * > The package is not published yet: see its README for what works and what does not.
+ * key object with `CKA_LABEL` `N` and a `CKA_ID` of 16 random bytes fixed for the key's life; keys
+ * other tools made are found by their label and opened with their own id. The package README says
+ * what was tested where (Linux and SoftHSM2 2.6.1 only).
  *
  * @example
  * ```ts

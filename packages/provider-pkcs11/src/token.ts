@@ -100,7 +100,7 @@ async function acquireModule(path: string, double: Pkcs11Native | undefined): Pr
  * `native` with its object calls (`C_FindObjects*`, `C_GetAttributeValue`, `C_GenerateKeyPair`,
  * `C_CreateObject`, `C_DestroyObject`) made one at a time in this process; signing, decrypting and
  * deriving still run at once on several sessions. SoftHSM2 2.6.1 races between finding objects and
- * creating them on other sessions of the same token: about 1 in 100 of the key generations made
+ * creating them on other sessions of the same token: up to 3 in 100 of the key generations made
  * while other sessions searched and read objects failed with `CKR_GENERAL_ERROR` or
  * `CKR_TEMPLATE_INCONSISTENT`, or handed out a handle that was invalid at once (SoftHSMv2 issue 573,
  * fixed by its pull request 576 after 2.6.1). Other modules pay the cost of creating, opening and
