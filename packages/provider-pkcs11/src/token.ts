@@ -106,7 +106,7 @@ async function acquireModule(path: string, double: Pkcs11Native | undefined): Pr
  * fixed by its pull request 576 after 2.6.1). Other modules pay the cost of creating, opening and
  * listing keys one call at a time, which is small next to the signs it leaves alone.
  */
-export function serializeObjectCalls(native: Pkcs11Native): Pkcs11Native {
+function serializeObjectCalls(native: Pkcs11Native): Pkcs11Native {
   let queue: Promise<unknown> = Promise.resolve();
   const serial =
     <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
