@@ -497,3 +497,72 @@ describe.skipIf(!wine.available)(
     });
   },
 );
+
+// @keystore/provider-pkcs11 from the tarballs against a SoftHSM2 token of its own: the installed
+// package loads the module, generates keys on the token, signs, and the signatures verify with
+// node:crypto. CI sets KEYSTORE_REQUIRE_SOFTHSM=1, which fails this instead of skipping.
+const HAVE_SOFTHSM2 = existsSync('/usr/lib/softhsm/libsofthsm2.so') && which('softhsm2-util');
+const NEEDS_SOFTHSM2 = 'needs Linux with SoftHSM2 (apt-get install softhsm2)';
+if (process.env.KEYSTORE_REQUIRE_SOFTHSM === '1' && !HAVE_SOFTHSM2) {
+  throw new Error(`KEYSTORE_REQUIRE_SOFTHSM=1 but ${NEEDS_SOFTHSM2}`);
+}
+
+function which(cmd: string): boolean {
+  return (
+    process.platform === 'linux' &&
+    (process.env.PATH ?? '').split(delimiter).some((dir) => dir !== '' && existsSync(join(dir, cmd)))
+  );
+}
+
+describe.skipIf(!HAVE_SOFTHSM2)(
+  `@keystore/provider-pkcs11 from the tarballs on SoftHSM2${HAVE_SOFTHSM2 ? '' : ` (skipped: ${NEEDS_SOFTHSM2})`}`,
+  () => {
+    it('generates ECDSA-P256 and RSA-2048 keys on the token; their signatures verify with node:crypto', async () => {
+      const dir = join(base, 'softhsm');
+      mkdirSync(join(dir, 'tokens'), { recursive: true, mode: 0o700 });
+      const conf = join(dir, 'softhsm2.conf');
+      writeFileSync(
+        conf,
+        `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`,
+      );
+      const softhsmEnv = { ...env, SOFTHSM2_CONF: conf };
+      await execFileP(
+        'softhsm2-util',
+        ['--init-token', '--free', '--label', 'pack', '--pin', '1234-pack', '--so-pin', '5678-pack'],
+        { env: softhsmEnv },
+      );
+      writeFileSync(
+        join(app, 'pkcs11-check.mjs'),
+        `import { createHash, verify } from 'node:crypto';
+import { createKeyStore } from '@keystore/core';
+import { pkcs11Provider } from '@keystore/provider-pkcs11';
+const store = await createKeyStore({
+  providers: [pkcs11Provider({ module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'pack', pinEnv: 'PACK_TOKEN_PIN' })],
+  policy: { minimumIsolation: 'in-process' },
+});
+const data = Buffer.from('signed from the tarball');
+const report = {};
+for (const algorithm of ['ECDSA-P256', 'RSA-2048']) {
+  const key = await store.createKey('pack-' + algorithm, { algorithm });
+  const signature = await key.sign(data);
+  const hash = 'sha256';
+  report[algorithm] = { verified: verify(hash, data, key.publicKey, signature), isolation: key.isolation.level };
+  await store.deleteKey('pack-' + algorithm);
+}
+await store.close();
+console.log(JSON.stringify(report));
+`,
+      );
+      const run = await runProgram(process.execPath, ['pkcs11-check.mjs'], {
+        cwd: app,
+        env: { ...softhsmEnv, PACK_TOKEN_PIN: '1234-pack' },
+      });
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      expect(lastJson(run)).toEqual({
+        'ECDSA-P256': { verified: true, isolation: 'in-process' },
+        'RSA-2048': { verified: true, isolation: 'in-process' },
+      });
+    });
+  },
+);

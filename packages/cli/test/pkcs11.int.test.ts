@@ -72,6 +72,17 @@ describe.skipIf(!HAVE)(`keystore --provider pkcs11 on SoftHSM2${HAVE ? '' : ` ($
     expect(row?.details).toMatchObject({ module: token.module, tokenLabel: token.label });
     expect(String(row?.details.mechanismsUsed)).toContain('CKM_ECDSA');
     expect(row?.details.isolationBasis).toBe('not declared');
+    expect(row?.details).toMatchObject({
+      tokenSerial: expect.stringMatching(/\S/),
+      declaredLevel: 'none',
+      policySource: 'none',
+    });
+    expect(String(row?.details.mechanismsUsed)).toContain('CKM_RSA_PKCS');
+    // The text report has the same rows.
+    const text = box.run(['doctor'], { env }).stdout;
+    expect(text).toContain(`module=${token.module}`);
+    expect(text).toContain(`tokenLabel=${token.label}`);
+    expect(text).toContain('declaredLevel=none');
     expect(String(row?.details.isolationEvidence)).toContain('not declared in the machine policy');
 
     const bare = parse<{ providers: { id: string; available: boolean; reasons: string[] }[] }>(

@@ -48,6 +48,10 @@ function unconfigured(reasons: string[]): KeyStoreProvider {
     openKey: (): Promise<ProviderKey> => refuse(),
     listKeys: (): Promise<ProviderKeyInfo[]> => refuse(),
     deleteKey: (): Promise<void> => refuse(),
+    // The capabilities say importKeys, as the configured provider's do: refused like the rest.
+    importKey: (): Promise<ProviderKey> => refuse(),
+    // Nothing was loaded: closing is a no-op, as on every other provider.
+    close: async (): Promise<void> => {},
   };
 }
 

@@ -1,6 +1,6 @@
 /**
  * `@keystore/provider-pkcs11`: keys on a PKCS#11 token (an HSM, a smart card, SoftHSM2) through the
- * vendor's module, loaded with koffi. Not published yet: see the package README for what works.
+ * vendor's module, loaded with koffi. The package README says what works and what was tested where.
  *
  * @example
  * ```ts

@@ -27,6 +27,10 @@ export interface ModuleIsolation {
   readonly level: IsolationLevel;
   readonly evidence: readonly string[];
   readonly basis: 'declared' | undefined;
+  /** The level the machine policy declares for the module (honoured or not), if any. */
+  readonly declared?: IsolationLevel;
+  /** Where that declaration comes from (`machine: /etc/…`, `registry: HKLM\…`), if any. */
+  readonly source?: string;
 }
 
 function realPath(path: string): string | undefined {
@@ -55,12 +59,18 @@ function describeSource(policy: EffectivePolicy, declared: DeclaredPkcs11Module)
   return `${declared.source}: ${policy.machinePolicyPath ?? 'the machine policy file'}`;
 }
 
-const IN_PROCESS = (module: string, token: string, why: string): ModuleIsolation => ({
+const IN_PROCESS = (
+  module: string,
+  token: string,
+  why: string,
+  declaration: { declared?: IsolationLevel; source?: string } = {},
+): ModuleIsolation => ({
   level: 'in-process',
   evidence: [
     `the PKCS#11 module ${module} (token "${token}") ${why}: its code runs in this process, and software cannot look behind a module`,
   ],
   basis: undefined,
+  ...declaration,
 });
 
 /** The isolation of the keys of `module`'s token `tokenLabel`, from the machine policy's declarations. */
@@ -96,6 +106,7 @@ export async function moduleIsolation(
       module,
       tokenLabel,
       `is declared ${declared.isolation} by the machine policy, but ${untrusted}, so the declaration is not honoured`,
+      { declared: declared.isolation, source: describeSource(policy, declared) },
     );
   }
   return {
@@ -104,5 +115,7 @@ export async function moduleIsolation(
       `${declared.isolation} declared by the machine policy (${describeSource(policy, declared)}) for the PKCS#11 module ${declared.path}${declared.tokenLabel === undefined ? '' : ` token "${declared.tokenLabel}"`}; software cannot look behind a module, so this is the machine owners' declaration`,
     ],
     basis: 'declared',
+    declared: declared.isolation,
+    source: describeSource(policy, declared),
   };
 }

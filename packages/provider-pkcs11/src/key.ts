@@ -18,6 +18,7 @@ import {
   type ProviderSignParams,
   throwIfAborted,
 } from '@keystore/core';
+import { exportAttributes, privateKeyFrom } from './material.js';
 import {
   CKA,
   CKD_NULL,
@@ -305,6 +306,36 @@ export class Pkcs11Key implements ProviderKey {
         await lease.native.destroyObject(lease.session, secret);
       }
     });
+  }
+
+  /**
+   * The private key, read from the token: only for a key made exportable (`CKA_EXTRACTABLE` true and
+   * `CKA_SENSITIVE` false); the core has checked the policy first. `ERR_KEYSTORE_NOT_EXPORTABLE`
+   * when the key is not, or when the token withholds its value. The buffers read are zeroed.
+   */
+  async exportPrivateKey(options?: OperationOptions): Promise<KeyObject> {
+    this.checkOpen(options);
+    const refused = (why: string) =>
+      new KeyStoreError('ERR_KEYSTORE_NOT_EXPORTABLE', `the key "${this.name}" ${why}`, {
+        providerId: PROVIDER_ID,
+        hint: 'only keys created or imported with exportable: true (where the policy allows it) can be exported',
+      });
+    if (!this.exportable) throw refused('is not exportable');
+    const privateKey = await this.token.run(
+      async (lease) => {
+        const values = check(
+          await lease.native.getAttributes(
+            lease.session,
+            await this.privateHandle(lease),
+            exportAttributes(this.algorithm),
+          ),
+        );
+        return privateKeyFrom(this.algorithm, values, this.publicKey);
+      },
+      { signal: options?.signal },
+    );
+    if (!privateKey) throw refused('is sensitive on the token: the token does not reveal its value');
+    return privateKey;
   }
 
   /** Whether `other` is this key's public key (compared as DER SPKI). */

@@ -11,7 +11,7 @@ import type { Attribute, Memory } from './native/layout.js';
 import { PROVIDER_ID } from './rv.js';
 
 /** DER of the named-curve OIDs (`CKA_EC_PARAMS`), from RFC 5480 section 2.1.1.1. */
-const CURVE_OIDS: Readonly<Record<string, Buffer>> = {
+export const CURVE_OIDS: Readonly<Record<string, Buffer>> = {
   'P-256': Buffer.from('06082a8648ce3d030107', 'hex'),
   'P-384': Buffer.from('06052b81040022', 'hex'),
   'P-521': Buffer.from('06052b81040023', 'hex'),

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { KeyObject } from 'node:crypto';
 import {
   algorithmInfo,
   type IsolationReceipt,
@@ -14,6 +15,7 @@ import {
   type ProbeResult,
   type ProviderCapabilities,
   type ProviderCreateRequest,
+  type ProviderImportRequest,
   type ProviderKeyInfo,
   type ProviderKeyRequest,
   throwIfAborted,
@@ -21,6 +23,7 @@ import {
 import { explainError, unavailableProbe } from '@keystore/core/provider';
 import { type ModuleIsolation, moduleIsolation } from './isolation.js';
 import { Pkcs11Key } from './key.js';
+import { importTemplates } from './material.js';
 import { CKA, CKK_EC, CKM, CKR } from './native/constants.js';
 import type { ObjectHandle } from './native/pkcs11.js';
 import { algorithmOf, generationTemplates, newKeyId, publicKeyFrom, searchTemplate } from './objects.js';
@@ -64,12 +67,12 @@ export const PKCS11_CAPABILITIES: ProviderCapabilities = {
   algorithms: ALGORITHMS,
   operations: ['sign', 'decrypt', 'derive'],
   scopes: ['user'],
-  exportableKeys: false,
+  exportableKeys: true,
   passwords: false,
   legacyCryptoApi: false,
   rsaSignaturePaddings: ['pkcs1', 'pss'],
   oaepHashes: ['sha1', 'sha256', 'sha384', 'sha512'],
-  importKeys: false,
+  importKeys: true,
   userPrompt: false,
 };
 
@@ -86,11 +89,9 @@ function receipt(isolation: ModuleIsolation): IsolationReceipt {
 
 /**
  * Keys on a PKCS#11 token (an HSM, a smart card, SoftHSM2). A key named `N` is a private and a public
- * key object with `CKA_LABEL` `N` and a `CKA_ID` derived from `N`; keys other tools made are found by
- * their label and opened with their own id.
- *
- * > [!NOTE]
- * > The package is not published yet: see its README for what works and what does not.
+ * key object with `CKA_LABEL` `N` and a `CKA_ID` of 16 random bytes fixed for the key's life; keys
+ * other tools made are found by their label and opened with their own id. The package README says
+ * what was tested where (Linux and SoftHSM2 2.6.1 only).
  *
  * @example
  * ```ts
@@ -171,6 +172,9 @@ export class Pkcs11Provider implements KeyStoreProvider {
         tokenModel: `${info.manufacturer} ${info.model}`,
         mechanisms: mechanisms.length,
         isolationBasis: isolation.basis === 'declared' ? 'declared by the machine policy' : 'not declared',
+        // What the machine policy declares for this module and where, even when it is not honoured.
+        declaredLevel: isolation.declared ?? 'none',
+        policySource: isolation.source ?? 'none',
         isolationEvidence: isolation.evidence.join(' '),
         mechanismsUsed: USED_MECHANISMS.filter(([, m]) => mechanisms.includes(m))
           .map(([name]) => name)
@@ -259,8 +263,9 @@ export class Pkcs11Provider implements KeyStoreProvider {
   }
 
   /**
-   * Generates a key pair on the token: `CKA_TOKEN`, `CKA_PRIVATE` and `CKA_SENSITIVE` true,
-   * `CKA_EXTRACTABLE` false. Exportable keys are refused (not built yet).
+   * Generates a key pair on the token: `CKA_TOKEN` and `CKA_PRIVATE` true, and `CKA_SENSITIVE` true
+   * and `CKA_EXTRACTABLE` false unless `exportable` (which the core allows only when the policy
+   * does): then `CKA_SENSITIVE` false and `CKA_EXTRACTABLE` true, so that its value can be read.
    */
   async createKey(request: ProviderCreateRequest): Promise<Pkcs11Key> {
     if (this.token.closed) throw closedError();
@@ -277,23 +282,80 @@ export class Pkcs11Provider implements KeyStoreProvider {
         },
       );
     }
-    if (request.exportable) {
-      throw new KeyStoreError(
-        'ERR_KEYSTORE_NOT_EXPORTABLE',
-        'the PKCS#11 provider does not create exportable keys yet',
-        {
-          providerId: PROVIDER_ID,
-          hint: 'create the key without exportable; its private part then never leaves the token',
-        },
-      );
-    }
     algorithmInfo(request.algorithm);
     // One create of a name at a time in this process (the check and the generation are two calls).
     const { info } = await this.token.track(() => this.token.find());
-    return oneAtATime(`${this.options.module}\0${info.serialNumber}\0${name}`, () => this.generate(name, request));
+    return oneAtATime(`${this.options.module}\0${info.serialNumber}\0${name}`, () =>
+      this.make(name, request, async ({ native, session }, id) => {
+        const t = generationTemplates(native.memory, request.algorithm, name, id, request.exportable === true);
+        return check(
+          await native.generateKeyPair(session, { mechanism: t.mechanism }, t.publicTemplate, t.privateTemplate),
+          `generating a ${request.algorithm} key`,
+        );
+      }),
+    );
   }
 
-  private generate(name: string, request: ProviderCreateRequest): Promise<Pkcs11Key> {
+  /**
+   * Creates an existing private key on the token (`C_CreateObject` of the private and the public
+   * object, same label and a new random `CKA_ID`), sensitive and not extractable unless `exportable`.
+   * The buffers that held the key's material are zeroed once the token has it. A token that refuses
+   * to create private key objects answers with a typed error (`CKR_TEMPLATE_INCONSISTENT`,
+   * `CKR_ATTRIBUTE_VALUE_INVALID` … as `ERR_KEYSTORE_NATIVE_FAILURE` with the return value's name).
+   */
+  async importKey(request: ProviderImportRequest): Promise<Pkcs11Key> {
+    if (this.token.closed) throw closedError();
+    const name = checkName(request?.name);
+    checkScope(request.scope);
+    checkNoPassword(request.password);
+    throwIfAborted(request.signal);
+    if (!(request.privateKey instanceof KeyObject) || request.privateKey.type !== 'private') {
+      throw new KeyStoreError('ERR_KEYSTORE_INVALID_ARGUMENT', 'privateKey must be a private KeyObject', {
+        providerId: PROVIDER_ID,
+      });
+    }
+    if (!ALGORITHMS.includes(request.algorithm)) {
+      throw new KeyStoreError(
+        'ERR_KEYSTORE_UNSUPPORTED_ALGORITHM',
+        `the PKCS#11 provider does not import ${String(request.algorithm)} keys`,
+        { providerId: PROVIDER_ID },
+      );
+    }
+    const { info } = await this.token.track(() => this.token.find());
+    return oneAtATime(`${this.options.module}\0${info.serialNumber}\0${name}`, () =>
+      this.make(name, request, async ({ native, session }, id) => {
+        const t = importTemplates(
+          native.memory,
+          request.algorithm,
+          request.privateKey,
+          name,
+          id,
+          request.exportable === true,
+        );
+        try {
+          const privateKey = check(
+            await native.createObject(session, t.privateTemplate),
+            `importing a ${request.algorithm} key`,
+          );
+          const publicKey = await native.createObject(session, t.publicTemplate);
+          if (publicKey.rv !== CKR.OK) await native.destroyObject(session, privateKey);
+          return { privateKey, publicKey: check(publicKey, `importing a ${request.algorithm} key`) };
+        } finally {
+          t.wipe();
+        }
+      }),
+    );
+  }
+
+  /**
+   * Makes a key pair named `name` with `create` (after checking the name is free), then checks that no
+   * other process made the same name at once and opens it; rolls the pair back on any failure.
+   */
+  private make(
+    name: string,
+    request: ProviderCreateRequest,
+    create: (lease: Lease, id: Buffer) => Promise<{ privateKey: ObjectHandle; publicKey: ObjectHandle }>,
+  ): Promise<Pkcs11Key> {
     return this.token.run(
       async (lease) => {
         const { native, session } = lease;
@@ -305,12 +367,7 @@ export class Pkcs11Provider implements KeyStoreProvider {
             providerId: PROVIDER_ID,
           });
         }
-        const id = newKeyId();
-        const t = generationTemplates(native.memory, request.algorithm, name, id, false);
-        const pair = check(
-          await native.generateKeyPair(session, { mechanism: t.mechanism }, t.publicTemplate, t.privateTemplate),
-          `generating a ${request.algorithm} key`,
-        );
+        const pair = await create(lease, newKeyId());
         try {
           if (request.signal?.aborted) throwIfAborted(request.signal);
           // Another process may have made the name at the same time: then neither key stays.

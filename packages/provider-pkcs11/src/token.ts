@@ -29,6 +29,7 @@ import { type CheckedOptions, closedError } from './options.js';
 import { isSessionLost, PROVIDER_ID, rvError } from './rv.js';
 
 interface LoadedModule {
+  /** The module, its object calls one at a time ({@link serializeObjectCalls}). */
   readonly native: Pkcs11Native;
   users: number;
   /** Whether this process's `C_Initialize` came from us (so `C_Finalize` is ours to call). */
@@ -67,7 +68,7 @@ async function acquireModule(path: string, double: Pkcs11Native | undefined): Pr
     entry = modules.get(key);
   }
   if (!entry) {
-    const native = double ?? loadPkcs11(path);
+    const native = serializeObjectCalls(double ?? loadPkcs11(path));
     const created: LoadedModule = {
       native,
       users: 0,
@@ -93,6 +94,38 @@ async function acquireModule(path: string, double: Pkcs11Native | undefined): Pr
     throw err;
   }
   return entry;
+}
+
+/**
+ * `native` with its object calls (`C_FindObjects*`, `C_GetAttributeValue`, `C_GenerateKeyPair`,
+ * `C_CreateObject`, `C_DestroyObject`) made one at a time in this process; signing, decrypting and
+ * deriving still run at once on several sessions. SoftHSM2 2.6.1 races between finding objects and
+ * creating them on other sessions of the same token: up to 3 in 100 of the key generations made
+ * while other sessions searched and read objects failed with `CKR_GENERAL_ERROR` or
+ * `CKR_TEMPLATE_INCONSISTENT`, or handed out a handle that was invalid at once (SoftHSMv2 issue 573,
+ * fixed by its pull request 576 after 2.6.1). Other modules pay the cost of creating, opening and
+ * listing keys one call at a time, which is small next to the signs it leaves alone.
+ */
+function serializeObjectCalls(native: Pkcs11Native): Pkcs11Native {
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial =
+    <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> => {
+      const run = queue.then(
+        () => call(...args),
+        () => call(...args),
+      );
+      queue = run.catch(() => undefined);
+      return run;
+    };
+  return {
+    ...native,
+    findObjects: serial((session, template, max) => native.findObjects(session, template, max)),
+    getAttributes: serial((session, object, types) => native.getAttributes(session, object, types)),
+    generateKeyPair: serial((session, mechanism, pub, priv) => native.generateKeyPair(session, mechanism, pub, priv)),
+    createObject: serial((session, template) => native.createObject(session, template)),
+    destroyObject: serial((session, object) => native.destroyObject(session, object)),
+  };
 }
 
 async function releaseModule(entry: LoadedModule): Promise<void> {

@@ -29,11 +29,8 @@ describe.skipIf(!HAVE_SOFTHSM)(`provider conformance on SoftHSM2${HAVE_SOFTHSM ?
     // SoftHSM2 2.6 decrypts RSA-OAEP with SHA-1 only (C_DecryptInit answers CKR_ARGUMENTS_BAD for the
     // others): the provider is told so through oaepHashes, as an app on that token would tell it.
     skip: {
-      exportable:
-        'creating extractable keys and exporting them is not built yet (keys are created CKA_EXTRACTABLE false)',
       passwords: "token keys are protected by the token's user PIN, not a password of their own",
       machineScope: 'a token has no machine scope: its keys belong to whoever holds the user PIN',
-      importKey: 'importing keys onto the token is not built yet',
     },
     timeout: 60_000,
   });

@@ -34,8 +34,6 @@ describe.skipIf(!HAVE_SOFTHSM)(`operation fuzz: pkcs11 on SoftHSM2${HAVE_SOFTHSM
     const report = await runOperationFuzz({
       openStore: () => store(t),
       algorithms: ['ECDSA-P256', 'ECDSA-P256', 'ECDSA-P384', 'ECDH-P256', 'RSA-2048'],
-      // The provider imports no keys yet.
-      weights: { import: 0 },
       seed: SEED,
       operations: OPERATIONS,
       timeLimitMs: 150_000,

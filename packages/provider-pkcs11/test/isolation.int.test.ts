@@ -36,7 +36,14 @@ describe.skipIf(!HAVE_SOFTHSM)(`declared isolation on SoftHSM2${HAVE_SOFTHSM ? '
 
   it('undeclared: in-process, and the receipt says why', async () => {
     const p = make(null);
-    expect((await p.probe()).isolation).toBe('in-process');
+    const probe = await p.probe();
+    expect(probe.isolation).toBe('in-process');
+    // What `keystore doctor` shows: nothing declared, from nowhere.
+    expect(probe.details).toMatchObject({
+      declaredLevel: 'none',
+      policySource: 'none',
+      isolationBasis: 'not declared',
+    });
     const key = await p.createKey({ name: 'plain', algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
     expect(key.isolation.level).toBe('in-process');
     expect(key.isolation.basis).toBeUndefined();
@@ -45,7 +52,14 @@ describe.skipIf(!HAVE_SOFTHSM)(`declared isolation on SoftHSM2${HAVE_SOFTHSM ? '
 
   it('declared hardware for this token: the keys are hardware, declared by the machine policy, never "measured"', async () => {
     const p = make(declare(token.label));
-    expect((await p.probe()).isolation).toBe('hardware');
+    const probe = await p.probe();
+    expect(probe.isolation).toBe('hardware');
+    // What `keystore doctor` shows: the declared level and the policy source it came from.
+    expect(probe.details).toMatchObject({
+      declaredLevel: 'hardware',
+      isolationBasis: 'declared by the machine policy',
+    });
+    expect(String(probe.details?.policySource)).toMatch(/^machine: /);
     const key = await p.openKey({ name: 'plain', scope: 'user' });
     expect(key.isolation.level).toBe('hardware');
     expect(key.isolation.basis).toBe('declared');

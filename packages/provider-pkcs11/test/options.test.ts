@@ -1,12 +1,13 @@
 // The provider's options and the PIN's sources, checked before any module is loaded, and the
 // mapping of PKCS#11 return values to typed errors.
+import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { KeyStoreError } from '@keystore/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Pkcs11Provider, resolvePin, Secret } from '../src/index.js';
+import { createProvider, Pkcs11Provider, resolvePin, Secret } from '../src/index.js';
 import { checkName, checkScope } from '../src/options.js';
 import { isSessionLost, rvError } from '../src/rv.js';
 
@@ -122,5 +123,21 @@ describe('CK_RV mapping', () => {
   it('the return values after which a new session may help', () => {
     for (const rv of [0x3, 0x32, 0xb0, 0xb3, 0xe0, 0x101]) expect(isSessionLost(rv)).toBe(true);
     for (const rv of [0, 0x5, 0xa0, 0xa4, 0x70, undefined]) expect(isSessionLost(rv)).toBe(false);
+  });
+});
+
+describe('createProvider from the environment, unconfigured', () => {
+  it('probes unavailable with what to set, refuses every key operation typed, and closes', async () => {
+    const provider = createProvider({});
+    const probe = await provider.probe();
+    expect(probe.available).toBe(false);
+    expect(probe.reasons.join(' ')).toContain('KEYSTORE_PKCS11_MODULE');
+    const request = { name: 'k', algorithm: 'ECDSA-P256', scope: 'user', exportable: false } as const;
+    await expect(provider.createKey(request)).rejects.toMatchObject({ code: 'ERR_KEYSTORE_PROVIDER_UNAVAILABLE' });
+    const privateKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    await expect(provider.importKey?.({ ...request, privateKey })).rejects.toMatchObject({
+      code: 'ERR_KEYSTORE_PROVIDER_UNAVAILABLE',
+    });
+    await expect(provider.close?.()).resolves.toBeUndefined();
   });
 });

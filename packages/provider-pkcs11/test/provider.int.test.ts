@@ -2,7 +2,7 @@
  * The provider against a real SoftHSM2 token: finding the token, the PIN and its errors, the pool
  * under concurrent load, and recovery after the module dropped every session.
  */
-import { createHash, verify } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
 import { inspect } from 'node:util';
 import { KeyStoreError } from '@keystore/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -228,6 +228,77 @@ describeSoftHsm(title('the PKCS#11 provider'), () => {
     } finally {
       await real.closeSession(session);
     }
+  });
+
+  /** CKA_SENSITIVE, CKA_EXTRACTABLE and CKA_PRIVATE of the private object labelled `name`. */
+  async function privateFlags(name: string): Promise<number[]> {
+    const { value: slots } = await real.getSlotList(true);
+    const session = (await real.openSession(await slotOf(real, slots!, token.label), 4)).value!;
+    try {
+      await real.login(session, 1, Buffer.from(token.pin));
+      const label = { type: 3, value: Buffer.from(name) };
+      const found = (await real.findObjects(session, [{ type: 0, value: real.memory.ulong(3) }, label])).value!;
+      expect(found).toHaveLength(1);
+      const attrs = (await real.getAttributes(session, found[0]!, [0x103, 0x162, 0x2])).value!;
+      return [0x103, 0x162, 0x2].map((t) => attrs.get(t)?.[0] ?? -1);
+    } finally {
+      await real.closeSession(session);
+    }
+  }
+
+  it('exportable keys are created and imported CKA_SENSITIVE false and CKA_EXTRACTABLE true; others the reverse', async () => {
+    const p = make();
+    const made = await p.createKey({ name: 'exp-made', algorithm: 'ECDSA-P256', scope: 'user', exportable: true });
+    // CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_PRIVATE
+    expect(await privateFlags('exp-made')).toEqual([0, 1, 1]);
+    const exported = await made.exportPrivateKey();
+    expect(createPublicKey(exported).export({ format: 'jwk' })).toEqual(made.publicKey.export({ format: 'jwk' }));
+
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    const kept = await p.importKey({
+      name: 'imp-kept',
+      algorithm: 'RSA-2048',
+      scope: 'user',
+      exportable: false,
+      privateKey: rsa,
+    });
+    expect(await privateFlags('imp-kept')).toEqual([1, 0, 1]);
+    expect((await failure(() => kept.exportPrivateKey())).code).toBe('ERR_KEYSTORE_NOT_EXPORTABLE');
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey;
+    const open = await p.importKey({
+      name: 'imp-open',
+      algorithm: 'ECDSA-P384',
+      scope: 'user',
+      exportable: true,
+      privateKey: ec,
+    });
+    expect(await privateFlags('imp-open')).toEqual([0, 1, 1]);
+    expect((await open.exportPrivateKey()).export({ format: 'jwk' })).toEqual(ec.export({ format: 'jwk' }));
+  });
+
+  it('a token that refuses to create private key objects: a typed error, the key material wiped, nothing left behind', async () => {
+    const seen: Buffer[] = [];
+    const refusing: Pkcs11Native = {
+      ...real,
+      createObject: async (session, template) => {
+        for (const a of template) seen.push(a.value);
+        const isPrivate = template.some((a) => a.type === 0 && real.memory.readUlong(a.value) === 3n);
+        return isPrivate ? { rv: 0xd1, fn: 'C_CreateObject' } : real.createObject(session, template);
+      },
+    };
+    const p = make({ native: refusing });
+    const privateKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    const d = Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url');
+    const err = await failure(() =>
+      p.importKey({ name: 'refused', algorithm: 'ECDSA-P256', scope: 'user', exportable: false, privateKey }),
+    );
+    expect(err.code).toBe('ERR_KEYSTORE_NATIVE_FAILURE');
+    expect(err.nativeName).toBe('CKR_TEMPLATE_INCONSISTENT');
+    // The private scalar was handed to the module, and zeroed once the call was over.
+    const scalar = seen.find((b) => b.length === d.length && b.every((x) => x === 0));
+    expect(scalar, 'a zeroed buffer the size of the scalar').toBeDefined();
+    expect(seen.some((b) => b.equals(d))).toBe(false);
+    expect((await make().listKeys()).map((k) => k.name)).not.toContain('refused');
   });
 
   it('200 concurrent signs on a pool of 4 all verify, never two calls on one session, never more than 4 sessions', async () => {

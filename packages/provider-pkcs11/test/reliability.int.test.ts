@@ -30,6 +30,38 @@ describe.skipIf(!HAVE_SOFTHSM)(`reliability on SoftHSM2${HAVE_SOFTHSM ? '' : ` (
     token?.dispose();
   });
 
+  // SoftHSM2 2.6.1 races between finding objects and creating them on other sessions (SoftHSMv2
+  // issue 573): unguarded, about 1 in 100 generations made while other sessions searched failed with
+  // CKR_GENERAL_ERROR or CKR_TEMPLATE_INCONSISTENT, so 400 all succeeding shows the serialization holds.
+  it('400 key creations, 6 at a time across 3 providers while others open, list and delete keys: every one succeeds', async () => {
+    const providers = Array.from(
+      { length: 3 },
+      () => new Pkcs11Provider({ module: token.module, tokenLabel: token.label, pin: token.pin }),
+    );
+    const failures: string[] = [];
+    let next = 0;
+    const lane = async () => {
+      for (let n = next++; n < 400; n = next++) {
+        const p = providers[n % 3]!;
+        const name = `many-${n}`;
+        try {
+          await p.createKey({ name, algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
+          await providers[(n + 1) % 3]!.openKey({ name, scope: 'user' });
+          if (n % 20 === 0) await p.listKeys({ scope: 'user' });
+          await p.deleteKey({ name, scope: 'user' });
+        } catch (err) {
+          failures.push(KeyStoreError.is(err) ? `${err.code} ${err.nativeName ?? ''} ${err.message}` : String(err));
+        }
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: 6 }, lane));
+    } finally {
+      for (const p of providers) await p.close();
+    }
+    expect(failures).toEqual([]);
+  }, 120_000);
+
   it('1,000 alternating signs with a deleted and an existing key: every deleted one KEY_NOT_FOUND, every other verifies', async () => {
     const gone = await provider.createKey({
       name: 'rel-gone',

@@ -171,7 +171,7 @@ export function loadKoffi(providerId = 'cng', requireFrom: string = import.meta.
   } catch (cause) {
     throw new KeyStoreError('ERR_KEYSTORE_PROVIDER_UNAVAILABLE', 'the koffi native module could not be loaded', {
       providerId,
-      hint: `reinstall @keystore/provider-${providerId === 'tpm' ? 'tpm' : providerId === 'capi' ? 'capi' : 'cng'} with its koffi dependency (on Windows its prebuilt win32 package must be present)`,
+      hint: `reinstall @keystore/provider-${['tpm', 'capi', 'pkcs11'].includes(providerId) ? providerId : 'cng'} with its koffi dependency (on Windows its prebuilt win32 package must be present)`,
       cause,
     });
   }

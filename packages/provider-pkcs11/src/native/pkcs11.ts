@@ -6,9 +6,9 @@
  *
  * @module
  */
-import { createRequire } from 'node:module';
 import { KeyStoreError } from '@keystore/core';
 import type { NativeFn } from '@keystore/core/provider';
+import { loadKoffi as loadSharedKoffi } from '@keystore/provider-cng/native';
 import { CKF_OS_LOCKING_OK, CKR, FUNCTION_LIST_ORDER } from './constants.js';
 import { type Attribute, type Layout, type Mechanism, Memory, makeLayout, retain } from './layout.js';
 
@@ -131,19 +131,13 @@ const loadedModules = new Map<string, Pkcs11Native>();
 const libraries: unknown[] = [];
 let layoutInstance: Layout | undefined;
 
+/**
+ * koffi, through the SDK's one loader (`@keystore/provider-cng/native`), which configures it before
+ * any library is loaded with it; called at the provider's first use, never at import.
+ */
 function loadKoffi(): KoffiModule {
-  if (koffiInstance) return koffiInstance;
-  try {
-    const require = createRequire(import.meta.url);
-    koffiInstance = require('koffi') as KoffiModule;
-    return koffiInstance;
-  } catch (cause) {
-    throw unavailable(
-      'the koffi native module could not be loaded',
-      'reinstall @keystore/provider-pkcs11 and its koffi dependency',
-      cause,
-    );
-  }
+  koffiInstance ??= loadSharedKoffi('pkcs11', import.meta.url) as KoffiModule;
+  return koffiInstance;
 }
 
 /** The structure layout koffi computes on this platform (for the layout test and the provider). */
