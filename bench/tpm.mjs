@@ -1,7 +1,11 @@
 // TPM benchmark (`npm run bench`, after the build; or `node bench/tpm.mjs`): sign throughput through a
-// KeyStore against raw Fapi_Sign calls through koffi in the same process (ECDSA-P256 and RSA-2048),
-// the context pool against one context, and the median key creation time. It uses the simulator named
-// by TSS2_FAPICONF, or starts its own with scripts/swtpm.sh.
+// KeyStore against raw Fapi_Sign calls through koffi in the same process and against C programs in
+// their own processes (a Fapi_Sign loop, and an Esys_Sign loop on a key kept loaded: see
+// bench/tpm/sign-loop.c), for ECDSA-P256 and RSA-2048, sequential and 8 in flight; the TPM commands
+// each path sends per signature (counted by bench/tpm/count-tcti.c); the context pool against one
+// context; and the median key creation time. It uses the simulator named by TSS2_FAPICONF, or starts
+// its own with scripts/swtpm.sh. The C baselines need gcc and libtss2-dev: without them they are
+// skipped with a message, or the run fails when KEYSTORE_REQUIRE_SWTPM is set.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -10,6 +14,15 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import {
+  buildBaselines,
+  counterFile,
+  countingConfig,
+  cRate,
+  missingForBaselines,
+  perSignature,
+  srkHandle,
+} from './tpm/baselines.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const SECONDS = Number(process.env.BENCH_TPM_SECONDS ?? 1);
@@ -85,13 +98,18 @@ async function throughput(op, concurrency = 1) {
 /**
  * Measures each op in turn, `ROUNDS` times, reversing the order every other round so that drift in
  * the simulator's speed falls on both sides; returns the median per op and the per-round samples.
+ * An op is a function (run here, `concurrency` at a time) or `{ rate }`, a function that measures
+ * itself and returns operations per second (a C loop in a child process).
  */
 async function interleaved(ops, concurrency = 1) {
   const names = Object.keys(ops);
   const samples = Object.fromEntries(names.map((k) => [k, []]));
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 ? [...names].reverse() : names;
-    for (const name of order) samples[name].push(await throughput(ops[name], concurrency));
+    for (const name of order) {
+      const op = ops[name];
+      samples[name].push(typeof op === 'function' ? await throughput(op, concurrency) : await op.rate());
+    }
   }
   const medians = Object.fromEntries(names.map((k) => [k, median(samples[k])]));
   return { ...medians, samples };
@@ -99,6 +117,14 @@ async function interleaved(ops, concurrency = 1) {
 
 /** The median over rounds of a/b, each pair measured in the same round. */
 const ratio = (r, a, b) => median(r.samples[a].map((x, i) => x / r.samples[b][i]));
+/** `median (min–max)` of the per-round ratios a/b. */
+const ratioSpread = (r, a, b) => {
+  const xs = r.samples[a].map((x, i) => x / r.samples[b][i]);
+  return `${fmt(median(xs), 2)} (${fmt(Math.min(...xs), 2)}–${fmt(Math.max(...xs), 2)})`;
+};
+/** `median (min–max)` of an op's rates. */
+const rateSpread = (r, a) =>
+  `${fmt(median(r.samples[a]))} (${fmt(Math.min(...r.samples[a]))}–${fmt(Math.max(...r.samples[a]))})`;
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -172,6 +198,9 @@ export async function run() {
   const tpm = await import(pathToFileURL(join(root, 'packages', 'provider-tpm', 'dist', 'index.js')).href);
   const sim = await ensureSimulator();
   const results = {};
+  const inFlight = {};
+  const commands = {};
+  const cleanup = [];
   try {
     const provider = tpm.tpmProvider({ poolSize: 2 });
     const probe = await provider.probe();
@@ -200,18 +229,70 @@ export async function run() {
       }
     }
 
+    const configFile = process.env.TSS2_FAPICONF;
+    const fapiConfig = JSON.parse(readFileSync(configFile, 'utf8'));
+    const missing = missingForBaselines();
+    if (missing.length > 0 && process.env.KEYSTORE_REQUIRE_SWTPM) {
+      throw new Error(`the TPM benchmark's C baselines need ${missing.join(', ')} (KEYSTORE_REQUIRE_SWTPM is set)`);
+    }
+    const work = mkdtempSync(join(tmpdir(), 'keystore-bench-tpm-c-'));
+    cleanup.push(() => rmSync(work, { recursive: true, force: true }));
+    const built = missing.length === 0 ? buildBaselines(work) : undefined;
+    if (!built) console.log(`  C baselines skipped: needs ${missing.join(', ')}`);
+    const counter = built ? counterFile(work) : undefined;
+    const counting = built ? countingConfig(configFile, built, work) : undefined;
+
     const raw = rawFapi();
     for (const algorithm of ['ECDSA-P256', 'RSA-2048']) {
       const key = await store.createKey(`bench-${algorithm.toLowerCase()}-${suffix}`, { algorithm });
+      const profile = algorithm === 'RSA-2048' ? 'P_RSA2048SHA256' : 'P_ECCP256SHA256';
       const path = algorithm === 'RSA-2048' ? `/P_RSA2048SHA256/HS/SRK/${key.name}` : `HS/SRK/${key.name}`;
       const padding = algorithm === 'RSA-2048' ? 'RSA_SSA' : null;
       const digest = createHash('sha256').update('bench').digest();
       const data = Buffer.from('bench');
+      const c = (options) => ({
+        rate: async () => (await cRate(built, { path, padding, seconds: SECONDS, ...options })).rate,
+      });
+      const esys = (hmac) => ({ srk: srkHandle(fapiConfig.profile_dir, profile), tcti: fapiConfig.tcti, hmac });
       results[algorithm] = await interleaved({
         viaStore: () => key.sign(data),
         rawSync: async () => raw.signSync(path, padding, digest),
         rawAsync: () => raw.signAsync(path, padding, digest),
+        ...(built ? { cFapi: c({}), cEsys: c({ esys: esys(false) }), cEsysHmac: c({ esys: esys(true) }) } : {}),
       });
+      if (built) {
+        inFlight[algorithm] = await interleaved(
+          {
+            viaStore: () => key.sign(data),
+            cFapi: c({ threads: 2 }),
+            cEsysHmac: c({ threads: 2, esys: esys(true) }),
+          },
+          8,
+        );
+        // TPM commands per signature on each path, through the counting TCTI (set-up after open included).
+        const env = { TSS2_FAPICONF: counting, KEYSTORE_TCTI_COUNT: counter.file };
+        process.env.KEYSTORE_TCTI_COUNT = counter.file;
+        const countingProvider = tpm.tpmProvider({ poolSize: 1, configFile: counting });
+        const handle = await countingProvider.openKey({ name: key.name, scope: 'user' });
+        const params = { hash: 'sha256', padding: 'pkcs1', saltLength: 32 };
+        counter.reset();
+        const n = 50;
+        for (let i = 0; i < n; i++) await handle.signDigest(digest, params);
+        const viaStore = perSignature(counter.read(), n);
+        await countingProvider.close();
+        delete process.env.KEYSTORE_TCTI_COUNT;
+        const cCount = async (options) => {
+          counter.reset();
+          const run = await cRate(built, { path, padding, seconds: 0.5, env, ...options });
+          return perSignature(counter.read(), run.signatures);
+        };
+        commands[algorithm] = {
+          viaStore,
+          cFapi: await cCount({}),
+          cEsys: await cCount({ esys: { ...esys(false), tcti: `${built.tcti}:${fapiConfig.tcti}` } }),
+          cEsysHmac: await cCount({ esys: { ...esys(true), tcti: `${built.tcti}:${fapiConfig.tcti}` } }),
+        };
+      }
       await store.deleteKey(key.ref);
     }
     raw.close();
@@ -241,15 +322,49 @@ export async function run() {
     await store.close();
 
     console.log('');
-    console.log(
-      '  sign throughput (sequential, SHA-256; signs/s)   KeyStore   raw sync   raw async   ratio vs sync   ratio vs async',
-    );
+    console.log('  sign throughput, SHA-256 digest, signs/s: median of the rounds (min–max)');
+    const label = {
+      viaStore: 'KeyStore (sign)',
+      rawSync: 'koffi Fapi_Sign loop, sync',
+      rawAsync: 'koffi Fapi_Sign loop, async',
+      cFapi: 'C Fapi_Sign loop',
+      cEsys: 'C Esys_Sign loop, key loaded, password session',
+      cEsysHmac: 'C Esys_Sign loop, key loaded, salted HMAC session',
+    };
     for (const [algorithm, r] of Object.entries(results)) {
-      console.log(
-        `    ${algorithm.padEnd(46)} ${fmt(r.viaStore).padStart(8)} ${fmt(r.rawSync).padStart(10)} ${fmt(r.rawAsync).padStart(11)} ${fmt(ratio(r, 'viaStore', 'rawSync'), 2).padStart(15)} ${fmt(ratio(r, 'viaStore', 'rawAsync'), 2).padStart(16)}`,
-      );
+      console.log(`    ${algorithm}, sequential`);
+      for (const name of Object.keys(label).filter((k) => r.samples[k])) {
+        const vs = name === 'viaStore' ? '' : `   KeyStore / this: ${ratioSpread(r, 'viaStore', name)}`;
+        console.log(`      ${label[name].padEnd(52)} ${rateSpread(r, name).padEnd(26)}${vs}`);
+      }
+      const f = inFlight[algorithm];
+      if (f) {
+        console.log(`    ${algorithm}, 8 in flight (KeyStore: pool of 2 contexts; C: 2 threads, a context each)`);
+        for (const name of Object.keys(f.samples)) {
+          const vs = name === 'viaStore' ? '' : `   KeyStore / this: ${ratioSpread(f, 'viaStore', name)}`;
+          console.log(`      ${label[name].padEnd(52)} ${rateSpread(f, name).padEnd(26)}${vs}`);
+        }
+      }
     }
-    console.log('  goal: KeyStore / raw >= 0.95');
+    console.log(
+      '  goals: KeyStore / C Fapi_Sign loop >= 0.95 (FAPI path); KeyStore / C Esys_Sign loop >= 0.8 (loaded keys)',
+    );
+    if (Object.keys(commands).length > 0) {
+      console.log('');
+      console.log(
+        '  TPM commands per signature (counting TCTI; 50 KeyStore signs after open, C loops for 0.5 s, set-up included)',
+      );
+      for (const [algorithm, paths] of Object.entries(commands)) {
+        for (const [name, c] of Object.entries(paths)) {
+          const parts = Object.entries(c.byName)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ');
+          console.log(
+            `    ${algorithm.padEnd(11)} ${label[name].padEnd(52)} ${String(c.total).padStart(5)}  (${parts})`,
+          );
+        }
+      }
+    }
     console.log('');
     console.log('  context pool, 8 signs in flight (signs/s)         1 context  2 contexts  ratio');
     for (const [algorithm, r] of Object.entries(pool)) {
@@ -265,8 +380,9 @@ export async function run() {
         `    ${algorithm.padEnd(12)} ${fmt(median(times))} ms (n=${times.length}, min ${fmt(Math.min(...times))}, max ${fmt(Math.max(...times))})`,
       );
     }
-    return { results, pool, createTimes };
+    return { results, inFlight, commands, pool, createTimes };
   } finally {
+    for (const f of cleanup) f();
     sim.stop();
   }
 }
