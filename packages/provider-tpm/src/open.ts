@@ -23,6 +23,7 @@ import {
   samePublicKey,
   TpmKey,
 } from './key.js';
+import { mayLoad, signLoaded } from './loaded.js';
 import { assertKeyName, parseFapiKeyPath } from './names.js';
 import { checkPassword, checkRequest, checkScope, providerError } from './options.js';
 import { deviceInfo } from './probe.js';
@@ -36,6 +37,11 @@ function keyBackend(runtime: FapiRuntime): KeyBackend {
   return {
     sign: async (key, padding, digest, options) => {
       if (!existsSync(runtime.objectFileOf(key))) throw runtime.notFound(key.name, key.scope);
+      const esys = mayLoad(runtime, key) ? runtime.loadedKeyBindings() : undefined;
+      if (esys !== undefined) {
+        const signature = await signLoaded(runtime, esys, key, padding, digest, options?.signal);
+        if (signature !== undefined) return signature;
+      }
       const sig = await runtime.call(
         `sign with key "${key.name}"`,
         (n, c) => n.sign(c.handle, key.fapiPath, padding, digest),

@@ -29,6 +29,13 @@ export interface PoolContext {
   password: Secret | undefined;
   /** The FAPI path of the only object the password is handed out for during the current call. */
   authPath: string | undefined;
+  /**
+   * Work to finish before the context is finalized (the loaded-key path flushes its objects and
+   * session from the TPM here); `release()` finalizes once it settles.
+   */
+  beforeRelease?: (() => Promise<void>) | undefined;
+  /** State other modules keep with the context (the loaded-key path's ESYS context and objects). */
+  loaded?: unknown;
   readonly release: () => void;
 }
 
@@ -312,11 +319,17 @@ export async function openContext(
   (context as { release: () => void }).release = () => {
     if (released) return;
     released = true;
-    try {
-      native.finalize(handle);
-    } finally {
-      auth.release();
-    }
+    const finish = () => {
+      try {
+        native.finalize(handle);
+      } finally {
+        auth.release();
+      }
+    };
+    const before = context.beforeRelease;
+    context.beforeRelease = undefined;
+    if (before === undefined) finish();
+    else before().then(finish, finish);
   };
   return context;
 }

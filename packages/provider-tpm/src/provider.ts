@@ -22,7 +22,14 @@ import type { NCryptKeyStorage } from '@keystore/provider-cng';
 import { createTpmKey } from './create.js';
 import type { TpmKey } from './key.js';
 import { deleteTpmKey, listTpmKeys, openTpmKey } from './open.js';
-import { checkPoolSize, checkTimeouts, closedError, SCOPES, type TpmProviderOptions } from './options.js';
+import {
+  checkLoadedKeys,
+  checkPoolSize,
+  checkTimeouts,
+  closedError,
+  SCOPES,
+  type TpmProviderOptions,
+} from './options.js';
 import { probeTpm } from './probe.js';
 import { FapiRuntime } from './runtime.js';
 import { pcpProvider } from './windows.js';
@@ -59,6 +66,7 @@ export class TpmProvider implements KeyStoreProvider {
   constructor(options: TpmProviderOptions = {}) {
     const copy = { ...options };
     const poolSize = checkPoolSize(options);
+    checkLoadedKeys(options);
     this.runtime = new FapiRuntime(copy, poolSize, checkTimeouts(options));
   }
 

@@ -15,7 +15,8 @@ import { type GuardedOutcome, type GuardOptions, guardNativeCall, processBudget 
 import { type FapiSetup, type ProfileInfo, readFapiSetup, TPM_SETUP_HINT } from './config.js';
 import type { TpmDeviceInfo } from './device.js';
 import type { TpmKey } from './key.js';
-import { type FapiBindings, loadFapi } from './native/fapi.js';
+import { type EsysBindings, loadEsys } from './native/esys.js';
+import { FAPI_LIBRARY, type FapiBindings, loadFapi } from './native/fapi.js';
 import { closedError, providerError, SCOPES, type TpmProviderOptions, type TpmTimeouts } from './options.js';
 import {
   ambientFapiConf,
@@ -32,6 +33,13 @@ import { parseTcti } from './tcti.js';
 const RETRYABLE = new Set([0x902, 0x903, 0x904, 0x922, 0x908, 0x90a]);
 /** Contexts that can share a TPM without a resource manager (it has three transient object slots). */
 const POOL_WITHOUT_RESOURCE_MANAGER = 2;
+/**
+ * Keys each context keeps loaded: through a resource manager (which swaps objects out), 4 by
+ * default; straight to a TPM or simulator, 1, so that two contexts holding one key (and one session)
+ * each leave a transient object slot and a session slot for FAPI's own calls.
+ */
+const LOADED_KEYS_MANAGED = 4;
+const LOADED_KEYS_UNMANAGED = 1;
 
 /**
  * Closes the pool of a runtime that was dropped without `close()`. The runtime is held by its
@@ -87,6 +95,7 @@ export async function callOnOwnContext<T>(
 export class FapiRuntime {
   private setupCache: FapiSetup | undefined;
   private native: FapiBindings | undefined;
+  private esys: EsysBindings | null | undefined;
   private poolInstance: ContextPool | undefined;
   private provisioned: Promise<void> | undefined;
   /** The TPM's properties, once read (by a probe or for a key's receipt). */
@@ -138,6 +147,31 @@ export class FapiRuntime {
     return this.native;
   }
 
+  /**
+   * The loaded-key bindings (ESYS and libtss2-mu), or `undefined` when keys sign through FAPI only:
+   * with a double of the FAPI bindings, with `loadedKeys: 0`, or without libtss2-esys.
+   */
+  loadedKeyBindings(): EsysBindings | undefined {
+    if (this.esys === undefined) {
+      this.esys =
+        this.options.native !== undefined || this.loadedKeysPerContext() === 0
+          ? null
+          : (loadEsys(this.options.libraryPath ?? FAPI_LIBRARY) ?? null);
+    }
+    return this.esys ?? undefined;
+  }
+
+  /** How many keys each context keeps loaded (0: every signature through `Fapi_Sign`). */
+  loadedKeysPerContext(): number {
+    if (this.options.loadedKeys !== undefined) return this.options.loadedKeys;
+    return this.managed(this.setup().tcti) ? LOADED_KEYS_MANAGED : LOADED_KEYS_UNMANAGED;
+  }
+
+  private managed(tcti: string): boolean {
+    const parsed = parseTcti(tcti);
+    return (parsed.module === 'device' && /^\/dev\/tpmrm\d+$/.test(parsed.config ?? '')) || parsed.module === 'tabrmd';
+  }
+
   private pool(): ContextPool {
     if (this.isClosed) throw closedError();
     if (!this.poolInstance) {
@@ -160,10 +194,7 @@ export class FapiRuntime {
    * `tabrmd`), at most 2 straight to a TPM or simulator, whose three object slots the contexts share.
    */
   effectivePoolSize(tcti: string): number {
-    const parsed = parseTcti(tcti);
-    const managed =
-      (parsed.module === 'device' && /^\/dev\/tpmrm\d+$/.test(parsed.config ?? '')) || parsed.module === 'tabrmd';
-    return managed ? this.poolSize : Math.min(this.poolSize, POOL_WITHOUT_RESOURCE_MANAGER);
+    return this.managed(tcti) ? this.poolSize : Math.min(this.poolSize, POOL_WITHOUT_RESOURCE_MANAGER);
   }
 
   /** Runs one native call; a non-zero return code becomes a typed error and retires the context. */
