@@ -36,6 +36,8 @@ export interface PoolContext {
   beforeRelease?: (() => Promise<void>) | undefined;
   /** State other modules keep with the context (the loaded-key path's ESYS context and objects). */
   loaded?: unknown;
+  /** Settles once a released context is finalized (after its `beforeRelease` work). */
+  finalized?: Promise<void> | undefined;
   readonly release: () => void;
 }
 
@@ -329,7 +331,10 @@ export async function openContext(
     const before = context.beforeRelease;
     context.beforeRelease = undefined;
     if (before === undefined) finish();
-    else before().then(finish, finish);
+    else
+      context.finalized = before()
+        .then(finish, finish)
+        .catch(() => undefined);
   };
   return context;
 }
@@ -484,14 +489,19 @@ export class ContextPool {
     }
   }
 
-  /** Finalizes idle contexts now and busy ones when their call returns; later calls reject. Idempotent. */
-  close(): void {
+  /**
+   * Finalizes idle contexts now and busy ones when their call returns; later calls reject. Idempotent.
+   * Returns once the idle contexts are finalized (their loaded keys flushed first).
+   */
+  close(): Promise<void> {
     this.closed = true;
+    const finalized: Promise<void>[] = [];
     for (const slot of this.slots) {
       if (!slot.busy && slot.context) {
         const context = slot.context;
         slot.context = undefined;
         context.release();
+        if (context.finalized) finalized.push(context.finalized);
       }
     }
     for (const waiter of this.waiters.splice(0)) {
@@ -500,5 +510,6 @@ export class ContextPool {
         new KeyStoreError('ERR_KEYSTORE_PROVIDER_UNAVAILABLE', 'the TPM provider was closed', { providerId: 'tpm' }),
       );
     }
+    return Promise.all(finalized).then(() => undefined);
   }
 }

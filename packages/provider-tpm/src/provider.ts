@@ -137,10 +137,10 @@ export class TpmProvider implements KeyStoreProvider {
 
   /** Finalizes every FAPI context. Idempotent; later calls reject with `ERR_KEYSTORE_PROVIDER_UNAVAILABLE`. */
   async close(): Promise<void> {
-    this.runtime.close();
+    const finalized = this.runtime.close();
     // A create in flight finishes its native call, then deletes the key it made: wait for that, so
     // that when close() resolves no key of an interrupted create is left behind.
-    await Promise.allSettled([...this.creating]);
+    await Promise.allSettled([...this.creating, finalized]);
   }
 
   /** Same as {@link TpmProvider.close}, for `await using`. */

@@ -45,7 +45,7 @@ const LOADED_KEYS_UNMANAGED = 1;
  * Closes the pool of a runtime that was dropped without `close()`. The runtime is held by its
  * provider and by every key it opened, so this runs once the provider and all its keys are gone.
  */
-const dropped = new FinalizationRegistry<ContextPool>((pool) => pool.close());
+const dropped = new FinalizationRegistry<ContextPool>((pool) => void pool.close());
 
 /** Options of one native call through the pool. */
 export interface CallOptions {
@@ -371,11 +371,14 @@ export class FapiRuntime {
     );
   }
 
-  /** Marks the runtime closed, stops creates in flight and finalizes every pooled context. */
-  close(): void {
+  /**
+   * Marks the runtime closed, stops creates in flight and finalizes every pooled context; resolves
+   * once the idle ones are finalized (their loaded keys flushed from the TPM first).
+   */
+  close(): Promise<void> {
     this.isClosed = true;
     dropped.unregister(this);
     this.closing.abort();
-    this.poolInstance?.close();
+    return this.poolInstance?.close() ?? Promise.resolve();
   }
 }
