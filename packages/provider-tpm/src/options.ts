@@ -39,9 +39,10 @@ export interface TpmProviderOptions {
   /**
    * Keys each pool context keeps loaded in the TPM for signing (an integer from 0 to 16). A loaded
    * key signs with one TPM command; `0` sends every signature through `Fapi_Sign` (about six
-   * commands). Default: 1 straight to a TPM or simulator (its three transient object slots are
-   * shared by every context), 4 through a resource manager (`device:/dev/tpmrm0`, `tabrmd`). Keys
-   * with a password or a policy always sign through FAPI. See the TPM provider's page.
+   * commands). Default: 4 through a resource manager (`device:/dev/tpmrm0`, `tabrmd`); 0 straight
+   * to a TPM or simulator, whose three transient object slots a loaded key would hold between calls
+   * (set 1 where this process is the TPM's only user). Keys with a password or a policy always sign
+   * through FAPI. See the TPM provider's page.
    *
    * @since 0.2.0
    */

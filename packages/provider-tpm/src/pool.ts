@@ -490,6 +490,23 @@ export class ContextPool {
   }
 
   /**
+   * Releases the idle contexts that keep keys loaded (their objects and session flushed from the
+   * TPM); resolves once they are finalized. Used when the TPM runs out of object or session slots.
+   */
+  releaseLoaded(): Promise<void> {
+    const finalized: Promise<void>[] = [];
+    for (const slot of this.slots) {
+      if (!slot.busy && slot.context?.loaded !== undefined) {
+        const context = slot.context;
+        slot.context = undefined;
+        context.release();
+        if (context.finalized) finalized.push(context.finalized);
+      }
+    }
+    return Promise.all(finalized).then(() => undefined);
+  }
+
+  /**
    * Finalizes idle contexts now and busy ones when their call returns; later calls reject. Idempotent.
    * Returns once the idle contexts are finalized (their loaded keys flushed first).
    */

@@ -34,12 +34,13 @@ const RETRYABLE = new Set([0x902, 0x903, 0x904, 0x922, 0x908, 0x90a]);
 /** Contexts that can share a TPM without a resource manager (it has three transient object slots). */
 const POOL_WITHOUT_RESOURCE_MANAGER = 2;
 /**
- * Keys each context keeps loaded: through a resource manager (which swaps objects out), 4 by
- * default; straight to a TPM or simulator, 1, so that two contexts holding one key (and one session)
- * each leave a transient object slot and a session slot for FAPI's own calls.
+ * Keys each context keeps loaded by default: through a resource manager (which swaps objects out
+ * and gives each connection its own view), 4; straight to a TPM or simulator, none, because a loaded
+ * key holds one of its three transient object slots between calls, which every other process using
+ * that TPM then lacks (`loadedKeys: 1` opts in where this process is the TPM's only user).
  */
 const LOADED_KEYS_MANAGED = 4;
-const LOADED_KEYS_UNMANAGED = 1;
+const LOADED_KEYS_UNMANAGED = 0;
 
 /**
  * Closes the pool of a runtime that was dropped without `close()`. The runtime is held by its
@@ -208,6 +209,8 @@ export class FapiRuntime {
         const status = KeyStoreError.is(err) ? err.nativeStatus : undefined;
         if (status === undefined || !RETRYABLE.has(status & 0xfff) || attempt >= 6 || status >>> 16 !== 0) throw err;
         throwIfAborted(options.signal);
+        // Out of slots: the keys this provider's idle contexts keep loaded give theirs back first.
+        await this.poolInstance?.releaseLoaded();
         await new Promise((resolve) => setTimeout(resolve, (5 << attempt) * (0.5 + Math.random())));
       }
     }

@@ -17,9 +17,11 @@ describe.skipIf(!HAVE_SWTPM)(`loaded-key sign path on swtpm (${HAVE_SWTPM ? 'swt
   let tpm: SwtpmInstance;
   const providers: TpmProvider[] = [];
   const make = (options: ConstructorParameters<typeof TpmProvider>[0] = {}) => {
+    // Straight to the simulator (no resource manager) keys are kept loaded only when asked for.
     const p = new TpmProvider({
       configFile: tpm.configFile,
       timeouts: { operation: 4_000, connect: 2_000 },
+      loadedKeys: 1,
       ...options,
     });
     providers.push(p);
@@ -105,7 +107,7 @@ describe.skipIf(!HAVE_SWTPM)(`loaded-key sign path on swtpm (${HAVE_SWTPM ? 'swt
     expect(verify('sha256', Buffer.from('new'), fresh.publicKey, sig.signature)).toBe(true);
   }, 60_000);
 
-  it('keys with a password take the FAPI path (no Esys_Load); loadedKeys: 0 sends every key through FAPI', async () => {
+  it('keys with a password take the FAPI path (no Esys_Load); so does every key with loadedKeys: 0, and by default without a resource manager', async () => {
     const esys = loadEsys(FAPI_LIBRARY)!;
     const load = vi.spyOn(esys, 'load');
     const provider = make();
@@ -118,6 +120,14 @@ describe.skipIf(!HAVE_SWTPM)(`loaded-key sign path on swtpm (${HAVE_SWTPM ? 'swt
     });
     const sig = await locked.signDigest(digestOf('pw'), P);
     expect(verify('sha256', Buffer.from('pw'), locked.publicKey, sig.signature)).toBe(true);
+    expect(load).not.toHaveBeenCalled();
+    // Straight to a simulator without a resource manager, the default keeps no key loaded.
+    const byDefault = make({ loadedKeys: undefined });
+    const unloaded = await byDefault.openKey({ name: 'ld-pw', scope: 'user', password: 'pw-1234' });
+    await byDefault.createKey({ name: 'ld-default', algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
+    const plainDefault = await byDefault.openKey({ name: 'ld-default', scope: 'user' });
+    expect((await unloaded.signDigest(digestOf('d'), P)).signature.length).toBeGreaterThan(0);
+    expect((await plainDefault.signDigest(digestOf('d'), P)).signature.length).toBeGreaterThan(0);
     expect(load).not.toHaveBeenCalled();
     const fapiOnly = make({ loadedKeys: 0 });
     const plain = await fapiOnly.createKey({
