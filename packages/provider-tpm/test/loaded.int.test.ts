@@ -121,6 +121,12 @@ describe.skipIf(!HAVE_SWTPM)(`loaded-key sign path on swtpm (${HAVE_SWTPM ? 'swt
     const sig = await locked.signDigest(digestOf('pw'), P);
     expect(verify('sha256', Buffer.from('pw'), locked.publicKey, sig.signature)).toBe(true);
     expect(load).not.toHaveBeenCalled();
+    // Opened without its password, it takes the loaded path, and the TPM refuses the empty auth value.
+    const noPassword = await provider.openKey({ name: 'ld-pw', scope: 'user' });
+    await expect(noPassword.signDigest(digestOf('np'), P)).rejects.toMatchObject({
+      code: 'ERR_KEYSTORE_ACCESS_DENIED',
+    });
+    load.mockClear();
     // Straight to a simulator without a resource manager, the default keeps no key loaded.
     const byDefault = make({ loadedKeys: undefined });
     const unloaded = await byDefault.openKey({ name: 'ld-pw', scope: 'user', password: 'pw-1234' });
