@@ -7,8 +7,8 @@
 // its own with scripts/swtpm.sh. The C baselines need gcc and libtss2-dev: without them they are
 // skipped with a message, or the run fails when KEYSTORE_REQUIRE_SWTPM is set.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash, createPublicKey, timingSafeEqual } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -180,10 +180,44 @@ function rawFapi() {
         });
       });
     },
+    /** Fapi_Sign without asking for the public key (FAPI then does not build its PEM). */
+    signAsyncNoPublicKey(path, padding, digest) {
+      const sig = [null];
+      const size = [0];
+      const cert = [null];
+      return new Promise((resolve, reject) => {
+        sign.async(ctx, path, padding, digest, digest.length, sig, size, null, cert, (err, rc2) => {
+          if (err) reject(err);
+          else {
+            try {
+              resolve(collect(rc2, sig, size, [null], cert));
+            } catch (e) {
+              reject(e);
+            }
+          }
+        });
+      });
+    },
+    /** One koffi async call that does nothing (Fapi_Free(NULL)): the worker-thread hop alone. */
+    noopAsync() {
+      return new Promise((resolve, reject) => free.async(null, (err) => (err ? reject(err) : resolve())));
+    },
     close() {
       fin([ctx]);
     },
   };
+}
+
+/** Microseconds per call of a synchronous or asynchronous `op`, over about 200 ms. */
+async function microseconds(op) {
+  for (let i = 0; i < 20; i++) await op();
+  let n = 0;
+  const started = performance.now();
+  while (performance.now() - started < 200) {
+    for (let i = 0; i < 50; i++) await op();
+    n += 50;
+  }
+  return ((performance.now() - started) * 1000) / n;
 }
 
 export async function run() {
@@ -200,6 +234,7 @@ export async function run() {
   const results = {};
   const inFlight = {};
   const commands = {};
+  const profiles = {};
   const cleanup = [];
   try {
     const provider = tpm.tpmProvider({ poolSize: 2 });
@@ -277,8 +312,22 @@ export async function run() {
         viaStoreFapi: viaKeyStore(0, 1),
         rawSync: async () => raw.signSync(path, padding, digest),
         rawAsync: () => raw.signAsync(path, padding, digest),
+        rawAsyncNoPublicKey: () => raw.signAsyncNoPublicKey(path, padding, digest),
         ...(built ? { cFapi: c({}), cEsys: c({ esys: esys(false) }), cEsysHmac: c({ esys: esys(true) }) } : {}),
       });
+      // What the pieces of the FAPI path cost on their own, in the same run.
+      const objectFile = join(fapiConfig.user_dir, profile, 'HS', 'SRK', key.name, 'object.json');
+      const pem = key.exportPublicKey('pem');
+      const handleKey = createPublicKey(pem);
+      profiles[algorithm] = {
+        hop: await microseconds(() => raw.noopAsync()),
+        exists: await microseconds(() => existsSync(objectFile)),
+        compare: await microseconds(() => {
+          const a = createPublicKey(pem).export({ type: 'spki', format: 'der' });
+          const b = handleKey.export({ type: 'spki', format: 'der' });
+          return a.length === b.length && timingSafeEqual(a, b);
+        }),
+      };
       if (built) {
         inFlight[algorithm] = await interleaved(
           {
@@ -354,6 +403,7 @@ export async function run() {
       viaStoreFapi: 'KeyStore (sign), loadedKeys: 0 (Fapi_Sign)',
       rawSync: 'koffi Fapi_Sign loop, sync',
       rawAsync: 'koffi Fapi_Sign loop, async',
+      rawAsyncNoPublicKey: 'koffi Fapi_Sign loop, async, no public key',
       cFapi: 'C Fapi_Sign loop',
       cEsys: 'C Esys_Sign loop, key loaded, password session',
       cEsysHmac: 'C Esys_Sign loop, key loaded, salted HMAC session',
@@ -399,6 +449,31 @@ export async function run() {
       }
     }
     console.log('');
+    console.log(
+      '  FAPI path, where one sequential signature goes (microseconds; differences are medians of per-round differences)',
+    );
+    /** The median over rounds of 1e6/a - 1e6/b (microseconds), each pair from the same round. */
+    const extra = (r, a, b) => median(r.samples[a].map((x, i) => 1e6 / x - 1e6 / r.samples[b][i]));
+    for (const [algorithm, r] of Object.entries(results)) {
+      const p = profiles[algorithm];
+      const rows = [
+        ['KeyStore sign, loadedKeys: 0', 1e6 / r.viaStoreFapi],
+        ...(r.cFapi ? [['C Fapi_Sign loop', 1e6 / r.cFapi]] : []),
+        ['koffi Fapi_Sign loop, async', 1e6 / r.rawAsync],
+        ['KeyStore minus koffi async loop', extra(r, 'viaStoreFapi', 'rawAsync')],
+        ['koffi async loop minus koffi sync loop', extra(r, 'rawAsync', 'rawSync')],
+        [
+          'FAPI building the public key PEM (async loop minus the loop without it)',
+          extra(r, 'rawAsync', 'rawAsyncNoPublicKey'),
+        ],
+        ['koffi async hop alone (Fapi_Free(NULL) through .async)', p.hop],
+        ['existence check (existsSync of the key file)', p.exists],
+        ['public key parse + DER compare (now only when FAPI returns another PEM text)', p.compare],
+      ];
+      console.log(`    ${algorithm}`);
+      for (const [what, v] of rows) console.log(`      ${what.padEnd(90)} ${fmt(v, 0).padStart(8)}`);
+    }
+    console.log('');
     console.log('  context pool, 8 signs in flight (signs/s)         1 context  2 contexts  ratio');
     for (const [algorithm, r] of Object.entries(pool)) {
       console.log(
@@ -413,7 +488,7 @@ export async function run() {
         `    ${algorithm.padEnd(12)} ${fmt(median(times))} ms (n=${times.length}, min ${fmt(Math.min(...times))}, max ${fmt(Math.max(...times))})`,
       );
     }
-    return { results, inFlight, commands, pool, createTimes };
+    return { results, inFlight, commands, profiles, pool, createTimes };
   } finally {
     for (const f of cleanup) f();
     sim.stop();

@@ -50,7 +50,9 @@ function keyBackend(runtime: FapiRuntime): KeyBackend {
       // Fapi_Sign names the key by path, and the key at that path may have been deleted and made
       // again (by another store or process) since this handle was opened: the signature is only
       // returned when it was made by the key this handle stands for.
-      if (!samePublicKey(sig.publicKeyPem, key.publicKey)) {
+      // The PEM FAPI returns is the one it exported when the handle was opened unless the key changed:
+      // equal text is the same key, and spares parsing a key per signature.
+      if (sig.publicKeyPem !== key.exported.publicKeyPem && !samePublicKey(sig.publicKeyPem, key.publicKey)) {
         sig.signature.fill(0);
         throw replacedKeyError(key);
       }
