@@ -1,15 +1,28 @@
 // TPM benchmark (`npm run bench`, after the build; or `node bench/tpm.mjs`): sign throughput through a
-// KeyStore against raw Fapi_Sign calls through koffi in the same process (ECDSA-P256 and RSA-2048),
-// the context pool against one context, and the median key creation time. It uses the simulator named
-// by TSS2_FAPICONF, or starts its own with scripts/swtpm.sh.
+// KeyStore against raw Fapi_Sign calls through koffi in the same process and against C programs in
+// their own processes (a Fapi_Sign loop, and an Esys_Sign loop on a key kept loaded: see
+// bench/tpm/sign-loop.c), for ECDSA-P256 and RSA-2048, sequential and 8 in flight; the TPM commands
+// each path sends per signature (counted by bench/tpm/count-tcti.c); the context pool against one
+// context; and the median key creation time. It uses the simulator named by TSS2_FAPICONF, or starts
+// its own with scripts/swtpm.sh. The C baselines need gcc and libtss2-dev: without them they are
+// skipped with a message, or the run fails when KEYSTORE_REQUIRE_SWTPM is set.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash, createPublicKey, timingSafeEqual } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import {
+  buildBaselines,
+  counterFile,
+  countingConfig,
+  cRate,
+  missingForBaselines,
+  perSignature,
+  srkHandle,
+} from './tpm/baselines.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const SECONDS = Number(process.env.BENCH_TPM_SECONDS ?? 1);
@@ -85,13 +98,18 @@ async function throughput(op, concurrency = 1) {
 /**
  * Measures each op in turn, `ROUNDS` times, reversing the order every other round so that drift in
  * the simulator's speed falls on both sides; returns the median per op and the per-round samples.
+ * An op is a function (run here, `concurrency` at a time) or `{ rate }`, a function that measures
+ * itself and returns operations per second (a C loop in a child process).
  */
 async function interleaved(ops, concurrency = 1) {
   const names = Object.keys(ops);
   const samples = Object.fromEntries(names.map((k) => [k, []]));
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 ? [...names].reverse() : names;
-    for (const name of order) samples[name].push(await throughput(ops[name], concurrency));
+    for (const name of order) {
+      const op = ops[name];
+      samples[name].push(typeof op === 'function' ? await throughput(op, concurrency) : await op.rate());
+    }
   }
   const medians = Object.fromEntries(names.map((k) => [k, median(samples[k])]));
   return { ...medians, samples };
@@ -99,6 +117,14 @@ async function interleaved(ops, concurrency = 1) {
 
 /** The median over rounds of a/b, each pair measured in the same round. */
 const ratio = (r, a, b) => median(r.samples[a].map((x, i) => x / r.samples[b][i]));
+/** `median (min–max)` of the per-round ratios a/b. */
+const ratioSpread = (r, a, b) => {
+  const xs = r.samples[a].map((x, i) => x / r.samples[b][i]);
+  return `${fmt(median(xs), 2)} (${fmt(Math.min(...xs), 2)}–${fmt(Math.max(...xs), 2)})`;
+};
+/** `median (min–max)` of an op's rates. */
+const rateSpread = (r, a) =>
+  `${fmt(median(r.samples[a]))} (${fmt(Math.min(...r.samples[a]))}–${fmt(Math.max(...r.samples[a]))})`;
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -154,10 +180,44 @@ function rawFapi() {
         });
       });
     },
+    /** Fapi_Sign without asking for the public key (FAPI then does not build its PEM). */
+    signAsyncNoPublicKey(path, padding, digest) {
+      const sig = [null];
+      const size = [0];
+      const cert = [null];
+      return new Promise((resolve, reject) => {
+        sign.async(ctx, path, padding, digest, digest.length, sig, size, null, cert, (err, rc2) => {
+          if (err) reject(err);
+          else {
+            try {
+              resolve(collect(rc2, sig, size, [null], cert));
+            } catch (e) {
+              reject(e);
+            }
+          }
+        });
+      });
+    },
+    /** One koffi async call that does nothing (Fapi_Free(NULL)): the worker-thread hop alone. */
+    noopAsync() {
+      return new Promise((resolve, reject) => free.async(null, (err) => (err ? reject(err) : resolve())));
+    },
     close() {
       fin([ctx]);
     },
   };
+}
+
+/** Microseconds per call of a synchronous or asynchronous `op`, over about 200 ms. */
+async function microseconds(op) {
+  for (let i = 0; i < 20; i++) await op();
+  let n = 0;
+  const started = performance.now();
+  while (performance.now() - started < 200) {
+    for (let i = 0; i < 50; i++) await op();
+    n += 50;
+  }
+  return ((performance.now() - started) * 1000) / n;
 }
 
 export async function run() {
@@ -172,6 +232,10 @@ export async function run() {
   const tpm = await import(pathToFileURL(join(root, 'packages', 'provider-tpm', 'dist', 'index.js')).href);
   const sim = await ensureSimulator();
   const results = {};
+  const inFlight = {};
+  const commands = {};
+  const profiles = {};
+  const cleanup = [];
   try {
     const provider = tpm.tpmProvider({ poolSize: 2 });
     const probe = await provider.probe();
@@ -200,18 +264,110 @@ export async function run() {
       }
     }
 
+    const configFile = process.env.TSS2_FAPICONF;
+    const fapiConfig = JSON.parse(readFileSync(configFile, 'utf8'));
+    const missing = missingForBaselines();
+    if (missing.length > 0 && process.env.KEYSTORE_REQUIRE_SWTPM) {
+      throw new Error(`the TPM benchmark's C baselines need ${missing.join(', ')} (KEYSTORE_REQUIRE_SWTPM is set)`);
+    }
+    const work = mkdtempSync(join(tmpdir(), 'keystore-bench-tpm-c-'));
+    cleanup.push(() => rmSync(work, { recursive: true, force: true }));
+    const built = missing.length === 0 ? buildBaselines(work) : undefined;
+    if (!built) console.log(`  C baselines skipped: needs ${missing.join(', ')}`);
+    const counter = built ? counterFile(work) : undefined;
+    const counting = built ? countingConfig(configFile, built, work) : undefined;
+
     const raw = rawFapi();
     for (const algorithm of ['ECDSA-P256', 'RSA-2048']) {
       const key = await store.createKey(`bench-${algorithm.toLowerCase()}-${suffix}`, { algorithm });
+      const profile = algorithm === 'RSA-2048' ? 'P_RSA2048SHA256' : 'P_ECCP256SHA256';
       const path = algorithm === 'RSA-2048' ? `/P_RSA2048SHA256/HS/SRK/${key.name}` : `HS/SRK/${key.name}`;
       const padding = algorithm === 'RSA-2048' ? 'RSA_SSA' : null;
       const digest = createHash('sha256').update('bench').digest();
       const data = Buffer.from('bench');
+      // The KeyStore on each path: a store of its own per measurement, closed after it, so that no
+      // key stays loaded in the simulator's three object slots while a C loop runs. Straight to a
+      // simulator, keys are kept loaded only with loadedKeys set.
+      const viaKeyStore = (loadedKeys, concurrency, poolSize = 2) => ({
+        rate: async () => {
+          const s = await testing.createTestKeyStore({
+            providers: [tpm.tpmProvider({ poolSize, loadedKeys })],
+            policy: { minimumIsolation: probe.isolation },
+            machinePolicy: null,
+          });
+          try {
+            const k = await s.openKey(key.ref);
+            return await throughput(() => k.sign(data), concurrency);
+          } finally {
+            await s.close();
+          }
+        },
+      });
+      const c = (options) => ({
+        rate: async () => (await cRate(built, { path, padding, seconds: SECONDS, ...options })).rate,
+      });
+      const esys = (hmac) => ({ srk: srkHandle(fapiConfig.profile_dir, profile), tcti: fapiConfig.tcti, hmac });
       results[algorithm] = await interleaved({
-        viaStore: () => key.sign(data),
+        viaStore: viaKeyStore(1, 1),
+        viaStoreFapi: viaKeyStore(0, 1),
         rawSync: async () => raw.signSync(path, padding, digest),
         rawAsync: () => raw.signAsync(path, padding, digest),
+        rawAsyncNoPublicKey: () => raw.signAsyncNoPublicKey(path, padding, digest),
+        ...(built ? { cFapi: c({}), cEsys: c({ esys: esys(false) }), cEsysHmac: c({ esys: esys(true) }) } : {}),
       });
+      // What the pieces of the FAPI path cost on their own, in the same run.
+      const objectFile = join(fapiConfig.user_dir, profile, 'HS', 'SRK', key.name, 'object.json');
+      const pem = key.exportPublicKey('pem');
+      const handleKey = createPublicKey(pem);
+      profiles[algorithm] = {
+        hop: await microseconds(() => raw.noopAsync()),
+        exists: await microseconds(() => existsSync(objectFile)),
+        compare: await microseconds(() => {
+          const a = createPublicKey(pem).export({ type: 'spki', format: 'der' });
+          const b = handleKey.export({ type: 'spki', format: 'der' });
+          return a.length === b.length && timingSafeEqual(a, b);
+        }),
+      };
+      if (built) {
+        inFlight[algorithm] = await interleaved(
+          {
+            viaStore: viaKeyStore(1, 8),
+            viaStoreFapi: viaKeyStore(0, 8),
+            cFapi: c({ threads: 2 }),
+            cEsysHmac: c({ threads: 2, esys: esys(true) }),
+          },
+          8,
+        );
+        // TPM commands per signature on each path, through the counting TCTI (set-up after open included).
+        const env = { TSS2_FAPICONF: counting, KEYSTORE_TCTI_COUNT: counter.file };
+        process.env.KEYSTORE_TCTI_COUNT = counter.file;
+        const storeCount = async (loadedKeys) => {
+          const countingProvider = tpm.tpmProvider({ poolSize: 1, configFile: counting, loadedKeys });
+          const handle = await countingProvider.openKey({ name: key.name, scope: 'user' });
+          const params = { hash: 'sha256', padding: 'pkcs1', saltLength: 32 };
+          counter.reset();
+          const n = 50;
+          for (let i = 0; i < n; i++) await handle.signDigest(digest, params);
+          const counted = perSignature(counter.read(), n);
+          await countingProvider.close();
+          return counted;
+        };
+        const viaStore = await storeCount(1);
+        const viaStoreFapi = await storeCount(0);
+        delete process.env.KEYSTORE_TCTI_COUNT;
+        const cCount = async (options) => {
+          counter.reset();
+          const run = await cRate(built, { path, padding, seconds: 0.5, env, ...options });
+          return perSignature(counter.read(), run.signatures);
+        };
+        commands[algorithm] = {
+          viaStore,
+          viaStoreFapi,
+          cFapi: await cCount({}),
+          cEsys: await cCount({ esys: { ...esys(false), tcti: `${built.tcti}:${fapiConfig.tcti}` } }),
+          cEsysHmac: await cCount({ esys: { ...esys(true), tcti: `${built.tcti}:${fapiConfig.tcti}` } }),
+        };
+      }
       await store.deleteKey(key.ref);
     }
     raw.close();
@@ -241,15 +397,82 @@ export async function run() {
     await store.close();
 
     console.log('');
-    console.log(
-      '  sign throughput (sequential, SHA-256; signs/s)   KeyStore   raw sync   raw async   ratio vs sync   ratio vs async',
-    );
+    console.log('  sign throughput, SHA-256 digest, signs/s: median of the rounds (min–max)');
+    const label = {
+      viaStore: 'KeyStore (sign), loadedKeys: 1',
+      viaStoreFapi: 'KeyStore (sign), loadedKeys: 0 (Fapi_Sign)',
+      rawSync: 'koffi Fapi_Sign loop, sync',
+      rawAsync: 'koffi Fapi_Sign loop, async',
+      rawAsyncNoPublicKey: 'koffi Fapi_Sign loop, async, no public key',
+      cFapi: 'C Fapi_Sign loop',
+      cEsys: 'C Esys_Sign loop, key loaded, password session',
+      cEsysHmac: 'C Esys_Sign loop, key loaded, salted HMAC session',
+    };
+    // Each baseline against the KeyStore path it is the baseline of: the FAPI loops against the
+    // FAPI path, the loaded-key loops against the loaded-key path.
+    const versus = (r, name) => {
+      if (name === 'viaStore' || name === 'viaStoreFapi') return '';
+      const ours = name.startsWith('cEsys') ? 'viaStore' : 'viaStoreFapi';
+      const who = ours === 'viaStore' ? 'loaded' : 'FAPI path';
+      return `   KeyStore (${who}) / this: ${ratioSpread(r, ours, name)}`;
+    };
     for (const [algorithm, r] of Object.entries(results)) {
-      console.log(
-        `    ${algorithm.padEnd(46)} ${fmt(r.viaStore).padStart(8)} ${fmt(r.rawSync).padStart(10)} ${fmt(r.rawAsync).padStart(11)} ${fmt(ratio(r, 'viaStore', 'rawSync'), 2).padStart(15)} ${fmt(ratio(r, 'viaStore', 'rawAsync'), 2).padStart(16)}`,
-      );
+      console.log(`    ${algorithm}, sequential`);
+      for (const name of Object.keys(label).filter((k) => r.samples[k])) {
+        console.log(`      ${label[name].padEnd(52)} ${rateSpread(r, name).padEnd(26)}${versus(r, name)}`);
+      }
+      const f = inFlight[algorithm];
+      if (f) {
+        console.log(`    ${algorithm}, 8 in flight (KeyStore: pool of 2 contexts; C: 2 threads, a context each)`);
+        for (const name of Object.keys(f.samples)) {
+          console.log(`      ${label[name].padEnd(52)} ${rateSpread(f, name).padEnd(26)}${versus(f, name)}`);
+        }
+      }
     }
-    console.log('  goal: KeyStore / raw >= 0.95');
+    console.log(
+      '  goals: KeyStore FAPI path / C Fapi_Sign loop >= 0.95; KeyStore loaded key / C Esys_Sign loop (same session) >= 0.8',
+    );
+    if (Object.keys(commands).length > 0) {
+      console.log('');
+      console.log(
+        '  TPM commands per signature (counting TCTI; 50 KeyStore signs after open, C loops for 0.5 s, set-up included)',
+      );
+      for (const [algorithm, paths] of Object.entries(commands)) {
+        for (const [name, c] of Object.entries(paths)) {
+          const parts = Object.entries(c.byName)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ');
+          console.log(
+            `    ${algorithm.padEnd(11)} ${label[name].padEnd(52)} ${String(c.total).padStart(5)}  (${parts})`,
+          );
+        }
+      }
+    }
+    console.log('');
+    console.log(
+      '  FAPI path, where one sequential signature goes (microseconds; differences are medians of per-round differences)',
+    );
+    /** The median over rounds of 1e6/a - 1e6/b (microseconds), each pair from the same round. */
+    const extra = (r, a, b) => median(r.samples[a].map((x, i) => 1e6 / x - 1e6 / r.samples[b][i]));
+    for (const [algorithm, r] of Object.entries(results)) {
+      const p = profiles[algorithm];
+      const rows = [
+        ['KeyStore sign, loadedKeys: 0', 1e6 / r.viaStoreFapi],
+        ...(r.cFapi ? [['C Fapi_Sign loop', 1e6 / r.cFapi]] : []),
+        ['koffi Fapi_Sign loop, async', 1e6 / r.rawAsync],
+        ['KeyStore minus koffi async loop', extra(r, 'viaStoreFapi', 'rawAsync')],
+        ['koffi async loop minus koffi sync loop', extra(r, 'rawAsync', 'rawSync')],
+        [
+          'FAPI building the public key PEM (async loop minus the loop without it)',
+          extra(r, 'rawAsync', 'rawAsyncNoPublicKey'),
+        ],
+        ['koffi async hop alone (Fapi_Free(NULL) through .async)', p.hop],
+        ['existence check (existsSync of the key file)', p.exists],
+        ['public key parse + DER compare (now only when FAPI returns another PEM text)', p.compare],
+      ];
+      console.log(`    ${algorithm}`);
+      for (const [what, v] of rows) console.log(`      ${what.padEnd(90)} ${fmt(v, 0).padStart(8)}`);
+    }
     console.log('');
     console.log('  context pool, 8 signs in flight (signs/s)         1 context  2 contexts  ratio');
     for (const [algorithm, r] of Object.entries(pool)) {
@@ -265,8 +488,9 @@ export async function run() {
         `    ${algorithm.padEnd(12)} ${fmt(median(times))} ms (n=${times.length}, min ${fmt(Math.min(...times))}, max ${fmt(Math.max(...times))})`,
       );
     }
-    return { results, pool, createTimes };
+    return { results, inFlight, commands, profiles, pool, createTimes };
   } finally {
+    for (const f of cleanup) f();
     sim.stop();
   }
 }

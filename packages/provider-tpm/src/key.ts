@@ -247,7 +247,10 @@ export class TpmKey implements ProviderKey {
     throw unsupported('the TPM provider does not derive secrets (FAPI offers no ECDH operation)');
   }
 
-  /** Marks the key closed; the TPM holds no handle for it between operations. Idempotent. */
+  /**
+   * Marks the key closed. Idempotent. With `loadedKeys` the key may stay loaded in a pool context
+   * (shared by every handle of it) until it is evicted or the provider is closed.
+   */
   async close(): Promise<void> {
     this.closed = true;
     passwords.delete(this);

@@ -23,6 +23,7 @@ import {
   samePublicKey,
   TpmKey,
 } from './key.js';
+import { mayLoad, signLoaded } from './loaded.js';
 import { assertKeyName, parseFapiKeyPath } from './names.js';
 import { checkPassword, checkRequest, checkScope, providerError } from './options.js';
 import { deviceInfo } from './probe.js';
@@ -36,6 +37,11 @@ function keyBackend(runtime: FapiRuntime): KeyBackend {
   return {
     sign: async (key, padding, digest, options) => {
       if (!existsSync(runtime.objectFileOf(key))) throw runtime.notFound(key.name, key.scope);
+      const esys = mayLoad(runtime, key) ? runtime.loadedKeyBindings() : undefined;
+      if (esys !== undefined) {
+        const signature = await signLoaded(runtime, esys, key, padding, digest, options?.signal);
+        if (signature !== undefined) return signature;
+      }
       const sig = await runtime.call(
         `sign with key "${key.name}"`,
         (n, c) => n.sign(c.handle, key.fapiPath, padding, digest),
@@ -44,7 +50,9 @@ function keyBackend(runtime: FapiRuntime): KeyBackend {
       // Fapi_Sign names the key by path, and the key at that path may have been deleted and made
       // again (by another store or process) since this handle was opened: the signature is only
       // returned when it was made by the key this handle stands for.
-      if (!samePublicKey(sig.publicKeyPem, key.publicKey)) {
+      // The PEM FAPI returns is the one it exported when the handle was opened unless the key changed:
+      // equal text is the same key, and spares parsing a key per signature.
+      if (sig.publicKeyPem !== key.exported.publicKeyPem && !samePublicKey(sig.publicKeyPem, key.publicKey)) {
         sig.signature.fill(0);
         throw replacedKeyError(key);
       }

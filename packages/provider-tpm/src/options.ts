@@ -42,6 +42,17 @@ export interface TpmProviderOptions {
   /** The FAPI shared library (default `libtss2-fapi.so.1`). */
   libraryPath?: string;
   /**
+   * Keys each pool context keeps loaded in the TPM for signing (an integer from 0 to 16). A loaded
+   * key signs with one TPM command; `0` sends every signature through `Fapi_Sign` (about six
+   * commands). Default: 4 through a resource manager (`device:/dev/tpmrm0`, `tabrmd`); 0 straight
+   * to a TPM or simulator, whose three transient object slots a loaded key would hold between calls
+   * (set 1 where this process is the TPM's only user). Keys with a password or a policy always sign
+   * through FAPI. See the TPM provider's page.
+   *
+   * @since 0.2.0
+   */
+  loadedKeys?: number;
+  /**
    * A replacement for the FAPI function table: for tests of the provider's logic over a double.
    * Production code leaves it unset.
    */
@@ -71,6 +82,19 @@ export function checkPoolSize(options: TpmProviderOptions): number {
     );
   }
   return size;
+}
+
+/** The `loadedKeys` option: an integer from 0 to 16, or `undefined` for the default. */
+export function checkLoadedKeys(options: TpmProviderOptions): number | undefined {
+  const n = options.loadedKeys;
+  if (n === undefined) return undefined;
+  if (!Number.isInteger(n) || n < 0 || n > 16) {
+    throw providerError(
+      'ERR_KEYSTORE_INVALID_ARGUMENT',
+      `loadedKeys must be an integer from 0 to 16, not ${String(n)}`,
+    );
+  }
+  return n;
 }
 
 function positive(value: number | undefined, fallback: number, name: string): number {

@@ -29,6 +29,15 @@ export interface PoolContext {
   password: Secret | undefined;
   /** The FAPI path of the only object the password is handed out for during the current call. */
   authPath: string | undefined;
+  /**
+   * Work to finish before the context is finalized (the loaded-key path flushes its objects and
+   * session from the TPM here); `release()` finalizes once it settles.
+   */
+  beforeRelease?: (() => Promise<void>) | undefined;
+  /** State other modules keep with the context (the loaded-key path's ESYS context and objects). */
+  loaded?: unknown;
+  /** Settles once a released context is finalized (after its `beforeRelease` work). */
+  finalized?: Promise<void> | undefined;
   readonly release: () => void;
 }
 
@@ -312,11 +321,20 @@ export async function openContext(
   (context as { release: () => void }).release = () => {
     if (released) return;
     released = true;
-    try {
-      native.finalize(handle);
-    } finally {
-      auth.release();
-    }
+    const finish = () => {
+      try {
+        native.finalize(handle);
+      } finally {
+        auth.release();
+      }
+    };
+    const before = context.beforeRelease;
+    context.beforeRelease = undefined;
+    if (before === undefined) finish();
+    else
+      context.finalized = before()
+        .then(finish, finish)
+        .catch(() => undefined);
   };
   return context;
 }
@@ -471,14 +489,36 @@ export class ContextPool {
     }
   }
 
-  /** Finalizes idle contexts now and busy ones when their call returns; later calls reject. Idempotent. */
-  close(): void {
+  /**
+   * Releases the idle contexts that keep keys loaded (their objects and session flushed from the
+   * TPM); resolves once they are finalized. Used when the TPM runs out of object or session slots.
+   */
+  releaseLoaded(): Promise<void> {
+    const finalized: Promise<void>[] = [];
+    for (const slot of this.slots) {
+      if (!slot.busy && slot.context?.loaded !== undefined) {
+        const context = slot.context;
+        slot.context = undefined;
+        context.release();
+        if (context.finalized) finalized.push(context.finalized);
+      }
+    }
+    return Promise.all(finalized).then(() => undefined);
+  }
+
+  /**
+   * Finalizes idle contexts now and busy ones when their call returns; later calls reject. Idempotent.
+   * Returns once the idle contexts are finalized (their loaded keys flushed first).
+   */
+  close(): Promise<void> {
     this.closed = true;
+    const finalized: Promise<void>[] = [];
     for (const slot of this.slots) {
       if (!slot.busy && slot.context) {
         const context = slot.context;
         slot.context = undefined;
         context.release();
+        if (context.finalized) finalized.push(context.finalized);
       }
     }
     for (const waiter of this.waiters.splice(0)) {
@@ -487,5 +527,6 @@ export class ContextPool {
         new KeyStoreError('ERR_KEYSTORE_PROVIDER_UNAVAILABLE', 'the TPM provider was closed', { providerId: 'tpm' }),
       );
     }
+    return Promise.all(finalized).then(() => undefined);
   }
 }

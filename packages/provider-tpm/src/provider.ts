@@ -22,7 +22,14 @@ import type { NCryptKeyStorage } from '@keystore/provider-cng';
 import { createTpmKey } from './create.js';
 import type { TpmKey } from './key.js';
 import { deleteTpmKey, listTpmKeys, openTpmKey } from './open.js';
-import { checkPoolSize, checkTimeouts, closedError, SCOPES, type TpmProviderOptions } from './options.js';
+import {
+  checkLoadedKeys,
+  checkPoolSize,
+  checkTimeouts,
+  closedError,
+  SCOPES,
+  type TpmProviderOptions,
+} from './options.js';
 import { probeTpm } from './probe.js';
 import { FapiRuntime } from './runtime.js';
 import { pcpProvider } from './windows.js';
@@ -59,6 +66,7 @@ export class TpmProvider implements KeyStoreProvider {
   constructor(options: TpmProviderOptions = {}) {
     const copy = { ...options };
     const poolSize = checkPoolSize(options);
+    checkLoadedKeys(options);
     this.runtime = new FapiRuntime(copy, poolSize, checkTimeouts(options));
   }
 
@@ -129,10 +137,10 @@ export class TpmProvider implements KeyStoreProvider {
 
   /** Finalizes every FAPI context. Idempotent; later calls reject with `ERR_KEYSTORE_PROVIDER_UNAVAILABLE`. */
   async close(): Promise<void> {
-    this.runtime.close();
+    const finalized = this.runtime.close();
     // A create in flight finishes its native call, then deletes the key it made: wait for that, so
     // that when close() resolves no key of an interrupted create is left behind.
-    await Promise.allSettled([...this.creating]);
+    await Promise.allSettled([...this.creating, finalized]);
   }
 
   /** Same as {@link TpmProvider.close}, for `await using`. */

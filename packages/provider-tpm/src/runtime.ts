@@ -15,7 +15,8 @@ import { type GuardedOutcome, type GuardOptions, guardNativeCall, processBudget 
 import { type FapiSetup, type ProfileInfo, readFapiSetup, TPM_SETUP_HINT } from './config.js';
 import type { TpmDeviceInfo } from './device.js';
 import type { TpmKey } from './key.js';
-import { type FapiBindings, loadFapi } from './native/fapi.js';
+import { type EsysBindings, loadEsys } from './native/esys.js';
+import { FAPI_LIBRARY, type FapiBindings, loadFapi } from './native/fapi.js';
 import { closedError, providerError, SCOPES, type TpmProviderOptions, type TpmTimeouts } from './options.js';
 import {
   ambientFapiConf,
@@ -32,12 +33,20 @@ import { parseTcti } from './tcti.js';
 const RETRYABLE = new Set([0x902, 0x903, 0x904, 0x922, 0x908, 0x90a]);
 /** Contexts that can share a TPM without a resource manager (it has three transient object slots). */
 const POOL_WITHOUT_RESOURCE_MANAGER = 2;
+/**
+ * Keys each context keeps loaded by default: through a resource manager (which swaps objects out
+ * and gives each connection its own view), 4; straight to a TPM or simulator, none, because a loaded
+ * key holds one of its three transient object slots between calls, which every other process using
+ * that TPM then lacks (`loadedKeys: 1` opts in where this process is the TPM's only user).
+ */
+const LOADED_KEYS_MANAGED = 4;
+const LOADED_KEYS_UNMANAGED = 0;
 
 /**
  * Closes the pool of a runtime that was dropped without `close()`. The runtime is held by its
  * provider and by every key it opened, so this runs once the provider and all its keys are gone.
  */
-const dropped = new FinalizationRegistry<ContextPool>((pool) => pool.close());
+const dropped = new FinalizationRegistry<ContextPool>((pool) => void pool.close());
 
 /** Options of one native call through the pool. */
 export interface CallOptions {
@@ -87,6 +96,7 @@ export async function callOnOwnContext<T>(
 export class FapiRuntime {
   private setupCache: FapiSetup | undefined;
   private native: FapiBindings | undefined;
+  private esys: EsysBindings | null | undefined;
   private poolInstance: ContextPool | undefined;
   private provisioned: Promise<void> | undefined;
   /** The TPM's properties, once read (by a probe or for a key's receipt). */
@@ -138,6 +148,31 @@ export class FapiRuntime {
     return this.native;
   }
 
+  /**
+   * The loaded-key bindings (ESYS and libtss2-mu), or `undefined` when keys sign through FAPI only:
+   * with a double of the FAPI bindings, with `loadedKeys: 0`, or without libtss2-esys.
+   */
+  loadedKeyBindings(): EsysBindings | undefined {
+    if (this.esys === undefined) {
+      this.esys =
+        this.options.native !== undefined || this.loadedKeysPerContext() === 0
+          ? null
+          : (loadEsys(this.options.libraryPath ?? FAPI_LIBRARY) ?? null);
+    }
+    return this.esys ?? undefined;
+  }
+
+  /** How many keys each context keeps loaded (0: every signature through `Fapi_Sign`). */
+  loadedKeysPerContext(): number {
+    if (this.options.loadedKeys !== undefined) return this.options.loadedKeys;
+    return this.managed(this.setup().tcti) ? LOADED_KEYS_MANAGED : LOADED_KEYS_UNMANAGED;
+  }
+
+  private managed(tcti: string): boolean {
+    const parsed = parseTcti(tcti);
+    return (parsed.module === 'device' && /^\/dev\/tpmrm\d+$/.test(parsed.config ?? '')) || parsed.module === 'tabrmd';
+  }
+
   private pool(): ContextPool {
     if (this.isClosed) throw closedError();
     if (!this.poolInstance) {
@@ -160,10 +195,7 @@ export class FapiRuntime {
    * `tabrmd`), at most 2 straight to a TPM or simulator, whose three object slots the contexts share.
    */
   effectivePoolSize(tcti: string): number {
-    const parsed = parseTcti(tcti);
-    const managed =
-      (parsed.module === 'device' && /^\/dev\/tpmrm\d+$/.test(parsed.config ?? '')) || parsed.module === 'tabrmd';
-    return managed ? this.poolSize : Math.min(this.poolSize, POOL_WITHOUT_RESOURCE_MANAGER);
+    return this.managed(tcti) ? this.poolSize : Math.min(this.poolSize, POOL_WITHOUT_RESOURCE_MANAGER);
   }
 
   /** Runs one native call; a non-zero return code becomes a typed error and retires the context. */
@@ -177,6 +209,8 @@ export class FapiRuntime {
         const status = KeyStoreError.is(err) ? err.nativeStatus : undefined;
         if (status === undefined || !RETRYABLE.has(status & 0xfff) || attempt >= 6 || status >>> 16 !== 0) throw err;
         throwIfAborted(options.signal);
+        // Out of slots: the keys this provider's idle contexts keep loaded give theirs back first.
+        await this.poolInstance?.releaseLoaded();
         await new Promise((resolve) => setTimeout(resolve, (5 << attempt) * (0.5 + Math.random())));
       }
     }
@@ -340,11 +374,14 @@ export class FapiRuntime {
     );
   }
 
-  /** Marks the runtime closed, stops creates in flight and finalizes every pooled context. */
-  close(): void {
+  /**
+   * Marks the runtime closed, stops creates in flight and finalizes every pooled context; resolves
+   * once the idle ones are finalized (their loaded keys flushed from the TPM first).
+   */
+  close(): Promise<void> {
     this.isClosed = true;
     dropped.unregister(this);
     this.closing.abort();
-    this.poolInstance?.close();
+    return this.poolInstance?.close() ?? Promise.resolve();
   }
 }

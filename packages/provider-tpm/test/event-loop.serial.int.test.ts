@@ -5,21 +5,22 @@ import { createHash, verify } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TpmKey, TpmProvider } from '../src/index.js';
+import { SIGN_PATHS } from './helpers/sign-paths.js';
 import { HAVE_SWTPM, NEEDS_SWTPM, type SwtpmInstance, startSwtpm } from './helpers/swtpm.js';
 
 const digestOf = (text: string) => createHash('sha256').update(text).digest();
 const P = { hash: 'sha256', padding: 'pkcs1', saltLength: 32 } as const;
 
-describe.skipIf(!HAVE_SWTPM)(
-  `event loop during TPM signs on swtpm (${HAVE_SWTPM ? 'swtpm found' : NEEDS_SWTPM})`,
-  () => {
+describe.skipIf(!HAVE_SWTPM).each(SIGN_PATHS)(
+  `event loop during TPM signs on swtpm, sign path $name (${HAVE_SWTPM ? 'swtpm found' : NEEDS_SWTPM})`,
+  ({ loadedKeys }) => {
     let tpm: SwtpmInstance;
     let provider: TpmProvider;
     let ec: TpmKey;
 
     beforeAll(async () => {
       tpm = await startSwtpm();
-      provider = new TpmProvider({ configFile: tpm.configFile });
+      provider = new TpmProvider({ configFile: tpm.configFile, loadedKeys });
       ec = await provider.createKey({ name: 'loop-ec', algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
       await ec.signDigest(digestOf('warm'), P);
     });

@@ -2,6 +2,7 @@ import { KeyStoreError } from '@keystore/core';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TpmKey, TpmProvider } from '../src/index.js';
+import { SIGN_PATHS } from './helpers/sign-paths.js';
 import { HAVE_SWTPM, NEEDS_SWTPM, type SwtpmInstance, startSwtpm } from './helpers/swtpm.js';
 
 /** Runs `fn`; a rejection must be a KeyStoreError (anything else is re-thrown to fail the property). */
@@ -38,7 +39,9 @@ const algorithmArb = fc.constantFrom(
 const scopeArb = fc.constantFrom('user', 'user', 'machine', 'machine', 'USER', '', undefined) as fc.Arbitrary<never>;
 const passwordArb = fc.option(fc.string({ maxLength: 40 }), { nil: undefined });
 
-describe.skipIf(!HAVE_SWTPM)(`random inputs on swtpm (${HAVE_SWTPM ? 'swtpm found' : NEEDS_SWTPM})`, () => {
+const TITLE = `random inputs on swtpm, sign path $name (${HAVE_SWTPM ? 'swtpm found' : NEEDS_SWTPM})`;
+
+describe.skipIf(!HAVE_SWTPM).each(SIGN_PATHS)(TITLE, ({ loadedKeys }) => {
   let tpm: SwtpmInstance;
   let provider: TpmProvider;
   let ec: TpmKey;
@@ -46,7 +49,7 @@ describe.skipIf(!HAVE_SWTPM)(`random inputs on swtpm (${HAVE_SWTPM ? 'swtpm foun
 
   beforeAll(async () => {
     tpm = await startSwtpm();
-    provider = new TpmProvider({ configFile: tpm.configFile });
+    provider = new TpmProvider({ configFile: tpm.configFile, loadedKeys });
     ec = await provider.createKey({ name: 'fuzz-ec', algorithm: 'ECDSA-P256', scope: 'user', exportable: false });
     rsa = await provider.createKey({ name: 'fuzz-rsa', algorithm: 'RSA-2048', scope: 'user', exportable: false });
   });
