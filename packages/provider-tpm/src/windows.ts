@@ -6,16 +6,10 @@
  *
  * @module
  */
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import type { IsolationLevel, ProviderCapabilities } from '@keystore/core';
 import type { IsolationPosture, NCryptBindingSources, NCryptKeyStorage } from '@keystore/provider-cng';
-import {
-  MS_PLATFORM_CRYPTO_PROVIDER,
-  statusName,
-  TBS_E_TPM_NOT_FOUND,
-  type WindowsSystemBindings,
-} from '@keystore/provider-cng/native';
+import type { WindowsSystemBindings } from '@keystore/provider-cng/native';
+import { cngEngine, cngNative } from './cng.js';
 import { virtualTpmVendor } from './device.js';
 
 /**
@@ -91,6 +85,7 @@ function virtualMachine(system: WindowsSystemBindings): string | undefined {
  * @since 0.2.0
  */
 export function measurePlatformCryptoPosture(system: WindowsSystemBindings): IsolationPosture {
+  const { MS_PLATFORM_CRYPTO_PROVIDER, statusName, TBS_E_TPM_NOT_FOUND } = cngNative();
   const details: Record<string, string | number | boolean> = { storageProvider: MS_PLATFORM_CRYPTO_PROVIDER };
   let wine: string | null = null;
   try {
@@ -194,20 +189,6 @@ export function measurePlatformCryptoPosture(system: WindowsSystemBindings): Iso
 }
 
 /**
- * The CNG provider's key storage engine, loaded at the first {@link pcpProvider} call (which only
- * Windows makes unless asked), not when this package is imported: on Linux the TPM provider never
- * loads it. The ES module build resolves the package's ES module entry and loads it with
- * `require(esm)` (Node ≥ 20.19), so the app shares the instance `import '@keystore/provider-cng'`
- * gives it; the CommonJS build requires the CommonJS entry. The package is resolved from this
- * file's own location, never from the working directory.
- */
-function cngEngine(): typeof import('@keystore/provider-cng') {
-  const resolveEsm = (import.meta as { resolve?: (specifier: string) => string }).resolve;
-  const id = resolveEsm ? fileURLToPath(resolveEsm('@keystore/provider-cng')) : '@keystore/provider-cng';
-  return createRequire(import.meta.url)(id) as typeof import('@keystore/provider-cng');
-}
-
-/**
  * Options of {@link pcpProvider}.
  *
  * @since 0.2.0
@@ -231,6 +212,7 @@ export interface PcpProviderOptions {
  */
 export function pcpProvider(options: PcpProviderOptions = {}): NCryptKeyStorage {
   const { NCryptKeyStorage } = cngEngine();
+  const { MS_PLATFORM_CRYPTO_PROVIDER } = cngNative();
   return new NCryptKeyStorage({
     id: 'tpm',
     displayName: 'TPM 2.0 (Microsoft Platform Crypto Provider)',
