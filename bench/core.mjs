@@ -1,12 +1,9 @@
 // Benchmark of @keystore/core (built dist): sign throughput through a KeyStore with the in-memory
-// provider against crypto.sign with the same private key, in the same process and run; and the
-// time to require/import @keystore/core against a bare `node -e 0`.
-import { spawnSync } from 'node:child_process';
+// provider against crypto.sign with the same private key, in the same process and run. Start-up cost
+// is in bench/startup.mjs.
 import { sign } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { createMemoryProvider, createTestKeyStore } from '@keystore/core/testing';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const MIN_MS = Number(process.env.BENCH_MIN_MS ?? 300);
 
@@ -57,17 +54,6 @@ async function signBench(store, algorithm, hash) {
   }
 }
 
-function startupMs(args, runs = 15) {
-  const times = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'ignore' });
-    if (r.status !== 0) throw new Error(`node ${args.join(' ')} exited ${r.status}`);
-    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  return median(times);
-}
-
 export async function run() {
   const store = await createTestKeyStore({
     providers: [createMemoryProvider()],
@@ -89,20 +75,6 @@ export async function run() {
   }
   await store.close();
 
-  console.log('');
-  console.log('## @keystore/core: start-up cost (median wall time of 15 spawns)');
-  const bare = startupMs(['-e', '0']);
-  const req = startupMs(['-e', "require('@keystore/core')"]);
-  const imp = startupMs(['--input-type=module', '-e', "import '@keystore/core'"]);
-  console.log('| command | ms | over bare node |');
-  console.log('|---|---:|---:|');
-  console.log(`| node -e 0 | ${bare.toFixed(1)} | - |`);
-  console.log(
-    `| require('@keystore/core') | ${req.toFixed(1)} | +${(req - bare).toFixed(1)} ms (${(req / bare).toFixed(2)}x) |`,
-  );
-  console.log(
-    `| import '@keystore/core' | ${imp.toFixed(1)} | +${(imp - bare).toFixed(1)} ms (${(imp / bare).toFixed(2)}x) |`,
-  );
   return results;
 }
 

@@ -9,4 +9,8 @@ export default defineConfig({
   target: 'node20',
   splitting: true,
   external: [/^@keystore\//, 'koffi', 'inversify'],
+  // The CommonJS build has no import.meta.resolve (src/windows.ts then loads the CommonJS entry).
+  esbuildOptions(options, { format }) {
+    if (format === 'cjs') options.define = { ...options.define, 'import.meta.resolve': 'undefined' };
+  },
 });

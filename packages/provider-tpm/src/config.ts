@@ -5,7 +5,6 @@
  * @module
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type KeyAlgorithm, KeyStoreError } from '@keystore/core';
@@ -169,6 +168,8 @@ export async function writeFapiConfig(options: WriteFapiConfigOptions): Promise<
       },
     );
   }
+  // node:fs/promises is loaded here, not when the package is imported.
+  const { mkdir, writeFile } = await import('node:fs/promises');
   const profileDir = join(dir, 'profiles');
   for (const sub of ['profiles', 'user', 'system', 'log'])
     await mkdir(join(dir, sub), { recursive: true, mode: 0o700 });

@@ -9,7 +9,6 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { connect, isIP } from 'node:net';
 import { KeyStoreError } from '@keystore/core';
 import { guardNativeCall, type NativeCallBudget, processBudget } from './budget.js';
 import { parseLenientJson } from './config.js';
@@ -164,7 +163,12 @@ export function tcpEndpointOf(tcti: string): { host: string; port: number } | un
   return { host, port };
 }
 
-function tryConnect(host: string, port: number, timeoutMs: number): Promise<'open' | 'refused' | 'timeout'> {
+// node:net is loaded at the first reachability check, not when the package is imported.
+let net: Promise<typeof import('node:net')> | undefined;
+const loadNet = () => (net ??= import('node:net'));
+
+async function tryConnect(host: string, port: number, timeoutMs: number): Promise<'open' | 'refused' | 'timeout'> {
+  const { connect } = await loadNet();
   return new Promise((resolve) => {
     const socket = connect({ host, port });
     let timer: NodeJS.Timeout | undefined;
@@ -189,6 +193,7 @@ function tryConnect(host: string, port: number, timeoutMs: number): Promise<'ope
 export async function checkSimulatorReachable(tcti: string | undefined, timeoutMs: number): Promise<void> {
   const endpoint = tcti === undefined ? undefined : tcpEndpointOf(tcti);
   if (!endpoint) return;
+  const { isIP } = await loadNet();
   const hosts = endpoint.host === 'localhost' ? ['127.0.0.1', '::1'] : isIP(endpoint.host) !== 0 ? [endpoint.host] : [];
   if (hosts.length === 0) return;
   let timedOut = false;

@@ -7,8 +7,8 @@
 
 import type { OperationOptions, ProbeResult } from '@keystore/core';
 import { explainError, unavailableProbe } from '@keystore/core/provider';
-import { koffiSetupDetail } from '@keystore/provider-cng/native';
 import { processBudget } from './budget.js';
+import { cngNative } from './cng.js';
 import type { FapiSetup } from './config.js';
 import { deviceIsolation, parseDeviceInfo, type TpmDeviceInfo } from './device.js';
 import { tss2Error } from './rc.js';
@@ -47,7 +47,7 @@ async function probeDevice(runtime: FapiRuntime, signal?: AbortSignal): Promise<
 
 /** koffi's async stack, as `keystore doctor` shows it (absent before koffi was loaded). */
 function koffiStack(): { koffiAsyncStack?: string } {
-  const stack = koffiSetupDetail();
+  const stack = cngNative().koffiSetupDetail();
   return stack === undefined ? {} : { koffiAsyncStack: stack };
 }
 

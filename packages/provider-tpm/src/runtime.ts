@@ -7,7 +7,6 @@
  */
 
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type KeyAlgorithm, type KeyScope, KeyStoreError, throwIfAborted } from '@keystore/core';
@@ -303,6 +302,8 @@ export class FapiRuntime {
   ): Promise<void> {
     const setup = this.setup();
     const native = this.bindings();
+    // node:fs/promises is loaded here, not when the package is imported.
+    const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
     const dir = await mkdtemp(join(tmpdir(), 'keystore-tpm-'));
     try {
       const derived = join(dir, 'fapi-config.json');

@@ -7,13 +7,9 @@
  * @module
  */
 import type { IsolationLevel, ProviderCapabilities } from '@keystore/core';
-import { type IsolationPosture, type NCryptBindingSources, NCryptKeyStorage } from '@keystore/provider-cng';
-import {
-  MS_PLATFORM_CRYPTO_PROVIDER,
-  statusName,
-  TBS_E_TPM_NOT_FOUND,
-  type WindowsSystemBindings,
-} from '@keystore/provider-cng/native';
+import type { IsolationPosture, NCryptBindingSources, NCryptKeyStorage } from '@keystore/provider-cng';
+import type { WindowsSystemBindings } from '@keystore/provider-cng/native';
+import { cngEngine, cngNative } from './cng.js';
 import { virtualTpmVendor } from './device.js';
 
 /**
@@ -89,6 +85,7 @@ function virtualMachine(system: WindowsSystemBindings): string | undefined {
  * @since 0.2.0
  */
 export function measurePlatformCryptoPosture(system: WindowsSystemBindings): IsolationPosture {
+  const { MS_PLATFORM_CRYPTO_PROVIDER, statusName, TBS_E_TPM_NOT_FOUND } = cngNative();
   const details: Record<string, string | number | boolean> = { storageProvider: MS_PLATFORM_CRYPTO_PROVIDER };
   let wine: string | null = null;
   try {
@@ -214,6 +211,8 @@ export interface PcpProviderOptions {
  * @since 0.2.0
  */
 export function pcpProvider(options: PcpProviderOptions = {}): NCryptKeyStorage {
+  const { NCryptKeyStorage } = cngEngine();
+  const { MS_PLATFORM_CRYPTO_PROVIDER } = cngNative();
   return new NCryptKeyStorage({
     id: 'tpm',
     displayName: 'TPM 2.0 (Microsoft Platform Crypto Provider)',

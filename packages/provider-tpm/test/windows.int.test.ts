@@ -57,4 +57,28 @@ describe.skipIf(!wine.available)(`TPM provider on Windows Node under Wine (needs
     // TPM2_GetCapability through Tbsi_Context_Create / Tbsip_Submit_Command: no TPM to answer.
     expect(out.manufacturer).toMatchObject({ ok: false, status: 0x8028400f });
   });
+
+  // The package loads provider-cng's engine only when tpmProvider() picks this backend (the import
+  // does not: test-support/test/lazy-loading.test.ts); an ES module app must get the same copy that its own `import '@keystore/provider-cng'` gives (one
+  // NCryptKeyStorage class, one @keystore/core), and a CommonJS app the CommonJS one.
+  it('loads the CNG engine at tpmProvider(), the same copy an ES module app or a CommonJS app imports', async () => {
+    const run = await runWineScript(`
+      (async () => {
+        const esm = await import('@keystore/provider-tpm');
+        const provider = esm.tpmProvider();
+        const cngEsm = await import('@keystore/provider-cng');
+        const coreEsm = await import('@keystore/core');
+        const error = await provider.createKey({ name: 'x', algorithm: 'RSA-2048', scope: 'user', exportable: false }).catch((e) => e);
+        const cjs = require('@keystore/provider-tpm').tpmProvider();
+        console.log(JSON.stringify({
+          esmSameClass: provider instanceof cngEsm.NCryptKeyStorage,
+          esmSameCore: error instanceof coreEsm.KeyStoreError,
+          cjsSameClass: cjs instanceof require('@keystore/provider-cng').NCryptKeyStorage,
+        }));
+      })().catch((err) => { console.error(err); process.exit(1); });
+    `);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).not.toMatch(/ExperimentalWarning/);
+    expect(run.json).toEqual({ esmSameClass: true, esmSameCore: true, cjsSameClass: true });
+  });
 });

@@ -3,7 +3,6 @@
  *
  * @module
  */
-import { stat } from 'node:fs/promises';
 import { posix, win32 } from 'node:path';
 import { KeyStoreError, throwIfAborted } from '../errors.js';
 import type { EffectivePolicy, KeyStorePolicy, PolicyOverride } from '../types.js';
@@ -138,6 +137,8 @@ export interface MachinePolicyFiles {
 
 /** Fails closed when `directory` exists but is not a directory (so the file under it cannot be). */
 async function refuseNonDirectory(directory: string, path: string): Promise<void> {
+  // node:fs/promises is loaded here, at the first read, not when @keystore/core is imported.
+  const { stat } = await import('node:fs/promises');
   const stats = await stat(directory).catch(() => undefined);
   if (stats !== undefined && !stats.isDirectory()) {
     throw invalidPolicyError([{ pointer: '', message: `${directory} is not a directory` }], path, {

@@ -6,10 +6,19 @@
  * @module
  */
 import { constants, type Stats } from 'node:fs';
-import { type FileHandle, lstat, open, realpath, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { KeyStoreError, throwIfAborted } from '../errors.js';
 import { invalidPolicyError } from './validate.js';
+
+// node:fs/promises (with the readline and stream modules it loads) is loaded when a policy file is
+// first read, not when @keystore/core is imported.
+let fsPromises: Promise<typeof import('node:fs/promises')> | undefined;
+const fsp = () => (fsPromises ??= import('node:fs/promises'));
+const open = async (path: string, flags: number): Promise<FileHandle> => (await fsp()).open(path, flags);
+const stat = async (path: string): Promise<Stats> => (await fsp()).stat(path);
+const lstat = async (path: string): Promise<Stats> => (await fsp()).lstat(path);
+const realpath = async (path: string): Promise<string> => (await fsp()).realpath(path);
 
 /** The largest policy file read, in bytes: a policy is a few hundred bytes; more is not a policy. */
 export const MAX_POLICY_BYTES = 1024 * 1024;

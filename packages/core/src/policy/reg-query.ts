@@ -4,11 +4,14 @@
  *
  * @module
  */
-import { execFile } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { win32 } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { KeyStoreError, throwIfAborted } from '../errors.js';
+
+// node:child_process pulls in net, dgram and the stream machinery: it is loaded at the first
+// registry read, not when @keystore/core is imported (most processes never read the registry).
+let childProcess: Promise<typeof import('node:child_process')> | undefined;
+const loadChildProcess = () => (childProcess ??= import('node:child_process'));
 
 /**
  * How long reading the registry may take before it counts as failed (`ERR_KEYSTORE_TIMEOUT`).
@@ -346,6 +349,7 @@ async function runReg(args: readonly string[], signal: AbortSignal | undefined, 
         typeof code === 'string' &&
         TRANSIENT_SPAWN_CODES.has(code);
       if (!transient || delay === undefined) throw error;
+      const { setTimeout: sleep } = await import('node:timers/promises');
       await sleep(delay, undefined, signal === undefined ? {} : { signal }).catch((cause: unknown) => {
         throw new KeyStoreError('ERR_KEYSTORE_CANCELLED', 'reading the registry was cancelled', { cause });
       });
@@ -353,8 +357,13 @@ async function runReg(args: readonly string[], signal: AbortSignal | undefined, 
   }
 }
 
-function runRegOnce(args: readonly string[], signal: AbortSignal | undefined, timeoutMs: number): Promise<RegRun> {
+async function runRegOnce(
+  args: readonly string[],
+  signal: AbortSignal | undefined,
+  timeoutMs: number,
+): Promise<RegRun> {
   const exe = regExe();
+  const { execFile } = await loadChildProcess();
   return new Promise((resolve, reject) => {
     execFile(
       exe,

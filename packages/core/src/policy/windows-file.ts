@@ -10,7 +10,6 @@
  *
  * @module
  */
-import { execFile } from 'node:child_process';
 import { win32 } from 'node:path';
 import { KeyStoreError, type PolicyIssue, throwIfAborted } from '../errors.js';
 import { type RegistryReader, readRegistryKey, windowsDirectory } from './registry.js';
@@ -249,6 +248,8 @@ export async function readSecurityWithPowerShell(
   };
   // -InputFormat None: PowerShell otherwise may wait on a redirected stdin before it exits.
   const args = ['-NoLogo', '-NoProfile', '-NonInteractive', '-InputFormat', 'None', '-EncodedCommand', encoded];
+  // Loaded here, not at import: node:child_process pulls in net, dgram and streams.
+  const { execFile } = await import('node:child_process');
   const stdout = await new Promise<string>((resolve, reject) => {
     execFile(
       exe,

@@ -6,7 +6,7 @@
  */
 
 import { KeyStoreError } from '@keystore/core';
-import { loadKoffi } from '@keystore/provider-cng/native';
+import { cngNative } from '../cng.js';
 
 /**
  * An opaque `FAPI_CONTEXT *`, as a branded `bigint`.
@@ -157,7 +157,7 @@ export function loadFapi(libraryPath: string = FAPI_LIBRARY): FapiBindings {
   if (process.env.TSS2_LOG === undefined) process.env.TSS2_LOG = 'all+none';
   // FAPI (json-c, OpenSSL, ESYS) runs on koffi's async worker stacks: the SDK's one koffi loader
   // gives them 1 MiB before the process's first koffi.load, and warns when it cannot.
-  const koffi = loadKoffi('tpm', import.meta.url);
+  const koffi = cngNative().loadKoffi('tpm', import.meta.url);
   let lib: ReturnType<KoffiModule['load']>;
   try {
     lib = koffi.load(libraryPath);
