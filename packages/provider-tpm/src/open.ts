@@ -24,7 +24,7 @@ import {
   TpmKey,
 } from './key.js';
 import { assertKeyName, parseFapiKeyPath } from './names.js';
-import { checkPassword, checkRequest, checkScope, providerError } from './options.js';
+import { checkPassword, checkRequest, checkScope, tpmError } from './options.js';
 import { deviceInfo } from './probe.js';
 import type { FapiRuntime, Located } from './runtime.js';
 
@@ -130,7 +130,7 @@ export async function listTpmKeys(
   options?: OperationOptions & { scope?: KeyScope },
 ): Promise<ProviderKeyInfo[]> {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    throw providerError('ERR_KEYSTORE_INVALID_ARGUMENT', 'listKeys options must be an object');
+    throw tpmError('ERR_KEYSTORE_INVALID_ARGUMENT', 'listKeys options must be an object');
   }
   throwIfAborted(options?.signal);
   const wanted = options?.scope === undefined ? undefined : checkScope(options.scope);

@@ -48,7 +48,7 @@ export const SCOPES: readonly KeyScope[] = ['user', 'machine'];
 const MAX_PASSWORD_BYTES = 32;
 
 /** A typed error of the TPM provider for a bad argument or a missing key. */
-export function providerError(
+export function tpmError(
   code: 'ERR_KEYSTORE_INVALID_ARGUMENT' | 'ERR_KEYSTORE_KEY_NOT_FOUND',
   message: string,
   hint?: string,
@@ -60,10 +60,7 @@ export function providerError(
 export function checkPoolSize(options: TpmProviderOptions): number {
   const size = options.poolSize ?? 2;
   if (!Number.isInteger(size) || size < 1 || size > 8) {
-    throw providerError(
-      'ERR_KEYSTORE_INVALID_ARGUMENT',
-      `poolSize must be an integer from 1 to 8, not ${String(size)}`,
-    );
+    throw tpmError('ERR_KEYSTORE_INVALID_ARGUMENT', `poolSize must be an integer from 1 to 8, not ${String(size)}`);
   }
   return size;
 }
@@ -71,7 +68,7 @@ export function checkPoolSize(options: TpmProviderOptions): number {
 function positive(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
   if (!Number.isFinite(value) || value <= 0) {
-    throw providerError('ERR_KEYSTORE_INVALID_ARGUMENT', `${name} must be a positive number of milliseconds`);
+    throw tpmError('ERR_KEYSTORE_INVALID_ARGUMENT', `${name} must be a positive number of milliseconds`);
   }
   return value;
 }
@@ -90,7 +87,7 @@ export function checkTimeouts(options: TpmProviderOptions): Required<TpmTimeouts
 /** Refuses a request that is not an object (a JavaScript caller may pass anything). */
 export function checkRequest<T>(request: T, what: string): NonNullable<T> {
   if (typeof request !== 'object' || request === null) {
-    throw providerError('ERR_KEYSTORE_INVALID_ARGUMENT', `${what} needs a request object`);
+    throw tpmError('ERR_KEYSTORE_INVALID_ARGUMENT', `${what} needs a request object`);
   }
   return request as NonNullable<T>;
 }
@@ -99,7 +96,7 @@ export function checkRequest<T>(request: T, what: string): NonNullable<T> {
 export function checkScope(scope: unknown): KeyScope {
   if (scope === undefined) return 'user';
   if (scope !== 'user' && scope !== 'machine') {
-    throw providerError('ERR_KEYSTORE_INVALID_ARGUMENT', `invalid scope ${JSON.stringify(scope)}: user or machine`);
+    throw tpmError('ERR_KEYSTORE_INVALID_ARGUMENT', `invalid scope ${JSON.stringify(scope)}: user or machine`);
   }
   return scope;
 }
@@ -107,13 +104,12 @@ export function checkScope(scope: unknown): KeyScope {
 /** The request's key password, or `undefined` for none; TPM auth values are at most a SHA-256 digest long. */
 export function checkPassword(password: unknown): string | undefined {
   if (password === undefined || password === null || password === '') return undefined;
-  if (typeof password !== 'string')
-    throw providerError('ERR_KEYSTORE_INVALID_ARGUMENT', 'a key password must be a string');
+  if (typeof password !== 'string') throw tpmError('ERR_KEYSTORE_INVALID_ARGUMENT', 'a key password must be a string');
   if (password.includes('\0')) {
-    throw providerError('ERR_KEYSTORE_INVALID_ARGUMENT', 'a key password cannot contain NUL characters');
+    throw tpmError('ERR_KEYSTORE_INVALID_ARGUMENT', 'a key password cannot contain NUL characters');
   }
   if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) {
-    throw providerError(
+    throw tpmError(
       'ERR_KEYSTORE_INVALID_ARGUMENT',
       `a TPM key password is at most ${MAX_PASSWORD_BYTES} bytes in UTF-8 (the size of a SHA-256 digest)`,
     );

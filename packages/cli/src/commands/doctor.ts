@@ -29,10 +29,10 @@ type Details = Readonly<Record<string, string | number | boolean>>;
  * The version of doctor's JSON output, as its schema (`doctor.schema.json`) describes it: raised when
  * a field is removed, renamed or changes meaning; a new field does not raise it.
  */
-export const DOCTOR_SCHEMA_VERSION = 1;
+const DOCTOR_SCHEMA_VERSION = 1;
 
 /** What `--require LEVEL` found: whether new keys (a default request) get at least LEVEL here. */
-export interface DoctorRequirement {
+interface DoctorRequirement {
   level: IsolationLevel;
   met: boolean;
   /** The isolation the provider that would serve gets (`null`: no provider would). */
@@ -41,10 +41,10 @@ export interface DoctorRequirement {
 }
 
 /** A provider's state in doctor's output. */
-export type DoctorStatus = 'selected' | 'eligible' | 'disabled-by-policy' | 'refused' | 'unavailable';
+type DoctorStatus = 'selected' | 'eligible' | 'disabled-by-policy' | 'refused' | 'unavailable';
 
 /** One row of the doctor's provider table (and of its JSON `providers` array). */
-export interface DoctorProviderRow {
+interface DoctorProviderRow {
   id: string;
   displayName: string;
   package: string | null;
@@ -112,7 +112,7 @@ function policyReasonsOf(provider: KeyStoreProvider, policy: EffectivePolicy): s
  * `esys+debug,tcti+none` …): at those levels it prints command and response buffers, which carry
  * auth values and key material, to stderr. `none`, `error`, `warning` and `info` are fine.
  */
-export function tss2LogLeaks(value: string | undefined): boolean {
+function tss2LogLeaks(value: string | undefined): boolean {
   if (value === undefined) return false;
   return value
     .split(',')

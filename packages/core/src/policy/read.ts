@@ -12,13 +12,13 @@ import { KeyStoreError, throwIfAborted } from '../errors.js';
 import { invalidPolicyError } from './validate.js';
 
 /** The largest policy file read, in bytes: a policy is a few hundred bytes; more is not a policy. */
-export const MAX_POLICY_BYTES = 1024 * 1024;
+const MAX_POLICY_BYTES = 1024 * 1024;
 
 /** What a read found: the text, or {@link MISSING} when no file is there (only where that is allowed). */
 export const MISSING = Symbol('missing');
 
 /** Where a fixed-path machine policy file is, and the directory at which the owner check stops. */
-export interface FixedPolicyLocation {
+interface FixedPolicyLocation {
   /** The file (absolute). */
   readonly path: string;
   /** The highest directory checked, inclusive (`/` in production). */
