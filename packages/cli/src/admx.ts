@@ -8,11 +8,11 @@
 import { DEFAULT_POLICY, POLICY_SCHEMA, REGISTRY_POLICY_KEY, REGISTRY_POLICY_VALUES } from '@keystore/core';
 
 /** The namespace the ADMX and ADML files are in (every Windows template uses it). */
-export const ADMX_NAMESPACE = 'http://schemas.microsoft.com/GroupPolicy/2006/07/PolicyDefinitions';
+const ADMX_NAMESPACE = 'http://schemas.microsoft.com/GroupPolicy/2006/07/PolicyDefinitions';
 /** The template's own namespace, as `policyNamespaces/target` declares it. */
-export const ADMX_TARGET_NAMESPACE = 'Keystore.Policies.Keystore';
+const ADMX_TARGET_NAMESPACE = 'Keystore.Policies.Keystore';
 /** The registry key the policies write, relative to HKLM. */
-export const ADMX_KEY = REGISTRY_POLICY_KEY.replace(/^HKLM\\/, '');
+const ADMX_KEY = REGISTRY_POLICY_KEY.replace(/^HKLM\\/, '');
 const CATEGORY = 'keystore';
 const SUPPORTED = 'SUPPORTED_keystore_0_2';
 
@@ -98,7 +98,7 @@ function defaultAt(pointer: string): unknown {
 export const DOCUMENT_ONLY_FIELDS: ReadonlySet<string> = new Set(['/pkcs11/modules']);
 
 /** One policy of the template, before it is written out as XML. */
-export interface TemplatePolicy {
+interface TemplatePolicy {
   /** The policy's name and its registry value's name. */
   readonly name: string;
   readonly pointer: string;
@@ -226,7 +226,7 @@ function presentationXml(policy: TemplatePolicy): string {
 }
 
 /** The ADMX file and its en-US ADML file, as text. */
-export interface PolicyTemplates {
+interface PolicyTemplates {
   /** `keystore.admx`. */
   readonly admx: string;
   /** `en-US/keystore.adml`. */

@@ -7,7 +7,7 @@
 import type { CommandSpec, OptionSpec } from './commands.js';
 
 /** What the rows share with the rest of the table (passed in, so that no module imports the other). */
-export interface SharedCommandParts {
+interface SharedCommandParts {
   readonly storeOptions: Readonly<Record<string, OptionSpec>>;
   readonly storeHelp: string;
   readonly outNote: string;

@@ -10,7 +10,7 @@ import type { CommandSpec, OptionSpec } from './commands.js';
 const certstore = () => import('./commands/certstore.js');
 
 /** What the rows share with the rest of the table (passed in, so that no module imports the other). */
-export interface CertStoreCommandParts {
+interface CertStoreCommandParts {
   readonly storeOptions: Readonly<Record<string, OptionSpec>>;
   readonly storeHelp: string;
   readonly scopes: readonly string[];

@@ -414,7 +414,8 @@ Exit codes: 0 moved (or listed); 3 a provider is not installed or cannot serve; 
 opened again or failed the verification.
 
 JSON: { from: { ref, provider, name, scope, algorithm, isolation }, to: { ref, provider, name, scope,
-        algorithm, exportable, isolation }, verified: { publicKeyMatches, signatureVerifies },
+        algorithm, exportable, isolation }, verified: { publicKeyMatches, signatureVerifies
+        (signing keys) or sharedSecretMatches (key-agreement keys) },
         sourceDeleted, sourceDeleteError (when deleting failed), warnings }; from and to also carry publicKey (PEM)
 --scan JSON: { keys: [{ ref, provider, name, scope, algorithm, exportable (null: not read), movable,
         targets, reasons }], targets (installed providers that can import keys), policyBlockers }`,

@@ -82,7 +82,7 @@ function safeWrite(stream: NodeJS.WritableStream & { destroyed?: boolean }, text
 }
 
 /** What the CLI says about an error: its code, message, hint, JSON body and exit code. */
-export interface ErrorReport {
+interface ErrorReport {
   readonly code: string;
   readonly message: string;
   readonly hint: string | undefined;

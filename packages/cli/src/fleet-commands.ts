@@ -7,14 +7,7 @@
 import type { CommandSpec } from './commands.js';
 
 /** The isolation levels, weakest first (kept here so that `--help` does not load the SDK). */
-export const REQUIRE_LEVELS = [
-  'none',
-  'in-process',
-  'os-isolated',
-  'os-protected',
-  'virtualization',
-  'hardware',
-] as const;
+const REQUIRE_LEVELS = ['none', 'in-process', 'os-isolated', 'os-protected', 'virtualization', 'hardware'] as const;
 
 /** `doctor --require LEVEL`. */
 export const DOCTOR_OPTIONS = { require: { type: 'string' } } as const;

@@ -21,7 +21,7 @@
  * | `ERR_KEYSTORE_CANCELLED` | an `AbortSignal` fired |
  * | `ERR_KEYSTORE_INVALID_ARGUMENT` | bad input, caught before any native call |
  * | `ERR_KEYSTORE_INVALID_NAME` | a key name the provider cannot store |
- * | `ERR_KEYSTORE_INVALID_POLICY` | a policy document failed validation; `details` lists each field |
+ * | `ERR_KEYSTORE_INVALID_POLICY` | a policy document failed validation; `issues` lists each field (its JSON pointer and what is wrong) |
  * | `ERR_KEYSTORE_KEY_CLOSED` | the key object was closed |
  * | `ERR_KEYSTORE_TIMEOUT` | the device did not answer in time |
  * | `ERR_KEYSTORE_NATIVE_FAILURE` | a native call failed; see `nativeStatus`, `nativeName`, `hint` |

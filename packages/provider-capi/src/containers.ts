@@ -22,7 +22,7 @@ function containerId(name: string, scope: KeyScope): string {
 }
 
 /** The live keys and the queue of one set of CryptoAPI bindings (one per process for the real DLL). */
-export class ContainerRegistry {
+class ContainerRegistry {
   // Held weakly, as the provider holds its keys: a dropped key is released by its finalizer.
   readonly #live = new Map<string, LiveKeys<CapiKey>>();
   readonly #queues = new Map<string, Promise<unknown>>();

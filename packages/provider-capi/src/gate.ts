@@ -124,10 +124,10 @@ export function machineRequestRefusals(policy: KeyStorePolicy, source: string, r
  * How long a registry read is reused by default: reg.exe takes 50–200 ms, and Group Policy
  * refreshes in minutes.
  */
-export const REGISTRY_CACHE_MS = 30_000;
+const REGISTRY_CACHE_MS = 30_000;
 
 /** Where the gate gets the machine policy from: the machine, unless the test hatch replaces a source. */
-export interface MachinePolicyGateOptions {
+interface MachinePolicyGateOptions {
   sources?: TestPolicySources | undefined;
   registryCacheMs?: number | undefined;
 }

@@ -29,7 +29,7 @@ export function nativeCallLimit(size: number = threadpoolSize()): number {
 }
 
 /** One place in the budget, held from just before a native call starts until it returns. */
-export interface NativeCallTicket {
+interface NativeCallTicket {
   /** Marks the call as hung: its caller gave up on it, but it still holds a thread. Idempotent. */
   abandon(): void;
   /** Frees the place (the native call returned). Idempotent. */

@@ -21,7 +21,7 @@ import {
 import { deviceIsolation, type TpmDeviceInfo } from './device.js';
 
 /** What `Fapi_ExportKey` tells about a key. */
-export interface ExportedKey {
+interface ExportedKey {
   readonly publicKeyPem: string;
   readonly system: boolean;
   readonly algorithm: KeyAlgorithm | undefined;

@@ -25,7 +25,7 @@ import {
 } from './key.js';
 import { mayLoad, signLoaded } from './loaded.js';
 import { assertKeyName, parseFapiKeyPath } from './names.js';
-import { checkPassword, checkRequest, checkScope, providerError } from './options.js';
+import { checkPassword, checkRequest, checkScope, tpmError } from './options.js';
 import { deviceInfo } from './probe.js';
 import type { FapiRuntime, Located } from './runtime.js';
 
@@ -138,7 +138,7 @@ export async function listTpmKeys(
   options?: OperationOptions & { scope?: KeyScope },
 ): Promise<ProviderKeyInfo[]> {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    throw providerError('ERR_KEYSTORE_INVALID_ARGUMENT', 'listKeys options must be an object');
+    throw tpmError('ERR_KEYSTORE_INVALID_ARGUMENT', 'listKeys options must be an object');
   }
   throwIfAborted(options?.signal);
   const wanted = options?.scope === undefined ? undefined : checkScope(options.scope);

@@ -64,7 +64,7 @@ export const SCOPES: readonly KeyScope[] = ['user', 'machine'];
 const MAX_PASSWORD_BYTES = 32;
 
 /** A typed error of the TPM provider for a bad argument or a missing key. */
-export function providerError(
+export function tpmError(
   code: 'ERR_KEYSTORE_INVALID_ARGUMENT' | 'ERR_KEYSTORE_KEY_NOT_FOUND',
   message: string,
   hint?: string,
@@ -76,10 +76,7 @@ export function providerError(
 export function checkPoolSize(options: TpmProviderOptions): number {
   const size = options.poolSize ?? 2;
   if (!Number.isInteger(size) || size < 1 || size > 8) {
-    throw providerError(
-      'ERR_KEYSTORE_INVALID_ARGUMENT',
-      `poolSize must be an integer from 1 to 8, not ${String(size)}`,
-    );
+    throw tpmError('ERR_KEYSTORE_INVALID_ARGUMENT', `poolSize must be an integer from 1 to 8, not ${String(size)}`);
   }
   return size;
 }
@@ -89,7 +86,7 @@ export function checkLoadedKeys(options: TpmProviderOptions): number | undefined
   const n = options.loadedKeys;
   if (n === undefined) return undefined;
   if (!Number.isInteger(n) || n < 0 || n > 16) {
-    throw providerError(
+    throw tpmError(
       'ERR_KEYSTORE_INVALID_ARGUMENT',
       `loadedKeys must be an integer from 0 to 16, not ${String(n)}`,
     );
@@ -100,7 +97,7 @@ export function checkLoadedKeys(options: TpmProviderOptions): number | undefined
 function positive(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
   if (!Number.isFinite(value) || value <= 0) {
-    throw providerError('ERR_KEYSTORE_INVALID_ARGUMENT', `${name} must be a positive number of milliseconds`);
+    throw tpmError('ERR_KEYSTORE_INVALID_ARGUMENT', `${name} must be a positive number of milliseconds`);
   }
   return value;
 }
@@ -131,7 +128,7 @@ export function checkPassword(password: unknown): string | undefined {
   if (password === null || password === '') return undefined;
   const checked = kitCheckPassword(password, 'tpm');
   if (checked !== undefined && Buffer.byteLength(checked, 'utf8') > MAX_PASSWORD_BYTES) {
-    throw providerError(
+    throw tpmError(
       'ERR_KEYSTORE_INVALID_ARGUMENT',
       `a TPM key password is at most ${MAX_PASSWORD_BYTES} bytes in UTF-8 (the size of a SHA-256 digest)`,
     );

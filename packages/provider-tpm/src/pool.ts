@@ -41,7 +41,7 @@ export interface PoolContext {
 }
 
 /** Options of {@link ContextPool}. */
-export interface ContextPoolOptions {
+interface ContextPoolOptions {
   /** Number of contexts (default 2). */
   size: number;
   /** The FAPI config file every context is initialized from. */
@@ -217,7 +217,7 @@ export async function checkSimulatorReachable(tcti: string | undefined, timeoutM
 }
 
 /** Options of {@link openContext}. */
-export interface OpenContextOptions {
+interface OpenContextOptions {
   /** The config's TCTI, for the check of a simulator's port. */
   tcti?: string | undefined;
   /** The config's default profile (see {@link ContextPoolOptions.defaultProfile}). */

@@ -16,7 +16,7 @@ import type { TpmDeviceInfo } from './device.js';
 import type { TpmKey } from './key.js';
 import { type EsysBindings, loadEsys } from './native/esys.js';
 import { FAPI_LIBRARY, type FapiBindings, loadFapi } from './native/fapi.js';
-import { closedError, providerError, SCOPES, type TpmProviderOptions, type TpmTimeouts } from './options.js';
+import { closedError, tpmError, SCOPES, type TpmProviderOptions, type TpmTimeouts } from './options.js';
 import {
   ambientFapiConf,
   ContextPool,
@@ -48,7 +48,7 @@ const LOADED_KEYS_UNMANAGED = 0;
 const dropped = new FinalizationRegistry<ContextPool>((pool) => void pool.close());
 
 /** Options of one native call through the pool. */
-export interface CallOptions {
+interface CallOptions {
   timeoutMs?: number;
   signal?: AbortSignal | undefined;
   /** Once the native call has started, the signal no longer abandons it. */
@@ -59,7 +59,7 @@ export interface CallOptions {
 }
 
 /** A native call through the pool: its return code, and its value when it has one. */
-export type NativeCall<T> = (native: FapiBindings, context: PoolContext) => Promise<{ rc: number; value?: T } | number>;
+type NativeCall<T> = (native: FapiBindings, context: PoolContext) => Promise<{ rc: number; value?: T } | number>;
 
 /** Where a key was found. */
 export interface Located {
@@ -355,7 +355,7 @@ export class FapiRuntime {
   /** `ERR_KEYSTORE_KEY_NOT_FOUND` for a name, saying whether the other scope has a key by that name. */
   notFound(name: string, scope: KeyScope): KeyStoreError {
     const other = this.locate(name, scope === 'user' ? 'machine' : 'user');
-    return providerError(
+    return tpmError(
       'ERR_KEYSTORE_KEY_NOT_FOUND',
       `no TPM key "${name}" in the ${scope} scope`,
       other ? `a key by that name exists in the ${other.scope} scope` : 'list keys to see which exist',

@@ -8,8 +8,8 @@ import {
   compareIsolation,
   type EffectivePolicy,
   type IsolationLevel,
+  type KeyStore,
   type KeyStoreProvider,
-  machinePolicyPath,
   type PolicySource,
   policyToJson,
   providerPolicyReasons,
@@ -17,10 +17,11 @@ import {
 } from '@keystore/core';
 import type { CommandContext } from '../commands.js';
 import { EXIT_BELOW_REQUIRED, EXIT_NO_PROVIDER, EXIT_OK } from '../exit-codes.js';
-import { json, line } from '../io.js';
+import { json } from '../io.js';
 import type { DiscoveredProvider } from '../providers.js';
-import { describePolicy, describeSource } from './format.js';
-import { describePosture, type Posture, postureFacts } from './posture.js';
+import { renderDoctor } from './doctor-render.js';
+import { describeSource } from './format.js';
+import { type Posture, postureFacts } from './posture.js';
 import { withStore } from './store.js';
 
 type Details = Readonly<Record<string, string | number | boolean>>;
@@ -29,7 +30,7 @@ type Details = Readonly<Record<string, string | number | boolean>>;
  * The version of doctor's JSON output, as its schema (`doctor.schema.json`) describes it: raised when
  * a field is removed, renamed or changes meaning; a new field does not raise it.
  */
-export const DOCTOR_SCHEMA_VERSION = 1;
+const DOCTOR_SCHEMA_VERSION = 1;
 
 /** What `--require LEVEL` found: whether new keys (a default request) get at least LEVEL here. */
 export interface DoctorRequirement {
@@ -41,7 +42,7 @@ export interface DoctorRequirement {
 }
 
 /** A provider's state in doctor's output. */
-export type DoctorStatus = 'selected' | 'eligible' | 'disabled-by-policy' | 'refused' | 'unavailable';
+type DoctorStatus = 'selected' | 'eligible' | 'disabled-by-policy' | 'refused' | 'unavailable';
 
 /** One row of the doctor's provider table (and of its JSON `providers` array). */
 export interface DoctorProviderRow {
@@ -112,7 +113,7 @@ function policyReasonsOf(provider: KeyStoreProvider, policy: EffectivePolicy): s
  * `esys+debug,tcti+none` …): at those levels it prints command and response buffers, which carry
  * auth values and key material, to stderr. `none`, `error`, `warning` and `info` are fine.
  */
-export function tss2LogLeaks(value: string | undefined): boolean {
+function tss2LogLeaks(value: string | undefined): boolean {
   if (value === undefined) return false;
   return value
     .split(',')
@@ -139,17 +140,94 @@ function statusOf(row: { selected: boolean; eligible: boolean; available: boolea
   return policyReasons.length > 0 ? 'disabled-by-policy' : 'refused';
 }
 
-function statusText(row: DoctorProviderRow): string {
-  switch (row.status) {
-    case 'disabled-by-policy':
-      return `installed, disabled by policy: ${row.policyReasons.join('; ')}`;
-    case 'unavailable':
-      return row.policyReasons.length > 0
-        ? `unavailable (and disabled by policy: ${row.policyReasons.join('; ')})`
-        : 'unavailable';
-    default:
-      return row.status;
+type Explanation = Awaited<ReturnType<KeyStore['explain']>>;
+
+/** What doctor found, for its JSON and its text. */
+export interface DoctorReport {
+  readonly store: KeyStore;
+  readonly request: SelectionRequest;
+  readonly explanation: Explanation;
+  readonly rows: DoctorProviderRow[];
+  readonly selected: string | null;
+  readonly requirement: DoctorRequirement | null;
+  /** The provider --provider asked for when it is not installed. */
+  readonly missing: string | undefined;
+  readonly warnings: string[];
+  readonly posture: Posture;
+}
+
+/** One row per provider the store explains, then one per discovered provider that was not loaded. */
+function providerRows(store: KeyStore, explanation: Explanation, discovered: readonly DiscoveredProvider[]) {
+  const byId = new Map(store.providers.map((p) => [p.id, p]));
+  const loadedFrom = new Map(
+    discovered.filter((d) => d.provider !== undefined).map((d) => [d.provider?.id as string, d] as const),
+  );
+  const rows: DoctorProviderRow[] = explanation.providers.map((v) => {
+    const found = byId.get(v.providerId);
+    const policyReasons = found === undefined ? [] : policyReasonsOf(found, store.policy);
+    return {
+      id: v.providerId,
+      displayName: found?.displayName ?? v.providerId,
+      package:
+        loadedFrom.get(v.providerId)?.packageName ?? (v.providerId === 'memory' ? '@keystore/core/testing' : null),
+      packagePath: loadedFrom.get(v.providerId)?.packageDir ?? null,
+      version: loadedFrom.get(v.providerId)?.version ?? null,
+      available: v.available,
+      isolation: v.isolation,
+      selected: v.selected,
+      eligible: v.eligible,
+      rank: v.rank,
+      status: statusOf(v, policyReasons),
+      policyReasons,
+      reasons: [...v.reasons],
+      details: { ...(v.details ?? {}) },
+    };
+  });
+  for (const found of discovered) {
+    const row = notLoaded(found, store.policy);
+    if (row !== undefined) rows.push(row);
   }
+  return rows;
+}
+
+/** The row of a discovered provider that was not loaded: refused by the policy, or broken. */
+function notLoaded(found: DiscoveredProvider, policy: EffectivePolicy): DoctorProviderRow | undefined {
+  if (found.policyReasons.length > 0) {
+    // Not imported: its code never ran, so there is no probe to report, only the rules.
+    const declared = { id: found.id, capabilities: { legacyCryptoApi: found.id === 'capi' } };
+    const policyReasons = policyReasonsOf(declared as unknown as KeyStoreProvider, policy);
+    return notLoadedRow(found, 'disabled-by-policy', {
+      policyReasons: policyReasons.length > 0 ? policyReasons : [...found.policyReasons],
+      reasons: ['not loaded: the policy refuses this provider, so its package was not imported'],
+    });
+  }
+  if (found.loadError === undefined) return undefined;
+  return notLoadedRow(found, 'unavailable', {
+    policyReasons: [],
+    reasons: [`the package could not be loaded: ${found.loadError}`],
+    loadError: found.loadError,
+  });
+}
+
+/** `--require LEVEL`: whether the provider that would serve reaches it (`null` without --require). */
+function requirementOf(
+  level: IsolationLevel | undefined,
+  rows: readonly DoctorProviderRow[],
+  selected: string | null,
+): DoctorRequirement | null {
+  if (level === undefined) return null;
+  const servedBy = selected === null ? undefined : rows.find((r) => r.id === selected);
+  return {
+    level,
+    met: servedBy !== undefined && compareIsolation(servedBy.isolation as IsolationLevel, level) >= 0,
+    isolation: servedBy?.isolation ?? null,
+    provider: servedBy?.id ?? null,
+  };
+}
+
+function exitCode(selected: string | null, requirement: DoctorRequirement | null): number {
+  if (selected === null) return EXIT_NO_PROVIDER;
+  return requirement?.met === false ? EXIT_BELOW_REQUIRED : EXIT_OK;
 }
 
 export async function doctor(ctx: CommandContext): Promise<number> {
@@ -161,166 +239,53 @@ export async function doctor(ctx: CommandContext): Promise<number> {
       if (scope !== undefined) request.scope = scope;
       if (provider !== undefined && registered.has(provider)) request.provider = provider;
       const explanation = await store.explain(request, ctx.io.signal ? { signal: ctx.io.signal } : undefined);
-      const byId = new Map(store.providers.map((p) => [p.id, p]));
-      const loadedFrom = new Map(
-        discovered.filter((d) => d.provider !== undefined).map((d) => [d.provider?.id as string, d] as const),
-      );
-      const rows: DoctorProviderRow[] = explanation.providers.map((v) => {
-        const found = byId.get(v.providerId);
-        const policyReasons = found === undefined ? [] : policyReasonsOf(found, store.policy);
-        return {
-          id: v.providerId,
-          displayName: found?.displayName ?? v.providerId,
-          package:
-            loadedFrom.get(v.providerId)?.packageName ?? (v.providerId === 'memory' ? '@keystore/core/testing' : null),
-          packagePath: loadedFrom.get(v.providerId)?.packageDir ?? null,
-          version: loadedFrom.get(v.providerId)?.version ?? null,
-          available: v.available,
-          isolation: v.isolation,
-          selected: v.selected,
-          eligible: v.eligible,
-          rank: v.rank,
-          status: statusOf(v, policyReasons),
-          policyReasons,
-          reasons: [...v.reasons],
-          details: { ...(v.details ?? {}) },
-        };
-      });
-      for (const found of discovered) {
-        if (found.policyReasons.length > 0) {
-          // Not imported: its code never ran, so there is no probe to report, only the rules.
-          const declared = { id: found.id, capabilities: { legacyCryptoApi: found.id === 'capi' } };
-          const policyReasons = policyReasonsOf(declared as unknown as KeyStoreProvider, store.policy);
-          rows.push(
-            notLoadedRow(found, 'disabled-by-policy', {
-              policyReasons: policyReasons.length > 0 ? policyReasons : [...found.policyReasons],
-              reasons: ['not loaded: the policy refuses this provider, so its package was not imported'],
-            }),
-          );
-          continue;
-        }
-        if (found.loadError === undefined) continue;
-        rows.push(
-          notLoadedRow(found, 'unavailable', {
-            policyReasons: [],
-            reasons: [`the package could not be loaded: ${found.loadError}`],
-            loadError: found.loadError,
-          }),
-        );
-      }
-      let selected = explanation.selected;
+      const rows = providerRows(store, explanation, discovered);
       const missing = provider !== undefined && !registered.has(provider);
-      if (missing) selected = null;
-      const effective = policyToJson(store.policy);
-      const level = ctx.values.require as IsolationLevel | undefined;
-      const servedBy = selected === null ? undefined : rows.find((r) => r.id === selected);
-      const requirement: DoctorRequirement | null =
-        level === undefined
-          ? null
-          : {
-              level,
-              met: servedBy !== undefined && compareIsolation(servedBy.isolation as IsolationLevel, level) >= 0,
-              isolation: servedBy?.isolation ?? null,
-              provider: servedBy?.id ?? null,
-            };
-      const code = selected === null ? EXIT_NO_PROVIDER : requirement?.met === false ? EXIT_BELOW_REQUIRED : EXIT_OK;
-      const warnings = environmentWarnings(ctx.io.env);
-      const posture: Posture = {
-        facts: postureFacts(rows),
-        isolation: rows.map((r) => ({ id: r.id, available: r.available, isolation: r.isolation, status: r.status })),
+      const selected = missing ? null : explanation.selected;
+      const requirement = requirementOf(ctx.values.require as IsolationLevel | undefined, rows, selected);
+      const report: DoctorReport = {
+        store,
+        request,
+        explanation,
+        rows,
+        selected,
+        requirement,
+        missing: missing ? provider : undefined,
+        warnings: environmentWarnings(ctx.io.env),
+        posture: {
+          facts: postureFacts(rows),
+          isolation: rows.map((r) => ({ id: r.id, available: r.available, isolation: r.isolation, status: r.status })),
+        },
       };
-      if (ctx.json) {
-        await json(ctx.io.stdout, {
-          schemaVersion: DOCTOR_SCHEMA_VERSION,
-          platform: process.platform,
-          arch: arch(),
-          release: release(),
-          node: process.version,
-          providers: rows,
-          policy: effective.policy,
-          sources: effective.sources,
-          machinePolicyPath: effective.machinePolicyPath,
-          machineEnvPolicyPath: effective.machineEnvPolicyPath,
-          registryPolicyKey: effective.registryPolicyKey,
-          policyOverrides: effective.overrides,
-          posture,
-          request: explanation.request,
-          minimumIsolation: explanation.minimumIsolation,
-          selected,
-          require: requirement,
-          warnings,
-        });
-        return code;
-      }
-      const out = ctx.io.stdout;
-      await line(out, `Platform: ${process.platform} ${arch()} (kernel ${release()}), Node.js ${process.version}`);
-      await line(out);
-      await line(out, 'Providers:');
-      if (rows.length === 0) {
-        await line(out, '  none installed (install a @keystore/provider-* package, or try --provider memory)');
-      }
-      for (const row of rows) {
-        const simulated = row.details.simulator === true ? ' (simulated TPM)' : '';
-        await line(out, `  ${row.id}: ${row.displayName}${simulated}`);
-        await line(out, `    status:    ${statusText(row)}`);
-        // A row disabled by policy and not available was never imported: nothing of it was measured.
-        const notLoaded = !row.available && row.status === 'disabled-by-policy';
-        const reach = row.available
-          ? row.isolation
-          : notLoaded
-            ? 'not measured (not loaded)'
-            : `${row.isolation} (unavailable)`;
-        await line(out, `    isolation: ${reach}`);
-        if (row.package) {
-          const from = row.packagePath === null ? '' : ` from ${row.packagePath}`;
-          await line(out, `    package:   ${row.package}${row.version === null ? '' : `@${row.version}`}${from}`);
-        }
-        const details = Object.entries(row.details);
-        if (details.length > 0) {
-          await line(out, `    details:   ${details.map(([k, v]) => `${k}=${String(v)}`).join(', ')}`);
-        }
-        for (const reason of row.reasons) await line(out, `    - ${reason}`);
-      }
-      if (missing) {
-        await line(out, `  ${provider}: not installed (asked for with --provider)`);
-      }
-      await line(out);
-      for (const text of describePosture(posture)) await line(out, text);
-      for (const warning of warnings) await line(out, `Warning: ${warning}.`);
-      await line(out);
-      for (const text of describePolicy(store.policy, machinePolicyPath())) await line(out, text);
-      // doctor never lifts a machine policy; the line exists so that a build that did would show it.
-      await line(
-        out,
-        effective.overrides.length === 0
-          ? 'Policy overrides: none (every machine policy applies)'
-          : `Policy overrides: ${effective.overrides.map((o) => `${o.source} by ${o.by} ${o.name}: ${o.detail}`).join('; ')}`,
-      );
-      await line(out);
-      const what = `A default request (no algorithm, ${explanation.request.scope ?? 'user'} scope, not exportable${
-        request.provider ? `, provider ${request.provider}` : ''
-      })`;
-      if (selected !== null) {
-        await line(out, `${what} would be served by: ${selected}`);
-        if (selected === 'memory') {
-          await line(
-            out,
-            'Note: the in-memory provider keeps keys in JavaScript memory of this one process (isolation none); ' +
-              'it is for tests and demos only.',
-          );
-        }
-      } else {
-        await line(out, `${what} would be served by: no provider (minimum isolation ${explanation.minimumIsolation})`);
-      }
-      if (requirement !== null) {
-        const got =
-          requirement.provider === null
-            ? 'no provider would serve'
-            : `${requirement.provider} gives ${requirement.isolation}`;
-        await line(out, `Required isolation ${requirement.level}: ${requirement.met ? 'met' : 'NOT met'} (${got})`);
-      }
-      return code;
+      if (ctx.json) await doctorJson(ctx, report);
+      else await renderDoctor(ctx, report);
+      return exitCode(selected, requirement);
     },
     false,
   );
+}
+
+async function doctorJson(ctx: CommandContext, report: DoctorReport): Promise<void> {
+  const { explanation } = report;
+  const effective = policyToJson(report.store.policy);
+  await json(ctx.io.stdout, {
+    schemaVersion: DOCTOR_SCHEMA_VERSION,
+    platform: process.platform,
+    arch: arch(),
+    release: release(),
+    node: process.version,
+    providers: report.rows,
+    policy: effective.policy,
+    sources: effective.sources,
+    machinePolicyPath: effective.machinePolicyPath,
+    machineEnvPolicyPath: effective.machineEnvPolicyPath,
+    registryPolicyKey: effective.registryPolicyKey,
+    policyOverrides: effective.overrides,
+    posture: report.posture,
+    request: explanation.request,
+    minimumIsolation: explanation.minimumIsolation,
+    selected: report.selected,
+    require: report.requirement,
+    warnings: report.warnings,
+  });
 }

@@ -6,7 +6,7 @@
 import { type EffectivePolicy, type IsolationReceipt, type PolicySource, REGISTRY_POLICY_KEY } from '@keystore/core';
 
 /** The value at an RFC 6901 JSON pointer. */
-export function atPointer(document: unknown, pointer: string): unknown {
+function atPointer(document: unknown, pointer: string): unknown {
   if (pointer === '') return document;
   let current: unknown = document;
   for (const raw of pointer.slice(1).split('/')) {

@@ -18,7 +18,7 @@ interface PostureKey {
  * The probe-detail keys that describe the machine's posture, in the order doctor prints them. A
  * provider reports whichever it can measure; values are booleans (printed yes/no), numbers or text.
  */
-export const POSTURE_KEYS: readonly PostureKey[] = [
+const POSTURE_KEYS: readonly PostureKey[] = [
   { key: 'windowsVersion', label: 'Windows version' },
   { key: 'windowsBuild', label: 'Windows build' },
   { key: 'wine', label: 'Running under Wine' },
@@ -42,7 +42,7 @@ export const POSTURE_KEYS: readonly PostureKey[] = [
 ];
 
 /** One posture fact, as doctor's JSON `posture.facts` lists it. */
-export interface PostureFact {
+interface PostureFact {
   /** The probe-detail key. */
   key: string;
   /** What it means, in words. */
@@ -56,7 +56,7 @@ export interface PostureFact {
 }
 
 /** One provider's isolation now, as doctor's JSON `posture.isolation` lists it. */
-export interface PostureIsolation {
+interface PostureIsolation {
   id: string;
   available: boolean;
   /** The isolation it can reach here now (`none` when unavailable). */

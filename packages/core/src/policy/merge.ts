@@ -169,6 +169,93 @@ function declaredModules(machine: KeyStorePolicy, registry: KeyStorePolicy): Dec
   return out;
 }
 
+/** The files' and the registry's value of one field, in the order they are applied. */
+type Caps = <T>(pick: (policy: KeyStorePolicy) => T | undefined) => Ceiling<T>[];
+
+/** The rules that choose providers: the isolation floor, allow, deny, prefer, legacy CryptoAPI. */
+function mergeProviderRules(a: KeyStorePolicy, caps: Caps) {
+  const d = DEFAULT_POLICY;
+  const minimumIsolation = mergeField<IsolationLevel>(
+    a.minimumIsolation,
+    caps((p) => p.minimumIsolation),
+    d.minimumIsolation,
+    strongerIsolation,
+    same,
+  );
+  const allow = mergeField<readonly string[] | null>(
+    a.providers?.allow,
+    caps((p) => p.providers?.allow),
+    d.providers.allow,
+    intersect,
+    sameSet,
+  );
+  const deny = mergeField<readonly string[]>(
+    a.providers?.deny,
+    caps((p) => p.providers?.deny),
+    d.providers.deny,
+    union,
+    sameSet,
+  );
+  const prefer = mergeField<readonly string[]>(
+    a.providers?.prefer,
+    caps((p) => p.providers?.prefer),
+    d.providers.prefer,
+    (base, machineOrder) => union(machineOrder, base),
+    sameList,
+  );
+  const legacyCryptoApi = mergeField<'allow' | 'deny'>(
+    a.legacyCryptoApi,
+    caps((p) => p.legacyCryptoApi),
+    d.legacyCryptoApi,
+    (x, y) => (x === 'deny' || y === 'deny' ? 'deny' : 'allow'),
+    same,
+  );
+  return { minimumIsolation, allow, deny, prefer, legacyCryptoApi };
+}
+
+/** The rules on keys: exportable, algorithms, RSA size, scopes. */
+function mergeKeyRules(a: KeyStorePolicy, caps: Caps) {
+  const d = DEFAULT_POLICY;
+  const both = (x: boolean, y: boolean) => x && y;
+  const create = mergeField(
+    a.exportable?.create,
+    caps((p) => p.exportable?.create),
+    d.exportable.create,
+    both,
+    same,
+  );
+  const exportKeys = mergeField(
+    a.exportable?.export,
+    caps((p) => p.exportable?.export),
+    d.exportable.export,
+    both,
+    same,
+  );
+  const allowedAlgorithms = mergeField<readonly KeyAlgorithm[]>(
+    a.allowedAlgorithms,
+    caps((p) => p.allowedAlgorithms),
+    d.allowedAlgorithms,
+    (x, y) => intersect(x, y) ?? [],
+    sameSet,
+  );
+  const minimumRsaBits = mergeField(
+    a.minimumRsaBits,
+    caps((p) => p.minimumRsaBits),
+    d.minimumRsaBits,
+    Math.max,
+    same,
+  );
+  const allowedScopes = mergeField<readonly KeyScope[]>(
+    a.allowedScopes,
+    caps((p) => p.allowedScopes),
+    d.allowedScopes,
+    (x, y) => intersect(x, y) ?? [],
+    sameSet,
+  );
+
+  return { create, exportKeys, allowedAlgorithms, minimumRsaBits, allowedScopes };
+}
+
 /**
  * Merges the built-in defaults, the app's policy and the machine policy into the effective policy.
  * Pure: reads no files.
@@ -231,85 +318,14 @@ export function mergePolicies(
     'machine policy (KEYSTORE_MACHINE_POLICY)',
     'KEYSTORE_MACHINE_POLICY names a file anyone who sets the environment controls, so it may only tighten; declare modules in the machine policy file at the fixed path',
   );
-  const d = DEFAULT_POLICY;
   /** The files' and the registry's value of one field, in the order they are applied. */
-  const caps = <T>(pick: (policy: KeyStorePolicy) => T | undefined): Ceiling<T>[] => [
+  const caps: Caps = (pick) => [
     { value: pick(m), source: 'machine' },
     { value: pick(e), source: 'machine-env' },
     { value: pick(r), source: 'registry' },
   ];
-
-  const minimumIsolation = mergeField<IsolationLevel>(
-    a.minimumIsolation,
-    caps((p) => p.minimumIsolation),
-    d.minimumIsolation,
-    strongerIsolation,
-    same,
-  );
-  const allow = mergeField<readonly string[] | null>(
-    a.providers?.allow,
-    caps((p) => p.providers?.allow),
-    d.providers.allow,
-    intersect,
-    sameSet,
-  );
-  const deny = mergeField<readonly string[]>(
-    a.providers?.deny,
-    caps((p) => p.providers?.deny),
-    d.providers.deny,
-    union,
-    sameSet,
-  );
-  const prefer = mergeField<readonly string[]>(
-    a.providers?.prefer,
-    caps((p) => p.providers?.prefer),
-    d.providers.prefer,
-    (base, machineOrder) => union(machineOrder, base),
-    sameList,
-  );
-  const legacyCryptoApi = mergeField<'allow' | 'deny'>(
-    a.legacyCryptoApi,
-    caps((p) => p.legacyCryptoApi),
-    d.legacyCryptoApi,
-    (x, y) => (x === 'deny' || y === 'deny' ? 'deny' : 'allow'),
-    same,
-  );
-  const both = (x: boolean, y: boolean) => x && y;
-  const create = mergeField(
-    a.exportable?.create,
-    caps((p) => p.exportable?.create),
-    d.exportable.create,
-    both,
-    same,
-  );
-  const exportKeys = mergeField(
-    a.exportable?.export,
-    caps((p) => p.exportable?.export),
-    d.exportable.export,
-    both,
-    same,
-  );
-  const allowedAlgorithms = mergeField<readonly KeyAlgorithm[]>(
-    a.allowedAlgorithms,
-    caps((p) => p.allowedAlgorithms),
-    d.allowedAlgorithms,
-    (x, y) => intersect(x, y) ?? [],
-    sameSet,
-  );
-  const minimumRsaBits = mergeField(
-    a.minimumRsaBits,
-    caps((p) => p.minimumRsaBits),
-    d.minimumRsaBits,
-    Math.max,
-    same,
-  );
-  const allowedScopes = mergeField<readonly KeyScope[]>(
-    a.allowedScopes,
-    caps((p) => p.allowedScopes),
-    d.allowedScopes,
-    (x, y) => intersect(x, y) ?? [],
-    sameSet,
-  );
+  const { minimumIsolation, allow, deny, prefer, legacyCryptoApi } = mergeProviderRules(a, caps);
+  const { create, exportKeys, allowedAlgorithms, minimumRsaBits, allowedScopes } = mergeKeyRules(a, caps);
 
   const sources: Record<PolicyField, PolicySource> = {
     '/minimumIsolation': minimumIsolation.source,

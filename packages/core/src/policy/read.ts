@@ -21,13 +21,13 @@ const lstat = async (path: string): Promise<Stats> => (await fsp()).lstat(path);
 const realpath = async (path: string): Promise<string> => (await fsp()).realpath(path);
 
 /** The largest policy file read, in bytes: a policy is a few hundred bytes; more is not a policy. */
-export const MAX_POLICY_BYTES = 1024 * 1024;
+const MAX_POLICY_BYTES = 1024 * 1024;
 
 /** What a read found: the text, or {@link MISSING} when no file is there (only where that is allowed). */
 export const MISSING = Symbol('missing');
 
 /** Where a fixed-path machine policy file is, and the directory at which the owner check stops. */
-export interface FixedPolicyLocation {
+interface FixedPolicyLocation {
   /** The file (absolute). */
   readonly path: string;
   /** The highest directory checked, inclusive (`/` in production). */

@@ -103,6 +103,101 @@ function setAt(document: Record<string, unknown>, pointer: string, value: unknow
   target[path[path.length - 1]!] = value;
 }
 
+type RegistryField = (typeof REGISTRY_FIELDS)[number];
+
+/** Checks one value of a known field and sets it in `document`, or adds an issue. */
+function readField(
+  value: RegistryValue,
+  field: RegistryField,
+  document: Record<string, unknown>,
+  issues: PolicyIssue[],
+) {
+  const expected = EXPECTED_TYPE[field.kind];
+  const wrongType = (what = expected) =>
+    issues.push({
+      pointer: field.pointer,
+      message: `registry value ${field.name} must be ${what}, not ${value.type} ${JSON.stringify(value.data)}`,
+    });
+  if (value.type !== expected) {
+    wrongType();
+    return;
+  }
+  switch (field.kind) {
+    case 'string':
+      if (typeof value.data === 'string') setAt(document, field.pointer, value.data);
+      else wrongType();
+      break;
+    case 'list':
+      if (Array.isArray(value.data)) setAt(document, field.pointer, [...value.data]);
+      else wrongType();
+      break;
+    case 'integer':
+      if (typeof value.data === 'number') setAt(document, field.pointer, value.data);
+      else wrongType();
+      break;
+    case 'flag':
+      if (value.data === 0 || value.data === 1) setAt(document, field.pointer, value.data === 1);
+      else wrongType('REG_DWORD 0 (false) or 1 (true)');
+      break;
+  }
+}
+
+/**
+ * The policy document in the registry value `DOCUMENT_VALUE` names, when it is valid and nothing else is wrong;
+ * otherwise its issues are added and `undefined` is returned.
+ */
+function documentValue(
+  json: RegistryValue,
+  fieldValues: readonly string[],
+  issues: PolicyIssue[],
+  key: string,
+): KeyStorePolicy | undefined {
+  if (fieldValues.length > 0) {
+    issues.push({
+      pointer: '',
+      message:
+        `registry value ${DOCUMENT_VALUE} holds a whole policy document, so the key may not also hold ` +
+        `${fieldValues.join(', ')}; use one form or the other`,
+    });
+  } else if (json.type !== 'REG_SZ' || typeof json.data !== 'string') {
+    issues.push({
+      pointer: '',
+      message: `registry value ${DOCUMENT_VALUE} must be REG_SZ holding a JSON policy document, not ${json.type}`,
+    });
+  } else {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(json.data);
+    } catch (error) {
+      issues.push({
+        pointer: '',
+        message: `registry value ${DOCUMENT_VALUE} is not valid JSON: ${(error as Error).message}`,
+      });
+    }
+    if (parsed !== undefined) {
+      for (const issue of validatePolicy(parsed)) {
+        issues.push({ pointer: issue.pointer, message: `registry value ${DOCUMENT_VALUE}: ${issue.message}` });
+      }
+      if (issues.length === 0) return parsePolicy(parsed, key);
+    }
+  }
+  return undefined;
+}
+
+/** The issues of the document the field values make, each named after its registry value. */
+function fieldIssues(document: Record<string, unknown>, issues: PolicyIssue[]): void {
+  // Every value of the right type is checked too, so one run reports every problem.
+  for (const issue of validatePolicy(document)) {
+    const field = REGISTRY_FIELDS.find((f) => issue.pointer === f.pointer || issue.pointer.startsWith(`${f.pointer}/`));
+    const index =
+      field && issue.pointer !== field.pointer ? ` (item ${issue.pointer.slice(field.pointer.length + 1)})` : '';
+    issues.push({
+      pointer: issue.pointer,
+      message: field ? `registry value ${field.name}${index}: ${issue.message}` : issue.message,
+    });
+  }
+}
+
 /**
  * Turns the contents of the registry policy key into a validated policy document, or throws
  * `ERR_KEYSTORE_INVALID_POLICY` whose issues name each bad registry value (and carry the JSON pointer
@@ -138,79 +233,13 @@ export function registryPolicyFromContents(contents: RegistryKeyContents, key = 
       continue;
     }
     fieldValues.push(field.name);
-    const expected = EXPECTED_TYPE[field.kind];
-    const wrongType = (what = expected) =>
-      issues.push({
-        pointer: field.pointer,
-        message: `registry value ${field.name} must be ${what}, not ${value.type} ${JSON.stringify(value.data)}`,
-      });
-    if (value.type !== expected) {
-      wrongType();
-      continue;
-    }
-    switch (field.kind) {
-      case 'string':
-        if (typeof value.data === 'string') setAt(document, field.pointer, value.data);
-        else wrongType();
-        break;
-      case 'list':
-        if (Array.isArray(value.data)) setAt(document, field.pointer, [...value.data]);
-        else wrongType();
-        break;
-      case 'integer':
-        if (typeof value.data === 'number') setAt(document, field.pointer, value.data);
-        else wrongType();
-        break;
-      case 'flag':
-        if (value.data === 0 || value.data === 1) setAt(document, field.pointer, value.data === 1);
-        else wrongType('REG_DWORD 0 (false) or 1 (true)');
-        break;
-    }
+    readField(value, field, document, issues);
   }
   if (json !== undefined) {
-    if (fieldValues.length > 0) {
-      issues.push({
-        pointer: '',
-        message:
-          `registry value ${DOCUMENT_VALUE} holds a whole policy document, so the key may not also hold ` +
-          `${fieldValues.join(', ')}; use one form or the other`,
-      });
-    } else if (json.type !== 'REG_SZ' || typeof json.data !== 'string') {
-      issues.push({
-        pointer: '',
-        message: `registry value ${DOCUMENT_VALUE} must be REG_SZ holding a JSON policy document, not ${json.type}`,
-      });
-    } else {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(json.data);
-      } catch (error) {
-        issues.push({
-          pointer: '',
-          message: `registry value ${DOCUMENT_VALUE} is not valid JSON: ${(error as Error).message}`,
-        });
-      }
-      if (parsed !== undefined) {
-        for (const issue of validatePolicy(parsed)) {
-          issues.push({ pointer: issue.pointer, message: `registry value ${DOCUMENT_VALUE}: ${issue.message}` });
-        }
-        if (issues.length === 0) return parsePolicy(parsed, key);
-      }
-    }
-  }
-  if (json === undefined) {
-    // Every value of the right type is checked too, so one run reports every problem.
-    for (const issue of validatePolicy(document)) {
-      const field = REGISTRY_FIELDS.find(
-        (f) => issue.pointer === f.pointer || issue.pointer.startsWith(`${f.pointer}/`),
-      );
-      const index =
-        field && issue.pointer !== field.pointer ? ` (item ${issue.pointer.slice(field.pointer.length + 1)})` : '';
-      issues.push({
-        pointer: issue.pointer,
-        message: field ? `registry value ${field.name}${index}: ${issue.message}` : issue.message,
-      });
-    }
+    const policy = documentValue(json, fieldValues, issues, key);
+    if (policy !== undefined) return policy;
+  } else {
+    fieldIssues(document, issues);
   }
   if (issues.length > 0) {
     throw invalidPolicyError(issues, key, {

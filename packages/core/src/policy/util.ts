@@ -14,7 +14,7 @@ export function deepFreeze<T>(value: T): T {
 }
 
 /** Escapes one reference token of an RFC 6901 JSON pointer. */
-export function escapePointerToken(token: string | number): string {
+function escapePointerToken(token: string | number): string {
   return String(token).replaceAll('~', '~0').replaceAll('/', '~1');
 }
 

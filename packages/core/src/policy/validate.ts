@@ -205,7 +205,7 @@ export function validatePolicy(document: unknown): PolicyIssue[] {
 }
 
 /** Renders issues as one line: `/minimumIsolation: …; /providers/allow/2: …`. */
-export function formatIssues(issues: readonly PolicyIssue[]): string {
+function formatIssues(issues: readonly PolicyIssue[]): string {
   return issues.map((issue) => `${issue.pointer === '' ? '(document)' : issue.pointer}: ${issue.message}`).join('; ');
 }
 

@@ -137,7 +137,7 @@ const ACE_FLAGS = new Set(['OI', 'CI', 'NP', 'IO', 'ID', 'SA', 'FA', 'TP', 'CR']
  *
  * @internal
  */
-export interface SddlAce {
+interface SddlAce {
   /** `A` (allow), `D` (deny), `OA`, `OD`, `XA`, `XD`, `ZA`. */
   readonly type: string;
   /** Its flags: `OI`, `CI`, `IO`, `ID` (inherited) … */
@@ -154,7 +154,7 @@ export interface SddlAce {
  *
  * @internal
  */
-export interface SddlDescriptor {
+interface SddlDescriptor {
   /** The owner's SID, aliases resolved where they name a fixed SID. */
   readonly owner: string;
   /** The DACL's entries in order, or `null` for a NULL DACL. */
@@ -184,7 +184,7 @@ function resolveSid(text: string): string {
  *
  * @internal
  */
-export function describeSid(sid: string): string {
+function describeSid(sid: string): string {
   const known = KNOWN_NAMES[sid] ?? ALIASES[sid]?.name;
   if (known !== undefined) return `${known} (${sid})`;
   return /^[A-Z]{2}$/.test(sid) ? `the account with SDDL alias ${sid}` : sid;

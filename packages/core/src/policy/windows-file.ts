@@ -47,7 +47,7 @@ export type WindowsSecurityReader = (
  *
  * @internal
  */
-export interface WindowsPolicyFileOptions {
+interface WindowsPolicyFileOptions {
   /** Cancels the check. */
   readonly signal?: AbortSignal;
   /** How to read `ProfileList` (default `readRegistryKey`, reg.exe of the Windows directory). */
@@ -63,7 +63,7 @@ export interface WindowsPolicyFileOptions {
  *
  * @internal
  */
-export interface WindowsPolicyFileLocation {
+interface WindowsPolicyFileLocation {
   /** `…\ProgramData\keystore\policy.json`. */
   readonly path: string;
   /**

@@ -163,7 +163,7 @@ export function matches(cert: StoredCertificate, query: CheckedQuery): boolean {
 }
 
 /** A query with its parts normalized. */
-export interface CheckedQuery {
+interface CheckedQuery {
   /** Upper-case hex. */
   readonly thumbprint: string | undefined;
   /** Lower-case. */
