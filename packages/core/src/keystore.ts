@@ -24,8 +24,8 @@ import { noProviderError } from './no-provider.js';
 import { requestViolations, resolvePolicy } from './policy/index.js';
 import { rejectRemoved } from './policy/load.js';
 import { POLICY_SOURCES, type WithPolicySources } from './policy/sources.js';
-import { checkKeyName, checkScope, checkSignal, invalidArgument as invalid } from './provider/checks.js';
 import { ProbeCache } from './probe-cache.js';
+import { checkKeyName, checkScope, checkSignal, invalidArgument as invalid } from './provider/checks.js';
 import { formatKeyRef, KEY_REF_PREFIX, parseKeyRef } from './ref.js';
 import {
   evaluateCandidates,

@@ -147,6 +147,30 @@ export function mayLoad(runtime: FapiRuntime, key: TpmKey): boolean {
 }
 
 /**
+ * The SRK's ESYS object and the context's salted HMAC session, made on first use and kept with the
+ * context: `{ rc: 0, value }` with the SRK, or the TPM's return code.
+ */
+async function parentAndSession(
+  esys: EsysBindings,
+  state: LoadedState,
+  srkHandle: number,
+): Promise<{ rc: number; value?: number }> {
+  let srk = state.srks.get(srkHandle);
+  if (srk === undefined) {
+    const found = await esys.fromTpmPublic(state.esys, srkHandle);
+    if (found.rc !== 0 || found.value === undefined) return { rc: found.rc };
+    srk = found.value;
+    state.srks.set(srkHandle, srk);
+  }
+  if (state.session === undefined) {
+    const started = await esys.startHmacSession(state.esys, srk);
+    if (started.rc !== 0 || started.value === undefined) return { rc: started.rc };
+    state.session = started.value;
+  }
+  return { rc: 0, value: srk };
+}
+
+/**
  * Signs on the loaded-key path, or returns `undefined` when this key needs the FAPI path (found on
  * its first use). Errors are typed as on the FAPI path, and the context is replaced after any of them.
  */
@@ -181,18 +205,8 @@ export async function signLoaded(
         object = undefined;
       }
       if (object === undefined) {
-        let srk = state.srks.get(srkHandle);
-        if (srk === undefined) {
-          const found = await esys.fromTpmPublic(state.esys, srkHandle);
-          if (found.rc !== 0 || found.value === undefined) return found.rc;
-          srk = found.value;
-          state.srks.set(srkHandle, srk);
-        }
-        if (state.session === undefined) {
-          const started = await esys.startHmacSession(state.esys, srk);
-          if (started.rc !== 0 || started.value === undefined) return started.rc;
-          state.session = started.value;
-        }
+        const srk = await parentAndSession(esys, state, srkHandle);
+        if (srk.rc !== 0 || srk.value === undefined) return srk.rc;
         const blobs = await esys.getTpmBlobs(context.handle, key.fapiPath);
         if (blobs.rc !== 0 || blobs.value === undefined) return blobs.rc;
         if (!servable(blobs.value)) {
@@ -208,7 +222,7 @@ export async function signLoaded(
           const rc = await esys.flush(state.esys, evicted.handle);
           if (rc !== 0) return rc;
         }
-        const loaded = await esys.load(state.esys, srk, state.session, blobs.value);
+        const loaded = await esys.load(state.esys, srk.value, state.session as number, blobs.value);
         if (loaded.rc !== 0 || loaded.value === undefined) return loaded.rc;
         object = { handle: loaded.value, stamp, publicBlob: blobs.value.publicBlob, checkedFor: key.publicKey };
       } else {

@@ -86,10 +86,7 @@ export function checkLoadedKeys(options: TpmProviderOptions): number | undefined
   const n = options.loadedKeys;
   if (n === undefined) return undefined;
   if (!Number.isInteger(n) || n < 0 || n > 16) {
-    throw tpmError(
-      'ERR_KEYSTORE_INVALID_ARGUMENT',
-      `loadedKeys must be an integer from 0 to 16, not ${String(n)}`,
-    );
+    throw tpmError('ERR_KEYSTORE_INVALID_ARGUMENT', `loadedKeys must be an integer from 0 to 16, not ${String(n)}`);
   }
   return n;
 }

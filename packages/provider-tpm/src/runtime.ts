@@ -16,7 +16,7 @@ import type { TpmDeviceInfo } from './device.js';
 import type { TpmKey } from './key.js';
 import { type EsysBindings, loadEsys } from './native/esys.js';
 import { FAPI_LIBRARY, type FapiBindings, loadFapi } from './native/fapi.js';
-import { closedError, tpmError, SCOPES, type TpmProviderOptions, type TpmTimeouts } from './options.js';
+import { closedError, SCOPES, type TpmProviderOptions, type TpmTimeouts, tpmError } from './options.js';
 import {
   ambientFapiConf,
   ContextPool,
