@@ -88,9 +88,13 @@ export async function migrateScan(ctx: CommandContext): Promise<number> {
     stores.push(targetStore);
     const result = await scanProviders({ sourceStore, targetStore, scope, opts }, legacy);
     if (ctx.json) {
+      // The providers that could take a moved key here: those that import and are available (a
+      // provider that is installed but not configured, such as pkcs11 without a module, is not).
+      const verdicts = (await targetStore.explain({}, opts)).providers;
+      const available = new Set(verdicts.filter((v) => v.available).map((v) => v.providerId));
       await json(ctx.io.stdout, {
         keys: result.rows,
-        targets: targets.filter((p) => p.capabilities.importKeys === true).map((p) => p.id),
+        targets: targets.filter((p) => p.capabilities.importKeys === true && available.has(p.id)).map((p) => p.id),
         policyBlockers: result.policyBlockers,
       });
       return EXIT_OK;
