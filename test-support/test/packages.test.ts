@@ -44,12 +44,13 @@ const publicPackages = workspaces.filter((w) => !w.manifest.private);
 const internalVersions = new Map(workspaces.map((w) => [w.manifest.name, w.manifest.version]));
 
 describe('public package metadata', () => {
-  it('finds the seven public packages', () => {
+  it('finds the eight public packages', () => {
     expect(publicPackages.map((w) => w.manifest.name).sort()).toEqual([
       '@keystore/cli',
       '@keystore/core',
       '@keystore/provider-capi',
       '@keystore/provider-cng',
+      '@keystore/provider-pkcs11',
       '@keystore/provider-tpm',
       '@keystore/webcrypto',
       '@keystore/x509',

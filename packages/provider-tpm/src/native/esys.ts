@@ -8,7 +8,7 @@
  * @module
  */
 
-import { loadKoffi } from '@keystore/provider-cng/native';
+import { cngNative } from '../cng.js';
 import type { FapiContextHandle, FapiResult } from './fapi.js';
 
 /** An opaque `ESYS_CONTEXT *`. */
@@ -119,7 +119,7 @@ export function loadEsys(fapiLibrary: string): EsysBindings | undefined {
 }
 
 function bind(fapiLibrary: string): EsysBindings {
-  const koffi = loadKoffi('tpm', import.meta.url);
+  const koffi = cngNative().loadKoffi('tpm', import.meta.url);
   const fapi = koffi.load(fapiLibrary);
   const esysLib = koffi.load('libtss2-esys.so.0');
   const mu = koffi.load('libtss2-mu.so.0');
