@@ -59,6 +59,9 @@ describe('MemoryProvider', () => {
       ['empty', ''],
       ['too long', 'x'.repeat(256)],
       ['with NUL', 'a\0b'],
+      ['with a control character', 'a\u0007b'],
+      ['a key reference', 'keystore:memory/user/a'],
+      ['not well-formed Unicode', 'a\ud800'],
       ['not a string', 42],
     ];
     for (const [label, name] of bad) {
@@ -96,6 +99,38 @@ describe('MemoryProvider', () => {
     );
     await expectCode(provider.listKeys({ scope: 'global' as 'user' }), 'ERR_KEYSTORE_INVALID_ARGUMENT');
     expect(await provider.listKeys()).toEqual([]);
+  });
+
+  it('checks requests with the provider kit: the same codes and messages as the other providers', async () => {
+    const provider = createMemoryProvider();
+    const err = await expectCode(provider.openKey(null as never), 'ERR_KEYSTORE_INVALID_ARGUMENT');
+    expect(err.message).toBe('openKey needs a request object');
+    expect(err.providerId).toBe('memory');
+    const scope = await expectCode(
+      provider.deleteKey({ name: 'k', scope: 'global' as 'user' }),
+      'ERR_KEYSTORE_INVALID_ARGUMENT',
+    );
+    expect(scope.message).toBe('invalid scope "global": user or machine');
+    const signal = 'stop' as unknown as AbortSignal;
+    const bad = await expectCode(
+      provider.openKey({ name: 'k', scope: 'user', signal }),
+      'ERR_KEYSTORE_INVALID_ARGUMENT',
+    );
+    expect(bad.message).toBe('signal must be an AbortSignal');
+    await expectCode(provider.listKeys({ signal }), 'ERR_KEYSTORE_INVALID_ARGUMENT');
+    await expectCode(
+      provider.createKey({ name: 'k', algorithm: 'ECDSA-P256', scope: 'user', exportable: false, signal }),
+      'ERR_KEYSTORE_INVALID_ARGUMENT',
+    );
+    const password = await expectCode(
+      create(provider, 'k', 'ECDSA-P256', { password: 'a\0b' }),
+      'ERR_KEYSTORE_INVALID_ARGUMENT',
+    );
+    expect(password.message).toBe('password may not contain NUL characters');
+    // A request without a scope is in the user scope, as in the other providers.
+    const key = await provider.createKey({ name: 'k', algorithm: 'ECDSA-P256', exportable: false } as never);
+    expect(key.scope).toBe('user');
+    expect(await provider.listKeys({ scope: 'machine' })).toEqual([]);
   });
 
   it('keeps the same name apart in the two scopes', async () => {
@@ -255,10 +290,11 @@ describe('MemoryProvider', () => {
         key.signDigest(digest, { hash: 'sha256', padding: 'pss', saltLength: -1 }),
         'ERR_KEYSTORE_INVALID_ARGUMENT',
       );
-      await expectCode(
+      const short = await expectCode(
         key.signDigest(digest.subarray(1), { hash: 'sha256', padding: 'pkcs1', saltLength: 32 }),
         'ERR_KEYSTORE_INVALID_ARGUMENT',
       );
+      expect(short.message).toBe('a sha256 digest is 32 bytes long, not 31');
       await expectCode(
         key.signDigest(digest, { hash: 'sha384', padding: 'pkcs1', saltLength: 48 }),
         'ERR_KEYSTORE_INVALID_ARGUMENT',

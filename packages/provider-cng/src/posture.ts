@@ -102,6 +102,191 @@ function runAsPplMeaning(value: number | string | string[]): string {
   return `${JSON.stringify(value)} (not a known setting)`;
 }
 
+type Details = Record<string, string | number | boolean>;
+type LsassReading = ReturnType<WindowsSystemBindings['lsassProtection']>;
+type RunAsPplReading = ReturnType<WindowsSystemBindings['registryValue']>;
+
+/** `RunAsPPL` as configured, in words: its meaning, `not configured`, or why it could not be read. */
+function runAsPplConfigured(ppl: RunAsPplReading): string {
+  if (ppl.ok) return runAsPplMeaning(ppl.value);
+  return ppl.status === 2 ? 'not configured' : `unreadable (${refused(ppl)})`;
+}
+
+/**
+ * The readings every posture starts from, into `details`: the Windows version, the TPM; returns the
+ * Wine version (`null` on Windows) and the Windows build (0 when unreadable).
+ */
+function readPlatform(system: WindowsSystemBindings, details: Details): { wine: string | null; build: number } {
+  let wine: string | null = null;
+  try {
+    wine = system.wineVersion();
+  } catch {
+    wine = null;
+  }
+  let build = 0;
+  try {
+    const v = system.windowsVersion();
+    build = v.build;
+    details.windowsVersion = `${v.major}.${v.minor}.${v.build}`;
+    details.windowsBuild = v.build;
+  } catch (err) {
+    details.windowsVersion = `unreadable (${err instanceof Error ? err.message : String(err)})`;
+  }
+  const tpm = read(() => system.tpmDeviceInfo());
+  details.tpm = tpm.ok
+    ? `TPM ${tpm.value.tpmVersion === 2 ? '2.0' : tpm.value.tpmVersion === 1 ? '1.2' : `version ${tpm.value.tpmVersion}`} (interface ${TPM_INTERFACES[tpm.value.tpmInterfaceType] ?? tpm.value.tpmInterfaceType})`
+    : `not found (${statusName(tpm.status) ?? (tpm.status === 0 ? tpm.reason : hex(tpm.status))})`;
+  return { wine, build };
+}
+
+/** The posture under Wine: `in-process`, with the readings taken for `keystore doctor`. */
+function winePosture(system: WindowsSystemBindings, wine: string, details: Details): IsolationPosture {
+  details.platform = 'wine';
+  details.wineVersion = wine;
+  // The posture readings are still taken, for `keystore doctor`: they show what Wine answers.
+  const lsass = read(() => system.lsassProtection());
+  const ppl = read(() => system.registryValue(LSA_KEY, 'RunAsPPL'));
+  const configured = runAsPplConfigured(ppl);
+  const running = lsass.ok ? describeProtection(lsass.value.protection) : `unknown (${refused(lsass)})`;
+  details.lsaProtection = `configured: ${configured}; running: ${running}`;
+  const iso = read(() => system.isolatedUserMode());
+  details.secureKernelRunning = iso.ok ? iso.value.secureKernelRunning : `unknown (${refused(iso)})`;
+  details.vbsKeys = 'unavailable';
+  const why =
+    "Wine's ncrypt runs inside this process: keys are generated and used in the app's own memory, not in LSASS, so they are reported in-process";
+  return {
+    available: true,
+    level: 'in-process',
+    virtualization: 'unavailable',
+    virtualizationReason: 'Wine has no virtualization-based security',
+    best: 'in-process',
+    reasons: [
+      why,
+      'Wine does not persist CNG keys (NCryptCreatePersistedKey ignores the name) and does not implement NCryptOpenKey, NCryptDeleteKey, NCryptEnumKeys, NCryptDecrypt, OAEP, named imports or ECC: a key lives only as long as its handle',
+    ],
+    evidence: [`ncrypt.dll is Wine ${wine}'s: ${why}`],
+    details,
+  };
+}
+
+/** What the level is when LSASS was read: its pid, how it was identified and its protection now. */
+interface LsassJudgement {
+  level: IsolationLevel;
+  /** Whether LSA protection runs now, for `details.lsaProtection`. */
+  running: string;
+  evidence: string[];
+  reasons: string[];
+}
+
+/** Judges a reading of LSASS (found and read, not found, or unreadable) into `details` and a level. */
+function judgeLsass(lsass: LsassReading, details: Details): LsassJudgement {
+  const evidence: string[] = [];
+  const reasons: string[] = [];
+  // Not found (no KeyIso or SamSs service gave a process, and no lsass.exe ran in session 0 from the
+  // system directory; or no such service): not a normal Windows, or a process only named lsass.exe.
+  const noLsass = !lsass.ok && (lsass.status === ERROR_NOT_FOUND || lsass.status === ERROR_SERVICE_DOES_NOT_EXIST);
+  if (noLsass) {
+    details.lsassProtection = `no LSASS found (${refused(lsass)})`;
+    const why = `no LSASS process was found (${refused(lsass)}): the CNG key isolation service that would keep keys out of this process cannot be confirmed, so keys are reported in-process`;
+    evidence.push(why);
+    reasons.push(why);
+    return { level: 'in-process', running: `no LSASS found (${refused(lsass)})`, evidence, reasons };
+  }
+  evidence.push(
+    'the Microsoft Software Key Storage Provider keeps the private key in LSASS (the CNG key isolation service, KeyIso) and uses it only there; this process reaches it by LRPC',
+  );
+  if (!lsass.ok) {
+    details.lsassProtection = `unreadable (${refused(lsass)})`;
+    const why = `LSA protection could not be read (${refused(lsass)}); reported as os-isolated`;
+    evidence.push(why);
+    reasons.push(`${why}; run as an administrator to measure it`);
+    return { level: 'os-isolated', running: `unknown (${refused(lsass)})`, evidence, reasons };
+  }
+  return judgeLsassProtection(lsass.value, details, evidence, reasons);
+}
+
+/** Judges LSASS's `PS_PROTECTION`, read for a process the bindings did (or did not) say how they identified. */
+function judgeLsassProtection(
+  value: Extract<LsassReading, { ok: true }>['value'],
+  details: Details,
+  evidence: string[],
+  reasons: string[],
+): LsassJudgement {
+  const { pid, protection, identifiedBy } = value;
+  // How the process was told from any other process named lsass.exe: the receipt says it. Bindings
+  // that do not say cannot raise the level, since the protected process may not be LSASS.
+  const how = typeof identifiedBy === 'string' && identifiedBy !== '' ? identifiedBy : undefined;
+  details.lsassPid = pid;
+  details.lsassIdentifiedBy = how ?? 'not said by the system bindings';
+  details.lsassProtection = describeProtection(protection);
+  if (how === undefined) {
+    const why = `the system bindings read PS_PROTECTION ${describeProtection(protection)} for pid ${pid} but did not say how that process was identified as LSASS; reported as os-isolated`;
+    evidence.push(why);
+    reasons.push(why);
+    return {
+      level: 'os-isolated',
+      running: `unknown (the system bindings did not say how pid ${pid} was identified as LSASS)`,
+      evidence,
+      reasons,
+    };
+  }
+  if ((protection & 7) !== 0) {
+    evidence.push(
+      `LSASS (pid ${pid}, identified through: ${how}) runs as a protected process now: PS_PROTECTION ${describeProtection(protection)}, read with NtQueryInformationProcess`,
+    );
+    return { level: 'os-protected', running: `yes, ${describeProtection(protection)}`, evidence, reasons };
+  }
+  evidence.push(
+    `LSASS (pid ${pid}, identified through: ${how}) does not run as a protected process now (PS_PROTECTION ${describeProtection(protection)})`,
+  );
+  reasons.push(
+    'LSASS is not running as a protected process (LSA protection is off): code running as SYSTEM or with debug rights can read it; turn on LSA protection (RunAsPPL) and reboot to reach os-protected',
+  );
+  return { level: 'os-isolated', running: `no, ${describeProtection(protection)}`, evidence, reasons };
+}
+
+/** Reads `RunAsPPL` into `details` (configured is not running: a reboot may be pending). */
+function readRunAsPpl(system: WindowsSystemBindings, details: Details): RunAsPplReading {
+  const ppl = read(() => system.registryValue(LSA_KEY, 'RunAsPPL'));
+  if (ppl.ok) details.runAsPPL = typeof ppl.value === 'number' ? ppl.value : JSON.stringify(ppl.value);
+  else details.runAsPPL = runAsPplConfigured(ppl);
+  return ppl;
+}
+
+/** Whether VBS keys can be made: the secure kernel's state (into `details`) and the Windows build. */
+function judgeVirtualization(
+  system: WindowsSystemBindings,
+  build: number,
+  details: Details,
+): Pick<IsolationPosture, 'virtualization' | 'virtualizationReason'> {
+  const iso = read(() => system.isolatedUserMode());
+  if (iso.ok) {
+    details.secureKernelRunning = iso.value.secureKernelRunning;
+    details.hvciEnabled = iso.value.hvciEnabled;
+    details.trustletRunning = iso.value.trustletRunning;
+  } else {
+    details.secureKernelRunning = `unknown (${refused(iso)})`;
+  }
+  if (build > 0 && build < VBS_KEYS_MIN_BUILD) {
+    return {
+      virtualization: 'unavailable',
+      virtualizationReason: `virtualization-based key protection needs Windows 11 24H2 or Windows Server 2025 (build ${VBS_KEYS_MIN_BUILD}) or later; this is build ${build}`,
+    };
+  }
+  if (iso.ok && !iso.value.secureKernelRunning) {
+    return {
+      virtualization: 'unavailable',
+      virtualizationReason:
+        'virtualization-based security is not running (the secure kernel is not running): VBS keys need VBS on, with a TPM 2.0 and UEFI Secure Boot',
+    };
+  }
+  if (iso.ok && build >= VBS_KEYS_MIN_BUILD) return { virtualization: 'available' };
+  return {
+    virtualization: 'unknown',
+    virtualizationReason: `whether virtualization-based security runs could not be read (${iso.ok ? 'Windows build unknown' : refused(iso)})`,
+  };
+}
+
 /**
  * Measures the isolation of keys in the Microsoft Software Key Storage Provider, now:
  *
@@ -127,158 +312,20 @@ function runAsPplMeaning(value: number | string | string[]): string {
  * @since 0.2.0
  */
 export function measureSoftwareKspPosture(system: WindowsSystemBindings): IsolationPosture {
-  const details: Record<string, string | number | boolean> = {};
-  let wine: string | null = null;
-  try {
-    wine = system.wineVersion();
-  } catch {
-    wine = null;
-  }
-  let build = 0;
-  try {
-    const v = system.windowsVersion();
-    build = v.build;
-    details.windowsVersion = `${v.major}.${v.minor}.${v.build}`;
-    details.windowsBuild = v.build;
-  } catch (err) {
-    details.windowsVersion = `unreadable (${err instanceof Error ? err.message : String(err)})`;
-  }
-  const tpm = read(() => system.tpmDeviceInfo());
-  details.tpm = tpm.ok
-    ? `TPM ${tpm.value.tpmVersion === 2 ? '2.0' : tpm.value.tpmVersion === 1 ? '1.2' : `version ${tpm.value.tpmVersion}`} (interface ${TPM_INTERFACES[tpm.value.tpmInterfaceType] ?? tpm.value.tpmInterfaceType})`
-    : `not found (${statusName(tpm.status) ?? (tpm.status === 0 ? tpm.reason : hex(tpm.status))})`;
-
-  if (wine !== null) {
-    details.platform = 'wine';
-    details.wineVersion = wine;
-    // The posture readings are still taken, for `keystore doctor`: they show what Wine answers.
-    const lsass = read(() => system.lsassProtection());
-    const ppl = read(() => system.registryValue(LSA_KEY, 'RunAsPPL'));
-    const configured = ppl.ok
-      ? runAsPplMeaning(ppl.value)
-      : ppl.status === 2
-        ? 'not configured'
-        : `unreadable (${refused(ppl)})`;
-    const running = lsass.ok ? describeProtection(lsass.value.protection) : `unknown (${refused(lsass)})`;
-    details.lsaProtection = `configured: ${configured}; running: ${running}`;
-    const iso = read(() => system.isolatedUserMode());
-    details.secureKernelRunning = iso.ok ? iso.value.secureKernelRunning : `unknown (${refused(iso)})`;
-    details.vbsKeys = 'unavailable';
-    const why =
-      "Wine's ncrypt runs inside this process: keys are generated and used in the app's own memory, not in LSASS, so they are reported in-process";
-    return {
-      available: true,
-      level: 'in-process',
-      virtualization: 'unavailable',
-      virtualizationReason: 'Wine has no virtualization-based security',
-      best: 'in-process',
-      reasons: [
-        why,
-        'Wine does not persist CNG keys (NCryptCreatePersistedKey ignores the name) and does not implement NCryptOpenKey, NCryptDeleteKey, NCryptEnumKeys, NCryptDecrypt, OAEP, named imports or ECC: a key lives only as long as its handle',
-      ],
-      evidence: [`ncrypt.dll is Wine ${wine}'s: ${why}`],
-      details,
-    };
-  }
+  const details: Details = {};
+  const { wine, build } = readPlatform(system, details);
+  if (wine !== null) return winePosture(system, wine, details);
 
   details.platform = 'windows';
-  const evidence: string[] = [];
-  const reasons: string[] = [];
-  let level: IsolationLevel = 'os-isolated';
-
   const lsass = read(() => system.lsassProtection());
-  // Not found (no KeyIso or SamSs service gave a process, and no lsass.exe ran in session 0 from the
-  // system directory; or no such service): not a normal Windows, or a process only named lsass.exe.
-  const noLsass = !lsass.ok && (lsass.status === ERROR_NOT_FOUND || lsass.status === ERROR_SERVICE_DOES_NOT_EXIST);
-  if (!noLsass) {
-    evidence.push(
-      'the Microsoft Software Key Storage Provider keeps the private key in LSASS (the CNG key isolation service, KeyIso) and uses it only there; this process reaches it by LRPC',
-    );
-  }
-  let running: string;
-  if (noLsass) {
-    level = 'in-process';
-    running = `no LSASS found (${refused(lsass)})`;
-    details.lsassProtection = `no LSASS found (${refused(lsass)})`;
-    const why = `no LSASS process was found (${refused(lsass)}): the CNG key isolation service that would keep keys out of this process cannot be confirmed, so keys are reported in-process`;
-    evidence.push(why);
-    reasons.push(why);
-  } else if (lsass.ok) {
-    const { pid, protection, identifiedBy } = lsass.value;
-    // How the process was told from any other process named lsass.exe: the receipt says it. Bindings
-    // that do not say cannot raise the level, since the protected process may not be LSASS.
-    const how = typeof identifiedBy === 'string' && identifiedBy !== '' ? identifiedBy : undefined;
-    details.lsassPid = pid;
-    details.lsassIdentifiedBy = how ?? 'not said by the system bindings';
-    details.lsassProtection = describeProtection(protection);
-    if (how === undefined) {
-      running = `unknown (the system bindings did not say how pid ${pid} was identified as LSASS)`;
-      const why = `the system bindings read PS_PROTECTION ${describeProtection(protection)} for pid ${pid} but did not say how that process was identified as LSASS; reported as os-isolated`;
-      evidence.push(why);
-      reasons.push(why);
-    } else if ((protection & 7) !== 0) {
-      level = 'os-protected';
-      running = `yes, ${describeProtection(protection)}`;
-      evidence.push(
-        `LSASS (pid ${pid}, identified through: ${how}) runs as a protected process now: PS_PROTECTION ${describeProtection(protection)}, read with NtQueryInformationProcess`,
-      );
-    } else {
-      running = `no, ${describeProtection(protection)}`;
-      evidence.push(
-        `LSASS (pid ${pid}, identified through: ${how}) does not run as a protected process now (PS_PROTECTION ${describeProtection(protection)})`,
-      );
-      reasons.push(
-        'LSASS is not running as a protected process (LSA protection is off): code running as SYSTEM or with debug rights can read it; turn on LSA protection (RunAsPPL) and reboot to reach os-protected',
-      );
-    }
-  } else {
-    running = `unknown (${refused(lsass)})`;
-    details.lsassProtection = `unreadable (${refused(lsass)})`;
-    const why = `LSA protection could not be read (${refused(lsass)}); reported as os-isolated`;
-    evidence.push(why);
-    reasons.push(`${why}; run as an administrator to measure it`);
-  }
-
-  const ppl = read(() => system.registryValue(LSA_KEY, 'RunAsPPL'));
-  let configured: string;
-  if (ppl.ok) {
-    configured = runAsPplMeaning(ppl.value);
-    details.runAsPPL = typeof ppl.value === 'number' ? ppl.value : JSON.stringify(ppl.value);
-  } else if (ppl.status === 2) {
-    configured = 'not configured';
-    details.runAsPPL = 'not configured';
-  } else {
-    configured = `unreadable (${refused(ppl)})`;
-    details.runAsPPL = configured;
-  }
-  details.lsaProtection = `configured: ${configured}; running: ${running}`;
+  const { level, running, evidence, reasons } = judgeLsass(lsass, details);
+  const ppl = readRunAsPpl(system, details);
+  details.lsaProtection = `configured: ${runAsPplConfigured(ppl)}; running: ${running}`;
   if (ppl.ok && (ppl.value === 1 || ppl.value === 2) && lsass.ok && (lsass.value.protection & 7) === 0) {
     reasons.push('RunAsPPL is configured but LSASS is not running protected: it takes effect after a reboot');
   }
 
-  const iso = read(() => system.isolatedUserMode());
-  let virtualization: IsolationPosture['virtualization'];
-  let virtualizationReason: string | undefined;
-  if (iso.ok) {
-    details.secureKernelRunning = iso.value.secureKernelRunning;
-    details.hvciEnabled = iso.value.hvciEnabled;
-    details.trustletRunning = iso.value.trustletRunning;
-  } else {
-    details.secureKernelRunning = `unknown (${refused(iso)})`;
-  }
-  if (build > 0 && build < VBS_KEYS_MIN_BUILD) {
-    virtualization = 'unavailable';
-    virtualizationReason = `virtualization-based key protection needs Windows 11 24H2 or Windows Server 2025 (build ${VBS_KEYS_MIN_BUILD}) or later; this is build ${build}`;
-  } else if (iso.ok && !iso.value.secureKernelRunning) {
-    virtualization = 'unavailable';
-    virtualizationReason =
-      'virtualization-based security is not running (the secure kernel is not running): VBS keys need VBS on, with a TPM 2.0 and UEFI Secure Boot';
-  } else if (iso.ok && build >= VBS_KEYS_MIN_BUILD) {
-    virtualization = 'available';
-  } else {
-    virtualization = 'unknown';
-    virtualizationReason = `whether virtualization-based security runs could not be read (${iso.ok ? 'Windows build unknown' : refused(iso)})`;
-  }
+  const { virtualization, virtualizationReason } = judgeVirtualization(system, build, details);
   details.vbsKeys = virtualization;
   if (virtualizationReason) reasons.push(virtualizationReason);
 

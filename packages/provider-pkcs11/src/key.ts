@@ -53,7 +53,7 @@ const HASH_MECHANISM: Readonly<Record<OaepHash, { hash: number; mgf: number }>> 
 };
 
 /** `CK_RSA_PKCS_PSS_PARAMS` for `hash` with MGF1 of the same hash. */
-export function pssMechanism(memory: Memory, hash: HashAlgorithm, saltLength: number): Mechanism {
+function pssMechanism(memory: Memory, hash: HashAlgorithm, saltLength: number): Mechanism {
   const l = memory.layout.pss;
   const parameter = Buffer.alloc(l.size);
   memory.writeUlong(parameter, l.hashAlg, HASH_MECHANISM[hash].hash);
@@ -63,7 +63,7 @@ export function pssMechanism(memory: Memory, hash: HashAlgorithm, saltLength: nu
 }
 
 /** `CK_RSA_PKCS_OAEP_PARAMS` for `hash`, MGF1 of the same hash, and an empty label. */
-export function oaepMechanism(memory: Memory, hash: OaepHash): Mechanism {
+function oaepMechanism(memory: Memory, hash: OaepHash): Mechanism {
   const l = memory.layout.oaep;
   const parameter = Buffer.alloc(l.size);
   memory.writeUlong(parameter, l.hashAlg, HASH_MECHANISM[hash].hash);
@@ -73,19 +73,13 @@ export function oaepMechanism(memory: Memory, hash: OaepHash): Mechanism {
 }
 
 /** `CK_ECDH1_DERIVE_PARAMS` without a KDF, for the peer's uncompressed point. */
-export function ecdhMechanism(memory: Memory, peerPoint: Buffer): Mechanism {
+function ecdhMechanism(memory: Memory, peerPoint: Buffer): Mechanism {
   const l = memory.layout.ecdh1;
   const parameter = Buffer.alloc(l.size);
   memory.writeUlong(parameter, l.kdf, CKD_NULL);
   memory.writeUlong(parameter, l.ulPublicDataLen, peerPoint.length);
   memory.writePointer(parameter, l.pPublicData, peerPoint);
   return { mechanism: CKM.ECDH1_DERIVE, parameter, keep: [peerPoint] };
-}
-
-/** What a key was found by, so it can be found again after its sessions were re-opened. */
-export interface KeyLocation {
-  readonly label: string;
-  readonly id: Buffer;
 }
 
 /**

@@ -26,7 +26,7 @@ const RSA_MEMBERS = [
 ] as const;
 
 /** The two objects of an imported key pair, and the buffers to wipe once the token has them. */
-export interface ImportTemplates {
+interface ImportTemplates {
   readonly privateTemplate: Attribute[];
   readonly publicTemplate: Attribute[];
   /** Zeroes every buffer that held private key material. */

@@ -18,7 +18,7 @@ export const CURVE_OIDS: Readonly<Record<string, Buffer>> = {
 };
 
 /** The curve of a `CKA_EC_PARAMS` value, or `undefined` for another curve. */
-export function curveOfParams(params: Buffer | undefined): 'P-256' | 'P-384' | 'P-521' | undefined {
+function curveOfParams(params: Buffer | undefined): 'P-256' | 'P-384' | 'P-521' | undefined {
   if (!params) return undefined;
   for (const [curve, oid] of Object.entries(CURVE_OIDS)) if (oid.equals(params)) return curve as 'P-256';
   return undefined;
@@ -115,7 +115,7 @@ export function searchTemplate(
  * The uncompressed point inside `CKA_EC_POINT`: v2.40 says a DER OCTET STRING holding it, and some
  * modules return the bare point. Returns `undefined` for anything else.
  */
-export function ecPoint(value: Buffer, fieldBytes: number): Buffer | undefined {
+function ecPoint(value: Buffer, fieldBytes: number): Buffer | undefined {
   const pointLength = 1 + 2 * fieldBytes;
   if (value.length === pointLength && value[0] === 0x04) return value;
   // OCTET STRING, short (< 128) or one-byte long (0x81) length form: the only forms a point of up to

@@ -65,8 +65,8 @@ export interface CheckedOptions {
   readonly policySources: TestPolicySources | undefined;
 }
 
-/** A typed error of this provider. */
-export function providerError(
+/** A typed error of this provider: `providerId` pkcs11, with the hint when given. */
+function pkcs11Error(
   code: 'ERR_KEYSTORE_INVALID_ARGUMENT' | 'ERR_KEYSTORE_KEY_NOT_FOUND' | 'ERR_KEYSTORE_INVALID_NAME',
   message: string,
   hint?: string,
@@ -76,7 +76,7 @@ export function providerError(
 
 function pinFromFile(path: string): Secret {
   if (!isAbsolute(path)) {
-    throw providerError(
+    throw pkcs11Error(
       'ERR_KEYSTORE_INVALID_ARGUMENT',
       'pinFile must be an absolute path',
       'a relative path would be read from the working directory, which other users may control',
@@ -87,7 +87,7 @@ function pinFromFile(path: string): Secret {
     const stat = statSync(path);
     if (!stat.isFile()) throw new Error('not a regular file');
     if (process.platform !== 'win32' && (stat.mode & 0o077) !== 0) {
-      throw providerError(
+      throw pkcs11Error(
         'ERR_KEYSTORE_INVALID_ARGUMENT',
         `the PIN file ${path} can be read or written by other users (mode ${(stat.mode & 0o777).toString(8)})`,
         `chmod 600 ${path}`,
@@ -109,19 +109,19 @@ function pinFromFile(path: string): Secret {
 export function resolvePin(options: Pick<Pkcs11ProviderOptions, 'pin' | 'pinFile' | 'pinEnv'>): Secret | undefined {
   const given = [options.pin, options.pinFile, options.pinEnv].filter((v) => v !== undefined).length;
   if (given > 1) {
-    throw providerError('ERR_KEYSTORE_INVALID_ARGUMENT', 'give the PIN one way: pin, pinFile or pinEnv');
+    throw pkcs11Error('ERR_KEYSTORE_INVALID_ARGUMENT', 'give the PIN one way: pin, pinFile or pinEnv');
   }
   if (options.pin instanceof Secret) return options.pin;
   if (options.pin !== undefined) {
     if (typeof options.pin !== 'string')
-      throw providerError('ERR_KEYSTORE_INVALID_ARGUMENT', 'pin must be a string or a Secret');
+      throw pkcs11Error('ERR_KEYSTORE_INVALID_ARGUMENT', 'pin must be a string or a Secret');
     return new Secret(options.pin);
   }
   if (options.pinFile !== undefined) return pinFromFile(String(options.pinFile));
   if (options.pinEnv !== undefined) {
     const value = process.env[String(options.pinEnv)];
     if (value === undefined) {
-      throw providerError(
+      throw pkcs11Error(
         'ERR_KEYSTORE_INVALID_ARGUMENT',
         `the environment variable ${String(options.pinEnv)} named by pinEnv is not set`,
       );
@@ -134,10 +134,10 @@ export function resolvePin(options: Pick<Pkcs11ProviderOptions, 'pin' | 'pinFile
 /** Checks the options; the PIN is read now and kept only as a {@link Secret}. */
 export function checkOptions(options: Pkcs11ProviderOptions): CheckedOptions {
   if (typeof options !== 'object' || options === null) {
-    throw providerError('ERR_KEYSTORE_INVALID_ARGUMENT', 'the PKCS#11 provider needs options with at least `module`');
+    throw pkcs11Error('ERR_KEYSTORE_INVALID_ARGUMENT', 'the PKCS#11 provider needs options with at least `module`');
   }
   if (typeof options.module !== 'string' || !isAbsolute(options.module)) {
-    throw providerError(
+    throw pkcs11Error(
       'ERR_KEYSTORE_INVALID_ARGUMENT',
       'module must be the absolute path of a PKCS#11 library',
       'a bare name would be searched on the library path, which the environment can change; give the full path (SoftHSM2: /usr/lib/softhsm/libsofthsm2.so)',
@@ -146,22 +146,22 @@ export function checkOptions(options: Pkcs11ProviderOptions): CheckedOptions {
   for (const key of ['tokenLabel', 'tokenSerial'] as const) {
     const value = options[key];
     if (value !== undefined && (typeof value !== 'string' || value.length === 0 || Buffer.byteLength(value) > 32)) {
-      throw providerError('ERR_KEYSTORE_INVALID_ARGUMENT', `${key} must be a string of 1 to 32 bytes`);
+      throw pkcs11Error('ERR_KEYSTORE_INVALID_ARGUMENT', `${key} must be a string of 1 to 32 bytes`);
     }
   }
   if (options.tokenLabel !== undefined && options.tokenSerial !== undefined) {
-    throw providerError('ERR_KEYSTORE_INVALID_ARGUMENT', 'give the token by tokenLabel or by tokenSerial, not both');
+    throw pkcs11Error('ERR_KEYSTORE_INVALID_ARGUMENT', 'give the token by tokenLabel or by tokenSerial, not both');
   }
   const poolSize = options.poolSize ?? 4;
   if (!Number.isInteger(poolSize) || poolSize < 1 || poolSize > 32) {
-    throw providerError(
+    throw pkcs11Error(
       'ERR_KEYSTORE_INVALID_ARGUMENT',
       `poolSize must be an integer from 1 to 32, not ${String(poolSize)}`,
     );
   }
   const oaepHashes = options.oaepHashes ?? OAEP_HASHES;
   if (!Array.isArray(oaepHashes) || oaepHashes.some((h) => !OAEP_HASHES.includes(h))) {
-    throw providerError('ERR_KEYSTORE_INVALID_ARGUMENT', `oaepHashes must be a list of ${OAEP_HASHES.join(', ')}`);
+    throw pkcs11Error('ERR_KEYSTORE_INVALID_ARGUMENT', `oaepHashes must be a list of ${OAEP_HASHES.join(', ')}`);
   }
   return {
     module: options.module,
@@ -182,7 +182,7 @@ const KEY_NAME = /^[A-Za-z0-9._@:-]{1,64}$/;
 /** Refuses a name this provider does not store. */
 export function checkName(name: unknown): string {
   if (typeof name !== 'string' || !KEY_NAME.test(name)) {
-    throw providerError('ERR_KEYSTORE_INVALID_NAME', `invalid key name ${JSON.stringify(name)}: ${KEY_NAME_RULE}`);
+    throw pkcs11Error('ERR_KEYSTORE_INVALID_NAME', `invalid key name ${JSON.stringify(name)}: ${KEY_NAME_RULE}`);
   }
   return name;
 }

@@ -157,7 +157,7 @@ export interface Lease {
 }
 
 /** The token's facts, for probe and receipts. */
-export interface TokenFacts {
+interface TokenFacts {
   readonly slot: SlotId;
   readonly info: TokenInfo;
 }

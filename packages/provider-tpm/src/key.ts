@@ -18,6 +18,7 @@ import {
   type ProviderSignParams,
   throwIfAborted,
 } from '@keystore/core';
+import { checkDigestLength } from '@keystore/core/provider';
 import { deviceIsolation, type TpmDeviceInfo } from './device.js';
 
 /** What `Fapi_ExportKey` tells about a key. */
@@ -190,10 +191,8 @@ export class TpmKey implements ProviderKey {
     if (!HASH_ALGORITHMS.includes(hash)) {
       throw invalid(`unsupported hash ${JSON.stringify(hash)}: use one of ${HASH_ALGORITHMS.join(', ')}`);
     }
+    checkDigestLength(digest, hash, 'tpm');
     const expected = digestLength(hash);
-    if (digest.length !== expected) {
-      throw invalid(`a ${hash} digest is ${expected} bytes, not ${digest.length}`);
-    }
     if (!this.exported.sign || this.exported.restricted) {
       throw unsupported(
         `the TPM key "${this.name}" cannot sign (its TPM attributes: sign=${Number(this.exported.sign)}, restricted=${Number(this.exported.restricted)})`,

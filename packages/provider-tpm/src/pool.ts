@@ -243,20 +243,20 @@ function configTcti(configFile: string): string | undefined {
 }
 
 /**
- * Opens a FAPI context from `configFile`, with an auth callback that hands the context's password
- * to FAPI for the context's `authPath` alone. On timeout the `Fapi_Initialize` counts as a hung
- * call; the context, if it ever arrives, is finalized.
+ * Checks a simulator's port, then runs `Fapi_Initialize` from `configFile` under the initialize lock
+ * and the call budget, and returns the new context's handle. On timeout the `Fapi_Initialize` counts
+ * as a hung call; the context, if it ever arrives, is finalized.
  */
-export async function openContext(
+async function initializeFapi(
   native: FapiBindings,
   configFile: string,
   timeoutMs: number,
-  options: OpenContextOptions = {},
-): Promise<PoolContext> {
-  const budget = options.budget ?? processBudget();
+  budget: NativeCallBudget,
+  tcti: string | undefined,
+): Promise<FapiContextHandle> {
   budget.assertAvailable();
   try {
-    await checkSimulatorReachable(options.tcti, timeoutMs);
+    await checkSimulatorReachable(tcti, timeoutMs);
   } catch (err) {
     // A stalled simulator's backlog can fill up: when hung calls took the budget meanwhile, say so.
     budget.assertAvailable();
@@ -289,21 +289,38 @@ export async function openContext(
   if (result.rc !== 0 || result.value === undefined) {
     throw tss2Error(result.rc, 'connecting (Fapi_Initialize)', native.decode(result.rc));
   }
-  const handle = result.value;
-  if (options.expectTcti !== undefined) {
-    const now = configTcti(configFile);
-    if (now !== options.expectTcti) {
-      native.finalize(handle);
-      throw new KeyStoreError(
-        'ERR_KEYSTORE_PROVIDER_UNAVAILABLE',
-        `the FAPI config ${configFile} changed while the provider was using it: its tcti is now ${now === undefined ? 'unreadable' : JSON.stringify(now)}, not ${JSON.stringify(options.expectTcti)}`,
-        {
-          providerId: 'tpm',
-          hint: 'the TPM a key lives in and the isolation its receipt states were judged by the old tcti; create a new provider (or store) to use the new config',
-        },
-      );
-    }
-  }
+  return result.value;
+}
+
+/**
+ * Finalizes `handle` and fails when the config file no longer names `expectTcti` (see
+ * {@link OpenContextOptions.expectTcti}).
+ */
+function assertConfigTcti(
+  native: FapiBindings,
+  handle: FapiContextHandle,
+  configFile: string,
+  expectTcti: string,
+): void {
+  const now = configTcti(configFile);
+  if (now === expectTcti) return;
+  native.finalize(handle);
+  throw new KeyStoreError(
+    'ERR_KEYSTORE_PROVIDER_UNAVAILABLE',
+    `the FAPI config ${configFile} changed while the provider was using it: its tcti is now ${now === undefined ? 'unreadable' : JSON.stringify(now)}, not ${JSON.stringify(expectTcti)}`,
+    {
+      providerId: 'tpm',
+      hint: 'the TPM a key lives in and the isolation its receipt states were judged by the old tcti; create a new provider (or store) to use the new config',
+    },
+  );
+}
+
+/**
+ * Wraps an open `handle` in a {@link PoolContext}: installs the auth callback that hands the
+ * context's password to FAPI for the context's `authPath` alone, and a `release` that finalizes the
+ * context (after its `beforeRelease` work) once. A failed install finalizes the handle.
+ */
+function contextFor(native: FapiBindings, handle: FapiContextHandle, defaultProfile: string | undefined): PoolContext {
   const context: PoolContext = {
     handle,
     password: undefined,
@@ -313,7 +330,7 @@ export async function openContext(
   const auth = native.setAuthCallback(handle, (objectPath) =>
     context.password !== undefined &&
     context.authPath !== undefined &&
-    sameFapiObject(objectPath, context.authPath, options.defaultProfile)
+    sameFapiObject(objectPath, context.authPath, defaultProfile)
       ? context.password.reveal()
       : undefined,
   );
@@ -342,6 +359,23 @@ export async function openContext(
         .catch(() => undefined);
   };
   return context;
+}
+
+/**
+ * Opens a FAPI context from `configFile`, with an auth callback that hands the context's password
+ * to FAPI for the context's `authPath` alone. On timeout the `Fapi_Initialize` counts as a hung
+ * call; the context, if it ever arrives, is finalized.
+ */
+export async function openContext(
+  native: FapiBindings,
+  configFile: string,
+  timeoutMs: number,
+  options: OpenContextOptions = {},
+): Promise<PoolContext> {
+  const budget = options.budget ?? processBudget();
+  const handle = await initializeFapi(native, configFile, timeoutMs, budget, options.tcti);
+  if (options.expectTcti !== undefined) assertConfigTcti(native, handle, configFile, options.expectTcti);
+  return contextFor(native, handle, options.defaultProfile);
 }
 
 /**

@@ -69,33 +69,11 @@ function virtualMachine(system: WindowsSystemBindings): string | undefined {
   return VIRTUAL_MACHINES.find((vm) => vm.match.test(text))?.name;
 }
 
-/**
- * Measures what the Platform Crypto Provider offers now, from `Tbsi_GetDeviceInfo`:
- * - no TPM (`TBS_E_TPM_NOT_FOUND`, as under Wine) or a refused query: unavailable, with the reason;
- * - a TPM 1.2: unavailable (the provider needs TPM 2.0);
- * - a TPM 2.0 whose interface is `emulator`: `os-isolated` (a software TPM keeps keys in host memory);
- * - a TPM whose manufacturer id (`TPM2_GetCapability` through TBS) is `IBM`: a software TPM, `in-process`;
- * - a virtual TPM: the manufacturer id is a known virtual TPM's (`MSFT`, `GOOG`, `AMZN`, `VMW`), or
- *   the firmware's manufacturer and product name (`HKLM\HARDWARE\DESCRIPTION\System\BIOS`) name a
- *   hypervisor: `virtualization`;
- * - a TPM whose manufacturer could not be read: `virtualization` (a chip cannot be told from a
- *   virtual TPM without it, so the lower level is reported);
- * - any other TPM 2.0, with its manufacturer read: `hardware`.
- *
- * @since 0.2.0
- */
-export function measurePlatformCryptoPosture(system: WindowsSystemBindings): IsolationPosture {
-  const { MS_PLATFORM_CRYPTO_PROVIDER, statusName, TBS_E_TPM_NOT_FOUND } = cngNative();
-  const details: Record<string, string | number | boolean> = { storageProvider: MS_PLATFORM_CRYPTO_PROVIDER };
-  let wine: string | null = null;
-  try {
-    wine = system.wineVersion();
-  } catch {
-    wine = null;
-  }
-  details.platform = wine === null ? 'windows' : 'wine';
-  if (wine !== null) details.wineVersion = wine;
-  const down = (reason: string): IsolationPosture => ({
+type Details = Record<string, string | number | boolean>;
+
+/** A posture of a provider that cannot serve here now, for `reason`. */
+function unavailable(reason: string, details: Details): IsolationPosture {
+  return {
     available: false,
     level: 'none',
     virtualization: 'unavailable',
@@ -104,22 +82,45 @@ export function measurePlatformCryptoPosture(system: WindowsSystemBindings): Iso
     reasons: [reason],
     evidence: [],
     details,
-  });
+  };
+}
+
+/** The Wine version ntdll reports, or `null` on Windows (and when the binding throws). */
+function wineVersionOf(system: WindowsSystemBindings): string | null {
+  try {
+    return system.wineVersion();
+  } catch {
+    return null;
+  }
+}
+
+type TpmInfo = Extract<ReturnType<WindowsSystemBindings['tpmDeviceInfo']>, { ok: true }>['value'];
+
+/**
+ * Reads the TPM with `Tbsi_GetDeviceInfo` into `details`: its description when it is a TPM 2.0,
+ * else the reason the provider cannot serve.
+ */
+function readTpm(
+  system: WindowsSystemBindings,
+  details: Details,
+  wine: string | null,
+): { info: TpmInfo; iface: string } | { down: string } {
+  const { statusName, TBS_E_TPM_NOT_FOUND } = cngNative();
   let reading: ReturnType<WindowsSystemBindings['tpmDeviceInfo']>;
   try {
     reading = system.tpmDeviceInfo();
   } catch (err) {
-    return down(`the TPM could not be queried: ${err instanceof Error ? err.message : String(err)}`);
+    return { down: `the TPM could not be queried: ${err instanceof Error ? err.message : String(err)}` };
   }
   if (!reading.ok) {
     const name = statusName(reading.status) ?? hex(reading.status);
     details.tpm = `not found (${name})`;
     if (reading.status >>> 0 === TBS_E_TPM_NOT_FOUND) {
-      return down(
-        `no TPM on this machine: Tbsi_GetDeviceInfo answered TBS_E_TPM_NOT_FOUND (${hex(reading.status)})${wine === null ? '; turn the TPM on in the firmware settings, or use the cng provider' : ' (Wine has no TPM)'}`,
-      );
+      return {
+        down: `no TPM on this machine: Tbsi_GetDeviceInfo answered TBS_E_TPM_NOT_FOUND (${hex(reading.status)})${wine === null ? '; turn the TPM on in the firmware settings, or use the cng provider' : ' (Wine has no TPM)'}`,
+      };
     }
-    return down(`the TPM Base Services refused the query: ${name} (${reading.reason})`);
+    return { down: `the TPM Base Services refused the query: ${name} (${reading.reason})` };
   }
   const info = reading.value;
   const iface = INTERFACES[info.tpmInterfaceType] ?? `interface ${info.tpmInterfaceType}`;
@@ -127,25 +128,34 @@ export function measurePlatformCryptoPosture(system: WindowsSystemBindings): Iso
   details.tpmInterface = iface;
   details.tpmRevision = info.tpmImpRevision;
   if (info.tpmVersion !== 2) {
-    return down(`the TPM is version ${details.tpmVersion}; the TPM provider needs TPM 2.0`);
+    return { down: `the TPM is version ${details.tpmVersion}; the TPM provider needs TPM 2.0` };
   }
-  const evidence = [
-    `Tbsi_GetDeviceInfo reports a TPM 2.0 (interface: ${iface}); keys of the Microsoft Platform Crypto Provider are created and used inside it`,
-  ];
-  const reasons: string[] = [];
-  let level: IsolationLevel;
-  const vm = virtualMachine(system);
-  if (vm !== undefined) details.virtualMachine = vm;
-  let manufacturer: ReturnType<NonNullable<WindowsSystemBindings['tpmManufacturer']>>;
+  return { info, iface };
+}
+
+type ManufacturerReading = ReturnType<NonNullable<WindowsSystemBindings['tpmManufacturer']>>;
+
+/** The TPM's manufacturer id through TBS; a refused reading when the bindings cannot read it or throw. */
+function readManufacturer(system: WindowsSystemBindings): ManufacturerReading {
   try {
-    manufacturer = system.tpmManufacturer
+    return system.tpmManufacturer
       ? system.tpmManufacturer()
       : { ok: false, status: 0, reason: 'these bindings cannot read it' };
   } catch (err) {
-    manufacturer = { ok: false, status: 0, reason: err instanceof Error ? err.message : String(err) };
+    return { ok: false, status: 0, reason: err instanceof Error ? err.message : String(err) };
   }
-  if (manufacturer.ok) details.manufacturer = manufacturer.value;
+}
+
+/** What kind of TPM 2.0 this is: emulator, software, virtual or a chip, with the level its keys get. */
+function judgeTpm(
+  info: TpmInfo,
+  manufacturer: ManufacturerReading,
+  vm: string | undefined,
+): { level: IsolationLevel; evidence: string[]; reasons: string[] } {
+  const evidence: string[] = [];
+  const reasons: string[] = [];
   const virtualVendor = manufacturer.ok ? virtualTpmVendor(manufacturer.value) : undefined;
+  let level: IsolationLevel;
   if (info.tpmInterfaceType === 4) {
     level = 'os-isolated';
     reasons.push(
@@ -185,6 +195,40 @@ export function measurePlatformCryptoPosture(system: WindowsSystemBindings): Iso
       `the TPM's manufacturer could not be read (${manufacturer.reason}); without it a virtual TPM cannot be told from a chip, so keys are reported virtualization, not hardware`,
     );
   }
+  return { level, evidence, reasons };
+}
+
+/**
+ * Measures what the Platform Crypto Provider offers now, from `Tbsi_GetDeviceInfo`:
+ * - no TPM (`TBS_E_TPM_NOT_FOUND`, as under Wine) or a refused query: unavailable, with the reason;
+ * - a TPM 1.2: unavailable (the provider needs TPM 2.0);
+ * - a TPM 2.0 whose interface is `emulator`: `os-isolated` (a software TPM keeps keys in host memory);
+ * - a TPM whose manufacturer id (`TPM2_GetCapability` through TBS) is `IBM`: a software TPM, `in-process`;
+ * - a virtual TPM: the manufacturer id is a known virtual TPM's (`MSFT`, `GOOG`, `AMZN`, `VMW`), or
+ *   the firmware's manufacturer and product name (`HKLM\HARDWARE\DESCRIPTION\System\BIOS`) name a
+ *   hypervisor: `virtualization`;
+ * - a TPM whose manufacturer could not be read: `virtualization` (a chip cannot be told from a
+ *   virtual TPM without it, so the lower level is reported);
+ * - any other TPM 2.0, with its manufacturer read: `hardware`.
+ *
+ * @since 0.2.0
+ */
+export function measurePlatformCryptoPosture(system: WindowsSystemBindings): IsolationPosture {
+  const { MS_PLATFORM_CRYPTO_PROVIDER } = cngNative();
+  const details: Details = { storageProvider: MS_PLATFORM_CRYPTO_PROVIDER };
+  const wine = wineVersionOf(system);
+  details.platform = wine === null ? 'windows' : 'wine';
+  if (wine !== null) details.wineVersion = wine;
+  const tpm = readTpm(system, details, wine);
+  if ('down' in tpm) return unavailable(tpm.down, details);
+  const vm = virtualMachine(system);
+  if (vm !== undefined) details.virtualMachine = vm;
+  const manufacturer = readManufacturer(system);
+  if (manufacturer.ok) details.manufacturer = manufacturer.value;
+  const { level, evidence, reasons } = judgeTpm(tpm.info, manufacturer, vm);
+  evidence.unshift(
+    `Tbsi_GetDeviceInfo reports a TPM 2.0 (interface: ${tpm.iface}); keys of the Microsoft Platform Crypto Provider are created and used inside it`,
+  );
   return { available: true, level, virtualization: 'unavailable', best: level, reasons, evidence, details };
 }
 

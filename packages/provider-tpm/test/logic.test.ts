@@ -551,7 +551,11 @@ describe('provider logic over a double of the FAPI table', () => {
     expect(dec.fapiPath).toBe('/P_RSA2048SHA256/HS/SRK/dec');
     const before = fapi.calls.length;
     const P = { hash: 'sha256', padding: 'pkcs1', saltLength: 32 } as const;
-    await expect(ec.signDigest(Buffer.alloc(20), P)).rejects.toMatchObject({ code: 'ERR_KEYSTORE_INVALID_ARGUMENT' });
+    await expect(ec.signDigest(Buffer.alloc(20), P)).rejects.toMatchObject({
+      code: 'ERR_KEYSTORE_INVALID_ARGUMENT',
+      providerId: 'tpm',
+      message: 'a sha256 digest is 32 bytes long, not 20',
+    });
     await expect(ec.signDigest(Buffer.alloc(32), { ...P, hash: 'md5' as never })).rejects.toMatchObject({
       code: 'ERR_KEYSTORE_INVALID_ARGUMENT',
     });

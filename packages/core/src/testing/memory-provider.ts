@@ -18,7 +18,6 @@ import {
 } from 'node:crypto';
 import {
   algorithmInfo,
-  digestLength,
   HASH_ALGORITHMS,
   type HashAlgorithm,
   isKeyAlgorithm,
@@ -30,6 +29,15 @@ import {
 } from '../algorithms.js';
 import { KeyStoreError, type KeyStoreErrorCode, throwIfAborted } from '../errors.js';
 import { publicKeyMatchesAlgorithm } from '../formats.js';
+import {
+  checkDigestLength,
+  checkKeyName,
+  checkPassword as checkPasswordArgument,
+  checkProviderScope,
+  checkRequest,
+  checkScope,
+  checkSignal,
+} from '../provider/checks.js';
 import type {
   IsolationReceipt,
   KeyStoreProvider,
@@ -47,7 +55,6 @@ import type {
 import { bytesToBigInt, ecdsaSignDigest, rsaPkcs1SignDigest, rsaPssSignDigest } from './digest-sign.js';
 
 const PROVIDER_ID = 'memory';
-const MAX_NAME_LENGTH = 255;
 const SCRYPT_KEY_LENGTH = 32;
 const SCRYPT_OPTIONS: ScryptOptions = { N: 16384, r: 8, p: 1 };
 const EVIDENCE = [
@@ -127,25 +134,16 @@ function fail(code: KeyStoreErrorCode, message: string, cause?: unknown): KeySto
   );
 }
 
-function checkName(name: unknown): string {
-  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH || name.includes('\0')) {
-    throw fail('ERR_KEYSTORE_INVALID_NAME', `a key name must be 1 to ${MAX_NAME_LENGTH} characters without NUL`);
-  }
-  return name;
-}
-
-function checkScope(scope: unknown): KeyScope {
-  if (scope !== 'user' && scope !== 'machine') {
-    throw fail('ERR_KEYSTORE_INVALID_ARGUMENT', 'scope must be user or machine');
-  }
-  return scope;
-}
-
-function checkRequest(request: unknown): ProviderKeyRequest {
-  if (typeof request !== 'object' || request === null) {
-    throw fail('ERR_KEYSTORE_INVALID_ARGUMENT', 'a request object is required');
-  }
-  return request as ProviderKeyRequest;
+/**
+ * The checks every request that names a key gets, from the provider kit: a request object, its
+ * signal (then whether it fired), its name and its scope.
+ */
+function checkKeyRequest(request: ProviderKeyRequest, what: string): { name: string; scope: KeyScope } {
+  const r = checkRequest(request, what, PROVIDER_ID);
+  throwIfAborted(checkSignal(r.signal, PROVIDER_ID));
+  const name = checkKeyName(r.name, PROVIDER_ID);
+  const scope = checkProviderScope(r.scope, PROVIDER_ID);
+  return { name, scope };
 }
 
 function entryId(scope: KeyScope, name: string): string {
@@ -269,9 +267,8 @@ class MemoryKey implements ProviderKey {
     if (!this.#canSign) throw this.#unsupported('sign');
     const hash: HashAlgorithm = params.hash;
     if (!HASH_ALGORITHMS.includes(hash)) throw fail('ERR_KEYSTORE_INVALID_ARGUMENT', 'unknown hash');
-    if (!Buffer.isBuffer(digest) || digest.length !== digestLength(hash)) {
-      throw fail('ERR_KEYSTORE_INVALID_ARGUMENT', `a ${hash} digest is ${digestLength(hash)} bytes long`);
-    }
+    if (!Buffer.isBuffer(digest)) throw fail('ERR_KEYSTORE_INVALID_ARGUMENT', 'the digest must be a Buffer');
+    checkDigestLength(digest, hash, PROVIDER_ID);
     const info = algorithmInfo(this.algorithm);
     if (!this.#rsa) {
       this.#d ??= bytesToBigInt(Buffer.from(key.export({ format: 'jwk' }).d as string, 'base64url'));
@@ -346,10 +343,13 @@ class MemoryKey implements ProviderKey {
  * > [!NOTE]
  * > A policy must allow `minimumIsolation: 'none'` before a key store will select this provider.
  *
- * Errors: a bad name rejects with `ERR_KEYSTORE_INVALID_NAME` (1 to 255 characters, no NUL); a
- * wrong or missing password with `ERR_KEYSTORE_ACCESS_DENIED` (on open; deleting needs no
- * password); a ciphertext that does not decrypt with `ERR_KEYSTORE_INVALID_ARGUMENT`. A handle
- * whose key was deleted rejects with `ERR_KEYSTORE_KEY_NOT_FOUND`.
+ * Errors: requests are checked by the provider kit's rules (`@keystore/core/provider`), as in the
+ * other providers: a bad name rejects with `ERR_KEYSTORE_INVALID_NAME` (1 to 255 characters, no
+ * control characters, not starting with `keystore:`), a bad scope or signal with
+ * `ERR_KEYSTORE_INVALID_ARGUMENT` (a missing scope is `user`); a wrong or missing password with
+ * `ERR_KEYSTORE_ACCESS_DENIED` (on open; deleting needs no password); a ciphertext that does not
+ * decrypt with `ERR_KEYSTORE_INVALID_ARGUMENT`. A handle whose key was deleted rejects with
+ * `ERR_KEYSTORE_KEY_NOT_FOUND`.
  *
  * @example
  * ```ts
@@ -388,7 +388,7 @@ export class MemoryProvider implements KeyStoreProvider {
   }
 
   async createKey(request: ProviderCreateRequest): Promise<ProviderKey> {
-    const { id, name, scope } = this.#checkNew(request);
+    const { id, name, scope } = this.#checkNew(request, 'createKey');
     const { publicKey, privateKey } = await generate(request.algorithm);
     return this.#store(request, id, name, scope, privateKey, publicKey);
   }
@@ -400,7 +400,7 @@ export class MemoryProvider implements KeyStoreProvider {
    * @since 0.2.0
    */
   async importKey(request: ProviderImportRequest): Promise<ProviderKey> {
-    const { id, name, scope } = this.#checkNew(request);
+    const { id, name, scope } = this.#checkNew(request, 'importKey');
     const { privateKey } = request;
     if (!(privateKey instanceof KeyObject) || privateKey.type !== 'private') {
       throw fail('ERR_KEYSTORE_INVALID_ARGUMENT', 'privateKey must be a private KeyObject');
@@ -412,16 +412,12 @@ export class MemoryProvider implements KeyStoreProvider {
   }
 
   /** Checks a create or import request: signal, name, scope, algorithm, password, free name. */
-  #checkNew(request: ProviderCreateRequest): { id: string; name: string; scope: KeyScope } {
-    throwIfAborted(checkRequest(request).signal);
-    const name = checkName(request.name);
-    const scope = checkScope(request.scope);
+  #checkNew(request: ProviderCreateRequest, what: string): { id: string; name: string; scope: KeyScope } {
+    const { name, scope } = checkKeyRequest(request, what);
     if (!isKeyAlgorithm(request.algorithm)) {
       throw fail('ERR_KEYSTORE_UNSUPPORTED_ALGORITHM', `unknown algorithm ${String(request.algorithm)}`);
     }
-    if (request.password !== undefined && typeof request.password !== 'string') {
-      throw fail('ERR_KEYSTORE_INVALID_ARGUMENT', 'a password must be a string');
-    }
+    checkPasswordArgument(request.password, PROVIDER_ID);
     const id = entryId(scope, name);
     if (this.#entries.has(id)) {
       throw fail('ERR_KEYSTORE_KEY_EXISTS', `a key named "${name}" exists in the ${scope} scope`);
@@ -457,15 +453,15 @@ export class MemoryProvider implements KeyStoreProvider {
   }
 
   async openKey(request: ProviderKeyRequest): Promise<ProviderKey> {
-    const entry = this.#find(request);
+    const entry = this.#find(request, 'openKey');
     await checkPassword(entry, request.password);
     throwIfAborted(request.signal);
     return new MemoryKey(this.#entries, entry);
   }
 
   async listKeys(options: OperationOptions & { scope?: KeyScope } = {}): Promise<ProviderKeyInfo[]> {
-    throwIfAborted(options.signal);
-    const scope = options.scope === undefined ? undefined : checkScope(options.scope);
+    throwIfAborted(checkSignal(options.signal, PROVIDER_ID));
+    const scope = checkScope(options.scope, PROVIDER_ID);
     const out: ProviderKeyInfo[] = [];
     for (const entry of this.#entries.values()) {
       if (scope === undefined || entry.scope === scope) {
@@ -476,17 +472,15 @@ export class MemoryProvider implements KeyStoreProvider {
   }
 
   async deleteKey(request: ProviderKeyRequest): Promise<void> {
-    const entry = this.#find(request);
+    const entry = this.#find(request, 'deleteKey');
     this.#entries.delete(entryId(entry.scope, entry.name));
   }
 
   /** Nothing to release; keys stay in the vault and handles already given out stay usable. */
   async close(): Promise<void> {}
 
-  #find(request: ProviderKeyRequest): Entry {
-    throwIfAborted(checkRequest(request).signal);
-    const name = checkName(request.name);
-    const scope = checkScope(request.scope);
+  #find(request: ProviderKeyRequest, what: string): Entry {
+    const { name, scope } = checkKeyRequest(request, what);
     const entry = this.#entries.get(entryId(scope, name));
     if (!entry) throw fail('ERR_KEYSTORE_KEY_NOT_FOUND', `no key named "${name}" in the ${scope} scope`);
     return entry;

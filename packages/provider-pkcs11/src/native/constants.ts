@@ -8,16 +8,9 @@
 
 /** `CKF_OS_LOCKING_OK` in `CK_C_INITIALIZE_ARGS.flags`: the module may use the OS's locking. */
 export const CKF_OS_LOCKING_OK = 0x2;
-/** `CKF_TOKEN_PRESENT` in `CK_SLOT_INFO.flags`. */
-export const CKF_TOKEN_PRESENT = 0x1;
 /** `CKF_RW_SESSION` and `CKF_SERIAL_SESSION` for `C_OpenSession`. */
 export const CKF_RW_SESSION = 0x2;
 export const CKF_SERIAL_SESSION = 0x4;
-/** `CKF_LOGIN_REQUIRED` and `CKF_TOKEN_INITIALIZED` in `CK_TOKEN_INFO.flags`. */
-export const CKF_LOGIN_REQUIRED = 0x4;
-export const CKF_USER_PIN_INITIALIZED = 0x8;
-export const CKF_TOKEN_INITIALIZED = 0x400;
-export const CKF_USER_PIN_LOCKED = 0x40000;
 /** Session states in which the user is logged in (`CKS_RO_USER_FUNCTIONS`, `CKS_RW_USER_FUNCTIONS`). */
 export const CKS_RO_USER_FUNCTIONS = 1;
 export const CKS_RW_USER_FUNCTIONS = 3;
@@ -88,10 +81,6 @@ export const CKZ_DATA_SPECIFIED = 1;
 /** `CKD_NULL`: ECDH without a key derivation function (the raw shared secret). */
 export const CKD_NULL = 1;
 
-/** `CK_UNAVAILABLE_INFORMATION` (`~0UL`) as `C_GetAttributeValue` writes it, for 4- and 8-byte `CK_ULONG`. */
-export const CK_UNAVAILABLE_32 = 0xffffffffn;
-export const CK_UNAVAILABLE_64 = 0xffffffffffffffffn;
-
 /** The return values this provider names (PKCS#11 v2.40 section 3.6 and 5.1). */
 export const CKR_VALUES = {
   CKR_OK: 0x0,
@@ -156,7 +145,7 @@ export const CKR_VALUES = {
 } as const;
 
 /** Names by value, for error messages. */
-export const CKR_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+const CKR_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
   Object.entries(CKR_VALUES).map(([name, value]) => [value, name]),
 );
 

@@ -27,7 +27,7 @@ export interface Result<T> {
 }
 
 /** What `C_GetInfo` says about the module. */
-export interface ModuleInfo {
+interface ModuleInfo {
   readonly cryptokiVersion: string;
   readonly manufacturer: string;
   readonly description: string;
@@ -141,7 +141,7 @@ function loadKoffi(): KoffiModule {
 }
 
 /** The structure layout koffi computes on this platform (for the layout test and the provider). */
-export function nativeLayout(): Layout {
+function nativeLayout(): Layout {
   layoutInstance ??= makeLayout(loadKoffi());
   return layoutInstance;
 }
