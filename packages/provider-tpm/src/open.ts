@@ -166,7 +166,12 @@ export async function listTpmKeys(
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-/** Deletes a key; `ERR_KEYSTORE_KEY_NOT_FOUND` when there is none in that scope. */
+/**
+ * Deletes a key; `ERR_KEYSTORE_KEY_NOT_FOUND` when there is none in that scope. The signal cancels
+ * the delete until `Fapi_Delete` starts; from then on the call runs to its end and its outcome is
+ * the answer: a key that is gone is never reported as `ERR_KEYSTORE_CANCELLED`, since a caller told
+ * "cancelled" would take the key to be still there.
+ */
 export async function deleteTpmKey(runtime: FapiRuntime, request: ProviderKeyRequest): Promise<void> {
   checkRequest(request, 'deleteKey');
   throwIfAborted(request.signal);
@@ -176,6 +181,7 @@ export async function deleteTpmKey(runtime: FapiRuntime, request: ProviderKeyReq
   if (!located) throw runtime.notFound(request.name, scope);
   await runtime.call(`delete key "${request.name}"`, (n, c) => n.delete(c.handle, located.path), {
     signal: request.signal,
+    letFinish: true,
     password: checkPassword(request.password),
     keyPath: located.path,
   });
