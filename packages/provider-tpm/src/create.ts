@@ -123,7 +123,10 @@ async function preflightCreate(runtime: FapiRuntime, request: ProviderCreateRequ
   return { located, type, password, claim };
 }
 
-/** Act: `Fapi_CreateKey`, which runs to its end once started; a failure after the stop says why it stopped. */
+/**
+ * Act: `Fapi_CreateKey`, which runs to its end once started; a failure after the stop says why it
+ * stopped. Resolves when the key exists, even if the call reported a failure after storing it.
+ */
 async function makeKey(
   runtime: FapiRuntime,
   request: ProviderCreateRequest,
@@ -137,6 +140,11 @@ async function makeKey(
       { timeoutMs: runtime.timeouts.create, signal, letFinish: true },
     );
   } catch (err) {
+    // Fapi_CreateKey stores the key before its last steps: a TPM warning there, or a retry that
+    // then finds the path taken, fails a call whose key exists. The name was free and is claimed,
+    // so a key there now is this create's: it is verified and handed out, or rolled back, as if
+    // the call had succeeded, never left behind by a create that rejects.
+    if (existsSync(plan.located.objectFile)) return;
     // The create failed after the abort or close: no key was made; report why it stopped.
     if (signal.aborted) throw stoppedError(request.signal, err, 'none');
     throw err;

@@ -209,3 +209,66 @@ describe('a profile another context provisioned first', () => {
     }
   });
 });
+
+describe('a create whose Fapi_CreateKey stored the key and then failed', () => {
+  /** Makes the key's object.json, as Fapi_CreateKey does before its last steps. */
+  const storeKey = (name: string) => {
+    const keyDir = join(dir, 'main', 'user', 'P_ECCP256SHA256', 'HS', 'SRK', name);
+    mkdirSync(keyDir, { recursive: true });
+    writeFileSync(join(keyDir, 'object.json'), '{}');
+    return keyDir;
+  };
+
+  it('a TPM warning after the store, then PATH_ALREADY_EXISTS on the retry: the key is verified and handed out', async () => {
+    const fapi = createFapiDouble();
+    fapi.program(
+      'createKey',
+      async () => {
+        storeKey('warned');
+        return 0x903; // TPM2_RC_SESSION_MEMORY: retried
+      },
+      async () => 0x6001f, // TSS2_FAPI_RC_PATH_ALREADY_EXISTS
+    );
+    fapi.program('exportKey', async () => ({ rc: 0, value: exportedEc }));
+    const provider = new TpmProvider({ configFile, native: fapi, poolSize: 1 });
+    try {
+      const key = await provider.createKey(request('warned'));
+      expect(key.name).toBe('warned');
+      expect(fapi.calls.filter((c) => c.fn === 'createKey')).toHaveLength(2);
+      expect(fapi.calls.filter((c) => c.fn === 'delete')).toHaveLength(0);
+      await key.close();
+    } finally {
+      await provider.close();
+      await rm(join(dir, 'main', 'user', 'P_ECCP256SHA256', 'HS', 'SRK', 'warned'), { recursive: true, force: true });
+    }
+  });
+
+  it('and the signal fired meanwhile: the key is deleted and the create rejects CANCELLED, saying so', async () => {
+    const fapi = createFapiDouble();
+    const controller = new AbortController();
+    let keyDir = '';
+    fapi.program('createKey', async () => {
+      keyDir = storeKey('stopped');
+      controller.abort();
+      return 0x903;
+    });
+    // the double's delete removes nothing: the test removes the file when FAPI is asked to
+    fapi.program('delete', async () => {
+      await rm(keyDir, { recursive: true, force: true });
+      return 0;
+    });
+    const provider = new TpmProvider({ configFile, native: fapi, poolSize: 1 });
+    try {
+      const err = await provider.createKey(request('stopped', 'ECDSA-P256', controller.signal)).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(codeOf(err)).toBe('ERR_KEYSTORE_CANCELLED');
+      expect((err as Error).message).toContain('the new key was deleted');
+      expect(fapi.calls.filter((c) => c.fn === 'delete').map((c) => c.args[0])).toEqual(['HS/SRK/stopped']);
+      expect(existsSync(keyDir)).toBe(false);
+    } finally {
+      await provider.close();
+    }
+  });
+});
