@@ -49,7 +49,7 @@ interface LoadedObject {
 }
 
 /** What one pool context holds on the loaded-key path. */
-interface LoadedState {
+export interface LoadedState {
   readonly esys: EsysContextHandle;
   readonly srks: Map<number, number>;
   session: number | undefined;
@@ -110,25 +110,41 @@ export function signatureFromWire(wire: Buffer, fieldBytes: number): Buffer {
   throw bad();
 }
 
-/** Flushes every object and the session of a context's loaded-key state, then finalizes its ESYS context. */
-async function dispose(esys: EsysBindings, state: LoadedState): Promise<void> {
+/**
+ * Flushes every object and the session of a context's loaded-key state, then finalizes its ESYS
+ * context. A flush given up on (the TPM does not answer in time) still runs on a worker thread with
+ * the ESYS context and the FAPI context's TCTI: then this resolves with `{ after }`, a promise that
+ * settles once that call has returned, and the ESYS context (and, after it, the FAPI context) is
+ * finalized only then.
+ */
+export async function dispose(
+  esys: EsysBindings,
+  state: LoadedState,
+  timeoutMs = FLUSH_TIMEOUT_MS,
+): Promise<{ after: Promise<void> } | undefined> {
   const handles = [...[...state.objects.values()].map((o) => o.handle), ...(state.session ? [state.session] : [])];
   state.objects.clear();
   state.session = undefined;
   try {
     for (const handle of handles) {
-      const outcome = await guardNativeCall(processBudget(), () => esys.flush(state.esys, handle), {
-        timeoutMs: FLUSH_TIMEOUT_MS,
-        what: 'flushing a loaded key (Esys_FlushContext)',
+      let returned: () => void = () => undefined;
+      const back = new Promise<void>((resolve) => {
+        returned = resolve;
       });
-      // A TPM that does not answer: leave the rest (it will not answer them either).
-      if (outcome.kind === 'abandoned') return;
+      const outcome = await guardNativeCall(processBudget(), () => esys.flush(state.esys, handle), {
+        timeoutMs,
+        what: 'flushing a loaded key (Esys_FlushContext)',
+        afterAbandoned: () => returned(),
+      });
+      // A TPM that does not answer: leave the rest (it will not answer them either), and finalize
+      // once the running flush has returned.
+      if (outcome.kind === 'abandoned') return { after: back.then(() => esys.finalize(state.esys)) };
     }
   } catch {
-    // No budget left: the objects stay until the TPM restarts, as after a crash.
-  } finally {
-    esys.finalize(state.esys);
+    // No budget left (no flush was started): the objects stay until the TPM restarts, as after a crash.
   }
+  esys.finalize(state.esys);
+  return undefined;
 }
 
 function stateOf(esys: EsysBindings, context: PoolContext): LoadedState | number {

@@ -30,12 +30,17 @@ export interface PoolContext {
   authPath: string | undefined;
   /**
    * Work to finish before the context is finalized (the loaded-key path flushes its objects and
-   * session from the TPM here); `release()` finalizes once it settles.
+   * session from the TPM here); `release()` finalizes once it settles. When that work gave up on a
+   * native call still running, it resolves with `{ after }`, a promise that settles once the call
+   * has returned: the context is finalized only then (finalizing under a running call frees what it uses).
    */
-  beforeRelease?: (() => Promise<void>) | undefined;
+  beforeRelease?: (() => Promise<{ after: Promise<void> } | undefined>) | undefined;
   /** State other modules keep with the context (the loaded-key path's ESYS context and objects). */
   loaded?: unknown;
-  /** Settles once a released context is finalized (after its `beforeRelease` work). */
+  /**
+   * Settles once a released context is finalized (after its `beforeRelease` work), or once that work
+   * gave up on a call that has not returned (the context is finalized when it does).
+   */
   finalized?: Promise<void> | undefined;
   readonly release: () => void;
 }
@@ -355,7 +360,10 @@ function contextFor(native: FapiBindings, handle: FapiContextHandle, defaultProf
     if (before === undefined) finish();
     else
       context.finalized = before()
-        .then(finish, finish)
+        .then((later) => {
+          if (later === undefined) finish();
+          else void later.after.then(finish, finish).catch(() => undefined);
+        }, finish)
         .catch(() => undefined);
   };
   return context;

@@ -3,6 +3,8 @@
 // slots and the idle contexts give their keys back); contexts without loaded keys are left alone.
 import { describe, expect, it } from 'vitest';
 import { NativeCallBudget } from '../src/budget.js';
+import { dispose, type LoadedState } from '../src/loaded.js';
+import type { EsysBindings } from '../src/native/esys.js';
 import { ContextPool, type PoolContext } from '../src/pool.js';
 import { createFapiDouble } from './helpers/fapi-double.js';
 
@@ -20,6 +22,7 @@ function keepLoaded(context: PoolContext, log: string[], ms: number): void {
     log.push('flush start');
     await new Promise((r) => setTimeout(r, ms));
     log.push('flush end');
+    return undefined;
   };
 }
 
@@ -59,5 +62,58 @@ describe('pool contexts that keep keys loaded', () => {
     expect(fapi.calls.filter((c) => c.fn === 'initialize')).toHaveLength(3);
     await pool.close();
     expect(fapi.finalized).toHaveLength(3);
+  });
+});
+
+describe('a flush given up on while it still runs', () => {
+  it('the pool: close() resolves, but the FAPI context is finalized only once the running call has returned', async () => {
+    const fapi = createFapiDouble();
+    const pool = new ContextPool(fapi, opts(1));
+    let returned!: () => void;
+    const later = new Promise<void>((r) => {
+      returned = r;
+    });
+    await pool.run(
+      async (ctx) => {
+        ctx.loaded = {};
+        ctx.beforeRelease = async () => ({ after: later });
+      },
+      { timeoutMs: 1000, what: 'sign' },
+    );
+    await pool.close();
+    expect(fapi.finalized).toHaveLength(0);
+    returned();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(fapi.finalized).toHaveLength(1);
+  });
+
+  it('dispose(): the ESYS context is finalized only once the flush has returned, and no later flush starts', async () => {
+    const log: string[] = [];
+    let flushReturns!: () => void;
+    const esys = {
+      flush: (_ctx: unknown, handle: number) => {
+        log.push(`flush ${handle}`);
+        return new Promise<number>((resolve) => {
+          flushReturns = () => resolve(0);
+        });
+      },
+      finalize: () => log.push('finalize'),
+    } as unknown as EsysBindings;
+    const state: LoadedState = {
+      esys: 1n as LoadedState['esys'],
+      srks: new Map(),
+      session: 0x3000000,
+      objects: new Map([
+        ['a', { handle: 0x80000001, stamp: '', publicBlob: Buffer.alloc(0), checkedFor: undefined }],
+        ['b', { handle: 0x80000002, stamp: '', publicBlob: Buffer.alloc(0), checkedFor: undefined }],
+      ]),
+    };
+    const later = await dispose(esys, state, 20);
+    // the first flush timed out and still runs: nothing is finalized, no other flush was started
+    expect(later?.after).toBeInstanceOf(Promise);
+    expect(log).toEqual([`flush ${0x80000001}`]);
+    flushReturns();
+    await later?.after;
+    expect(log).toEqual([`flush ${0x80000001}`, 'finalize']);
   });
 });
