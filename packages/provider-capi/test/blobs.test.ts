@@ -114,6 +114,27 @@ describe('PRIVATEKEYBLOB ⇄ KeyObject', () => {
     expect(privateBlobFromKey(rsa3072.privateKey, 'signature').equals(privateBlobOf(rsa3072.privateKey, 2))).toBe(true);
   });
 
+  it('wipes the big-endian copy of every field it reads from a private blob', () => {
+    // Each field is reversed into a buffer of its own and encoded with toString('base64url'): the
+    // buffers encoded are captured, and must hold only zeros once the key is read.
+    const copies: Buffer[] = [];
+    const blob = privateBlobOf(rsa2048.privateKey);
+    const original = Buffer.prototype.toString;
+    Buffer.prototype.toString = function (this: Buffer, ...args: unknown[]) {
+      if (args[0] === 'base64url') copies.push(this);
+      return (original as (...a: unknown[]) => string).apply(this, args);
+    } as typeof Buffer.prototype.toString;
+    try {
+      privateKeyFromBlob(blob);
+    } finally {
+      Buffer.prototype.toString = original;
+    }
+    // n, p, q, dp, dq, qi and d (the public exponent, at most 4 bytes, is no secret)
+    const fields = copies.filter((c) => c.length > 4);
+    expect(fields).toHaveLength(7);
+    for (const copy of fields) expect(copy.every((b) => b === 0)).toBe(true);
+  });
+
   it('reads a blob back into a private key that decrypts what its public key encrypted', () => {
     const key = privateKeyFromBlob(privateBlobOf(rsa2048.privateKey));
     expect(key.type).toBe('private');
